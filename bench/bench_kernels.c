@@ -1,0 +1,144 @@
+/* Throughput of the memory-bound CPU kernels at the NB201 stage-1 size, 64x32x32x16 NHWC
+ * (4 MiB per tensor). GB/s counts the bytes a kernel must move at least (each input read once,
+ * each output written once), so it compares directly with the machine's copy bandwidth.
+ *   hot:  the same tensors every call (they stay in the last-level cache);
+ *   cold: calls cycle through a 144 MiB pool of tensors, so data comes from DRAM as it does
+ *         in a training step.
+ * Usage: bench_kernels [threads=2] [seconds per measurement=0.3] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "backend/backend.h"
+
+#define NX ((size_t)64 * 32 * 32 * 16)
+#define NT 36 /* pool of tensors of NX floats: 144 MiB, well above a 32 MiB L3 */
+
+static dnas_backend *be;
+static float *T[NT];
+static float *gam, *bet, *smean, *sinv, *dgam, *dbet;
+static const dnas_shape XS = {64, 16, 32, 32};
+static const dnas_pool_p AVG3 = {3, 1, 1, 0};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void check(dnas_status st, const char *what) {
+    if (st != DNAS_OK) {
+        fprintf(stderr, "%s failed: %s\n", what, dnas_last_error());
+        exit(1);
+    }
+}
+
+/* Each kernel gets the tensors t[0..uses) of one set. */
+static void k_bn_fwd(float **t) {
+    dnas_bn_p p = {1e-5f, 0.1f};
+    check(be->bn_fwd_train(be, &p, t[1], smean, sinv, NULL, NULL, t[0], XS, gam, bet), "bn fwd");
+}
+static void k_bn_bwd(float **t) {
+    check(be->bn_bwd(be, t[2], 0, dgam, dbet, t[1], t[0], XS, smean, sinv, gam), "bn bwd");
+}
+static void k_relu_fwd(float **t) { check(be->relu_fwd(be, t[1], t[0], NX), "relu fwd"); }
+static void k_relu_bwd(float **t) { check(be->relu_bwd(be, t[2], 0, t[1], t[0], NX), "relu bwd"); }
+static const float MIX[4] = {0.1f, 0.2f, 0.3f, 0.4f};
+static void k_wsum_fwd(float **t) {
+    const float *x[4] = {t[0], t[1], t[2], t[3]};
+    check(be->wsum_fwd(be, t[4], NX, 4, x, MIX), "wsum fwd");
+}
+static void k_wsum_bwd(float **t) {
+    const float *x[4] = {t[1], t[2], t[3], t[4]};
+    float *dx[4] = {t[5], t[6], t[7], t[8]};
+    const int acc[4] = {0, 0, 0, 0};
+    float dm[4];
+    check(be->wsum_bwd(be, dx, acc, dm, NX, 4, t[0], x, MIX), "wsum bwd");
+}
+static void k_avg_fwd(float **t) { check(be->avgpool_fwd(be, &AVG3, t[1], XS, t[0], XS), "avg"); }
+static void k_avg_bwd(float **t) {
+    check(be->avgpool_bwd(be, &AVG3, t[1], 0, XS, t[0], XS), "avg bwd");
+}
+static void k_max_fwd(float **t) { check(be->maxpool_fwd(be, &AVG3, t[1], XS, t[0], XS), "max"); }
+static void k_max_bwd(float **t) {
+    check(be->maxpool_bwd(be, &AVG3, t[2], 0, XS, t[0], t[1], XS), "max bwd");
+}
+static void k_copy(float **t) {
+    check(be->chancopy(be, t[1], 16, 0, 0, t[0], 16, 0, 16, NX / 16), "copy");
+}
+
+typedef struct {
+    const char *name;
+    void (*fn)(float **t);
+    int uses;    /* tensors per call */
+    int moved;   /* tensors of NX floats that must be read or written */
+} bench;
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Fastest call in seconds (the machine may be shared: the minimum is the least disturbed);
+ * cold = rotate through the whole pool. */
+static double measure(const bench *b, int cold, double secs) {
+    enum { MAXREP = 4096 };
+    static double ts[MAXREP];
+    float *t[16];
+    const int sets = cold ? NT / b->uses : 1;
+    int rep = 0;
+    double start = now();
+    for (int i = -2; rep < MAXREP; i++) { /* two warm-up calls */
+        int s = (i < 0 ? 0 : i) % sets;
+        for (int j = 0; j < b->uses; j++) t[j] = T[s * b->uses + j];
+        double t0 = now();
+        b->fn(t);
+        double t1 = now();
+        if (i >= 0) ts[rep++] = t1 - t0;
+        if (rep >= 10 && t1 - start > secs) break;
+    }
+    qsort(ts, (size_t)rep, sizeof ts[0], cmp_d);
+    return ts[0];
+}
+
+int main(int argc, char **argv) {
+    int threads = argc > 1 ? atoi(argv[1]) : 2;
+    double secs = argc > 2 ? atof(argv[2]) : 0.3;
+    check(dnas_backend_cpu_create(threads, &be), "create");
+    srand(1);
+    for (int i = 0; i < NT; i++) {
+        T[i] = aligned_alloc(64, NX * sizeof(float));
+        if (!T[i]) {
+            fprintf(stderr, "out of memory\n");
+            return 1;
+        }
+        for (size_t j = 0; j < NX; j++) T[i][j] = (float)rand() / (float)RAND_MAX - 0.5f;
+    }
+    float *small = calloc(6 * 16, sizeof(float));
+    if (!small) return 1;
+    gam = small, bet = small + 16, smean = small + 32, sinv = small + 48, dgam = small + 64,
+    dbet = small + 80;
+    for (int c = 0; c < 16; c++) gam[c] = 1.0f, sinv[c] = 1.0f;
+
+    const bench B[] = {
+        {"copy (chancopy)", k_copy, 2, 2},   {"bn fwd (train)", k_bn_fwd, 2, 2},
+        {"bn bwd", k_bn_bwd, 3, 3},          {"relu fwd", k_relu_fwd, 2, 2},
+        {"relu bwd", k_relu_bwd, 3, 3},      {"wsum fwd k=4", k_wsum_fwd, 5, 5},
+        {"wsum bwd k=4", k_wsum_bwd, 9, 9},  {"avgpool 3x3 fwd", k_avg_fwd, 2, 2},
+        {"avgpool 3x3 bwd", k_avg_bwd, 2, 2}, {"maxpool 3x3 fwd", k_max_fwd, 2, 2},
+        {"maxpool 3x3 bwd", k_max_bwd, 3, 3},
+    };
+    printf("64x32x32x16 NHWC float (%.1f MiB/tensor), %d threads\n",
+           NX * sizeof(float) / 1048576.0, threads);
+    printf("%-18s %10s %9s %10s %9s\n", "kernel", "hot ms", "GB/s", "cold ms", "GB/s");
+    for (size_t i = 0; i < sizeof B / sizeof B[0]; i++) {
+        double bytes = (double)B[i].moved * NX * sizeof(float);
+        double th = measure(&B[i], 0, secs), tc = measure(&B[i], 1, secs);
+        printf("%-18s %10.3f %9.1f %10.3f %9.1f\n", B[i].name, th * 1e3, bytes / th * 1e-9,
+               tc * 1e3, bytes / tc * 1e-9);
+    }
+    for (int i = 0; i < NT; i++) free(T[i]);
+    free(small);
+    dnas_backend_destroy(be);
+    return 0;
+}

@@ -1,0 +1,145 @@
+/* libdnas: differentiable neural architecture search in C.
+ * The public API. Handles are opaque; every call that can fail returns dnas_status and leaves a
+ * one-line message in dnas_last_error(). The library never exits the process. */
+#ifndef DNAS_H
+#define DNAS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DNAS_API __attribute__((visibility("default")))
+
+/* Enums only ever grow at the end. */
+typedef enum {
+    DNAS_OK = 0,
+    DNAS_ERR_INVALID_ARG,
+    DNAS_ERR_OOM,
+    DNAS_ERR_IO,
+    DNAS_ERR_FORMAT,
+    DNAS_ERR_UNSUPPORTED,
+    DNAS_ERR_INTERNAL,
+    DNAS_ERR_INTERRUPTED
+} dnas_status;
+
+DNAS_API const char *dnas_status_string(dnas_status st);
+/* Thread-local text of the last failure ("" if none). */
+DNAS_API const char *dnas_last_error(void);
+DNAS_API void dnas_clear_error(void);
+
+/* ---- memory ------------------------------------------------------------------------------ */
+typedef struct {
+    void *(*alloc)(void *user, size_t bytes); /* must return 64-byte aligned memory or NULL */
+    void (*free)(void *user, void *p);
+    void *user;
+} dnas_allocator;
+/* Replace the allocator used for every library allocation (NULL restores the default). */
+DNAS_API void dnas_set_allocator(const dnas_allocator *a);
+
+/* A test allocator that fails its `fail_at`-th allocation (1-based); `calls` counts them. */
+typedef struct {
+    long calls;
+    long fail_at;
+} dnas_failing_allocator;
+DNAS_API void dnas_failing_allocator_install(dnas_failing_allocator *f, long fail_at);
+
+/* ---- supernets --------------------------------------------------------------------------- */
+typedef struct dnas_supernet dnas_supernet;
+
+typedef struct {
+    const char *space;   /* "nb201" */
+    int classes;         /* 10 for CIFAR-10 */
+    int batch;           /* planned batch size */
+    int channels;        /* C (NB201: 16) */
+    int cells;           /* cells per stage N (NB201: 5) */
+    int image;           /* input height = width (32) */
+    int track_bn;        /* cell BN keeps running statistics (AutoDL BN arg; default 0) */
+    uint64_t seed;       /* weight and alpha initialisation */
+} dnas_supernet_config;
+
+DNAS_API void dnas_supernet_config_default(dnas_supernet_config *c);
+DNAS_API dnas_status dnas_supernet_create(const dnas_supernet_config *c, dnas_supernet **out);
+DNAS_API void dnas_supernet_destroy(dnas_supernet *s);
+
+typedef struct {
+    size_t n_weights;      /* trainable weights (alpha excluded) */
+    size_t n_buffers;      /* BN running statistics */
+    int arch_rows, arch_cols;
+    size_t peak_bytes;     /* planned activation + gradient arena */
+    size_t param_bytes;    /* weights, their grads, optimiser state not included */
+    int n_nodes;
+} dnas_supernet_info;
+DNAS_API dnas_status dnas_supernet_get_info(const dnas_supernet *s, dnas_supernet_info *out);
+
+
+/* ---- search ------------------------------------------------------------------------------ */
+/* Every field can be set by name (dnas_search_config_set), which is how the CLI's --flags,
+ * config.json and the checkpoint's stored configuration all map onto it. */
+typedef struct {
+    char space[32];        /* nb201 */
+    char algo[32];         /* darts1 | darts2 */
+    char dataset[32];      /* cifar10 */
+    char data_dir[512];    /* official binary format directory ("" = $DNAS_DATA) */
+    char out_dir[512];     /* run directory */
+    char table[512];       /* NB201 results table for the final lookup ("" = skip) */
+    int epochs, batch, channels, cells, track_bn, threads;
+    int image;             /* input height = width (CIFAR: 32) */
+    uint64_t seed;
+    double lr, lr_min, momentum, weight_decay, grad_clip;
+    int nesterov;
+    double arch_lr, arch_beta1, arch_beta2, arch_weight_decay;
+    int train_images;      /* 0 = the whole 25k/25k split; k = first k of each half (reduced runs) */
+    int log_every;         /* steps between log.jsonl lines */
+    int ckpt_every;        /* steps between checkpoints (0 = only at each epoch's end) */
+    int progress;          /* progress line on stderr: 1 on, 0 off, -1 if stderr is a terminal */
+    int max_steps;         /* stop (with a checkpoint) after this many steps in this process; 0 = none */
+    volatile int *stop;    /* not a setting: when *stop becomes non-zero the search checkpoints
+                              and returns DNAS_ERR_INTERRUPTED (SIGINT/SIGTERM in the CLI) */
+} dnas_search_config;
+
+/* Defaults of the papers for `algo` (AutoDL DARTS-V1 / DARTS-V2 on NB201, ALGORITHMS.md §B1). */
+DNAS_API dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo);
+/* Set one field by its name (e.g. "lr", "0.025"); errors name the key or the bad value. */
+DNAS_API dnas_status dnas_search_config_set(dnas_search_config *c, const char *key,
+                                            const char *value);
+/* Print "  --name  (default)" for every settable field to `out` (a FILE *). */
+DNAS_API void dnas_search_config_help(const dnas_search_config *c, void *out);
+
+typedef struct {
+    char arch[256];        /* NB201 arch string of the final alpha */
+    double train_acc, valid_acc, train_loss, valid_loss; /* last epoch's search metrics */
+    int epochs_done;
+    double seconds;
+} dnas_search_result;
+
+/* Runs (or, with resume = 1, continues from out_dir/checkpoint.dnas) a search. */
+DNAS_API dnas_status dnas_search_run(const dnas_search_config *c, dnas_search_result *r);
+DNAS_API dnas_status dnas_search_resume(const char *dir, int threads, volatile int *stop,
+                                        int progress, dnas_search_result *r);
+
+/* ---- benchmark --------------------------------------------------------------------------- */
+typedef struct {
+    dnas_search_config search; /* algo, batch, channels, cells, threads, seed are used */
+    int warmup, steps;
+} dnas_bench_config;
+typedef struct {
+    double ms_median, ms_min, ms_max;
+    int steps;
+} dnas_bench_result;
+/* Times full search steps (weight step + arch step) on random data. */
+DNAS_API dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r);
+
+/* ---- NAS-Bench-201 table ----------------------------------------------------------------- */
+typedef struct {
+    int index;
+    double c10_valid, c10_test, c100_valid, c100_test, in16_valid, in16_test;
+} dnas_nb201_result;
+/* Looks `arch` up in the table file `path` (shared/data/nb201 layout). */
+DNAS_API dnas_status dnas_nb201_query(const char *path, const char *arch, dnas_nb201_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

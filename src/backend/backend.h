@@ -1,0 +1,130 @@
+/* The kernel contract between ops and backends.
+ *
+ * Every activation is float32 NHWC (see core/tensor.h); shapes are passed as dnas_shape
+ * (logical N,C,H,W). Conventions, after llm.c:
+ *   - outputs first, then what backward saved, then inputs and parameters, then sizes;
+ *   - a backward kernel ADDS into parameter gradients (dw, db, dgamma, dbeta);
+ *   - it writes an activation gradient dx when acc == 0 and adds into it when acc == 1
+ *     (acc == 1 only where several paths meet, e.g. a node feeding several edges);
+ *   - a NULL gradient pointer means "not wanted": skip that work.
+ * Conv weights are OHWI: (Cout, KH, KW, Cin/groups). Linear weights are (out, in).
+ * A backend fills what it supports; `supports` lets callers fall back or refuse clearly. */
+#ifndef DNAS_BACKEND_H
+#define DNAS_BACKEND_H
+#include "../core/status.h"
+#include "../core/tensor.h"
+
+typedef struct {
+    int cin, cout;   /* channels */
+    int kh, kw;      /* kernel */
+    int stride;      /* same in h and w */
+    int pad;         /* zero padding before row 0 / col 0; negative = crop (FactorizedReduce shift) */
+    int dil;         /* dilation */
+    int groups;      /* cin % groups == 0, cout % groups == 0; groups == cin is depthwise */
+} dnas_conv_p;
+/* Output size for symmetric padding: (H + 2*pad - dil*(k-1) - 1)/stride + 1. The op layer
+ * passes the output shape explicitly so that asymmetric cases (pad < 0) work too. */
+
+typedef struct {
+    int k, stride, pad;
+    int count_include_pad; /* avg pool only */
+} dnas_pool_p;
+
+typedef struct {
+    float eps, momentum; /* PyTorch semantics: running = (1-momentum)*running + momentum*batch */
+} dnas_bn_p;
+
+typedef enum {
+    DNAS_K_CONV2D, DNAS_K_BN, DNAS_K_RELU, DNAS_K_AVGPOOL, DNAS_K_MAXPOOL, DNAS_K_WSUM,
+    DNAS_K_GAP, DNAS_K_LINEAR, DNAS_K_XENT, DNAS_K_CHANCOPY, DNAS_K_COUNT
+} dnas_kernel_kind;
+
+typedef struct dnas_backend dnas_backend;
+struct dnas_backend {
+    const char *name;
+    void *impl;
+    int (*supports)(const dnas_backend *be, dnas_kernel_kind k);
+    void (*destroy)(dnas_backend *be);
+
+    /* y(N,OH,OW,Cout) = conv(x(N,H,W,Cin), w) + b   (b may be NULL) */
+    dnas_status (*conv2d_fwd)(dnas_backend *be, const dnas_conv_p *p, float *y, dnas_shape ys,
+                              const float *x, dnas_shape xs, const float *w, const float *b);
+    /* dx (=/+=) conv^T(dy, w) */
+    dnas_status (*conv2d_bwd_data)(dnas_backend *be, const dnas_conv_p *p, float *dx, int acc,
+                                   dnas_shape xs, const float *dy, dnas_shape ys, const float *w);
+    /* dw += x (*) dy ; db += sum dy (db may be NULL) */
+    dnas_status (*conv2d_bwd_weight)(dnas_backend *be, const dnas_conv_p *p, float *dw, float *db,
+                                     const float *x, dnas_shape xs, const float *dy, dnas_shape ys);
+
+    /* Batch norm over (N,H,W) per channel. Training mode: batch statistics; saves mean and
+     * invstd = 1/sqrt(var_biased + eps) (C each) for backward; if running_mean != NULL, updates
+     * running stats with the unbiased variance (PyTorch). gamma/beta NULL = affine off. */
+    dnas_status (*bn_fwd_train)(dnas_backend *be, const dnas_bn_p *p, float *y, float *save_mean,
+                                float *save_invstd, float *running_mean, float *running_var,
+                                const float *x, dnas_shape xs, const float *gamma,
+                                const float *beta);
+    /* Eval mode with running statistics. */
+    dnas_status (*bn_fwd_eval)(dnas_backend *be, const dnas_bn_p *p, float *y, const float *x,
+                               dnas_shape xs, const float *running_mean, const float *running_var,
+                               const float *gamma, const float *beta);
+    /* Backward of training-mode BN. dx may be NULL; dgamma/dbeta NULL when affine off or not
+     * wanted. */
+    dnas_status (*bn_bwd)(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
+                          const float *dy, const float *x, dnas_shape xs, const float *save_mean,
+                          const float *save_invstd, const float *gamma);
+
+    dnas_status (*relu_fwd)(dnas_backend *be, float *y, const float *x, size_t n);
+    /* dx (=/+=) dy * (y > 0) */
+    dnas_status (*relu_bwd)(dnas_backend *be, float *dx, int acc, const float *dy, const float *y,
+                            size_t n);
+
+    dnas_status (*avgpool_fwd)(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
+                               const float *x, dnas_shape xs);
+    dnas_status (*avgpool_bwd)(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                               dnas_shape xs, const float *dy, dnas_shape ys);
+    /* Max pool pads with -inf; ties go to the first maximum in window order (row-major). */
+    dnas_status (*maxpool_fwd)(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
+                               const float *x, dnas_shape xs);
+    dnas_status (*maxpool_bwd)(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                               dnas_shape xs, const float *x, const float *dy, dnas_shape ys);
+
+    /* Weighted sum of k same-shaped tensors of n floats: y = sum_i m[i]*x[i].
+     * Backward: dm[i] = <dy, x[i]> (written, not accumulated; dm may be NULL);
+     * dx[i] (=/+= per acc[i]) m[i]*dy for each dx[i] != NULL. */
+    dnas_status (*wsum_fwd)(dnas_backend *be, float *y, size_t n, int k, const float *const *x,
+                            const float *m);
+    dnas_status (*wsum_bwd)(dnas_backend *be, float *const *dx, const int *acc, float *dm,
+                            size_t n, int k, const float *dy, const float *const *x,
+                            const float *m);
+
+    /* Global average pool: y(N,C) = mean over H,W. */
+    dnas_status (*gap_fwd)(dnas_backend *be, float *y, const float *x, dnas_shape xs);
+    dnas_status (*gap_bwd)(dnas_backend *be, float *dx, int acc, dnas_shape xs, const float *dy);
+
+    /* y(N,out) = x(N,in) w^T + b */
+    dnas_status (*linear_fwd)(dnas_backend *be, float *y, const float *x, const float *w,
+                              const float *b, int n, int in, int out);
+    dnas_status (*linear_bwd)(dnas_backend *be, float *dx, int acc, float *dw, float *db,
+                              const float *dy, const float *x, const float *w, int n, int in,
+                              int out);
+
+    /* Mean softmax cross-entropy over n rows of k logits. Writes probs (n,k), *loss and the
+     * number of rows whose argmax equals the label. Labels must lie in [0,k). */
+    dnas_status (*xent_fwd)(dnas_backend *be, float *probs, float *loss, int *correct,
+                            const float *logits, const int *labels, int n, int k);
+    /* dlogits = scale * (probs - onehot(labels)) / n   (overwrites) */
+    dnas_status (*xent_bwd)(dnas_backend *be, float *dlogits, const float *probs,
+                            const int *labels, int n, int k, float scale);
+
+    /* Channel-block copy between NHWC tensors with npix = N*H*W pixels:
+     * dst[p, doff + i] (=/+=) src[p, soff + i] for i < count. Concat, slice and their
+     * backward are all this. */
+    dnas_status (*chancopy)(dnas_backend *be, float *dst, int dst_c, int doff, int acc,
+                            const float *src, int src_c, int soff, int count, size_t npix);
+};
+
+/* The CPU backend (always built). threads <= 0: use OpenMP's default. */
+dnas_status dnas_backend_cpu_create(int threads, dnas_backend **out);
+void dnas_backend_destroy(dnas_backend *be);
+
+#endif

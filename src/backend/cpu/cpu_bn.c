@@ -1,0 +1,335 @@
+/* Batch norm on NHWC floats.
+ *
+ * Layout: channels are innermost, so every pass walks pixel blocks and, inside a block, chunks
+ * of 8 channels (one AVX2 register of floats) with the per-channel state held in registers.
+ * Per-channel reductions over N*H*W go to one partial per (block, channel) in double; the
+ * partials are then summed in block order. The block partition depends only on the shape, so
+ * results are bit-identical across runs and across thread counts (no atomics anywhere). */
+#include "cpu_kernels.h"
+#include <math.h>
+
+/* A block is about this many floats (16 KiB) so that a pass that re-reads it per channel chunk
+ * hits L1; at most BN_MAX_BLOCKS blocks bound the partials to BN_MAX_BLOCKS*C*2 doubles. */
+#define BN_BLOCK_FLOATS 4096
+#define BN_MAX_BLOCKS 256
+
+typedef struct {
+    size_t bp; /* pixels per block (last block may be shorter) */
+    long nb;   /* number of blocks */
+} bn_blocks;
+
+static bn_blocks bn_partition(size_t npix, int C) {
+    bn_blocks b;
+    size_t bp = BN_BLOCK_FLOATS / (size_t)C;
+    if (bp < 16) bp = 16;
+    size_t minbp = (npix + BN_MAX_BLOCKS - 1) / BN_MAX_BLOCKS;
+    if (bp < minbp) bp = minbp;
+    b.bp = bp;
+    b.nb = (long)((npix + bp - 1) / bp);
+    return b;
+}
+
+/* For one block of np pixels: s[c] = sum(x - k[c]), q[c] = sum((x - k[c])^2) in double.
+ * The shift k (a sample of the channel) keeps E[x^2] - E[x]^2 free of cancellation when
+ * |mean| >> std. Two pixels per iteration with separate sums halve the add latency chain. */
+static void stats_block(const float *x, size_t np, int C, const float *k, double *s, double *q) {
+    const size_t C2 = 2 * (size_t)C;
+    int c0 = 0;
+    for (; c0 + 8 <= C; c0 += 8) {
+        const dnas_v4d kl = v4d_load_f(k + c0), kh = v4d_load_f(k + c0 + 4);
+        dnas_v4d s0l = {0}, s0h = {0}, q0l = {0}, q0h = {0};
+        dnas_v4d s1l = {0}, s1h = {0}, q1l = {0}, q1h = {0};
+        const float *r = x + c0;
+        size_t p = 0;
+        for (; p + 2 <= np; p += 2, r += C2) {
+            dnas_v4d a = v4d_load_f(r) - kl, b = v4d_load_f(r + 4) - kh;
+            dnas_v4d c = v4d_load_f(r + C) - kl, d = v4d_load_f(r + C + 4) - kh;
+            s0l += a;
+            q0l += a * a;
+            s0h += b;
+            q0h += b * b;
+            s1l += c;
+            q1l += c * c;
+            s1h += d;
+            q1h += d * d;
+        }
+        if (p < np) {
+            dnas_v4d a = v4d_load_f(r) - kl, b = v4d_load_f(r + 4) - kh;
+            s0l += a;
+            q0l += a * a;
+            s0h += b;
+            q0h += b * b;
+        }
+        s0l += s1l;
+        s0h += s1h;
+        q0l += q1l;
+        q0h += q1h;
+        memcpy(s + c0, &s0l, sizeof s0l);
+        memcpy(s + c0 + 4, &s0h, sizeof s0h);
+        memcpy(q + c0, &q0l, sizeof q0l);
+        memcpy(q + c0 + 4, &q0h, sizeof q0h);
+    }
+    for (; c0 < C; c0++) { /* channels past the last multiple of 8 (e.g. C = 3) */
+        double kk = k[c0], s0 = 0, q0 = 0;
+        for (size_t p = 0; p < np; p++) {
+            double d = (double)x[p * (size_t)C + c0] - kk;
+            s0 += d;
+            q0 += d * d;
+        }
+        s[c0] = s0;
+        q[c0] = q0;
+    }
+}
+
+/* For one block: s[c] = sum(dy), q[c] = sum(dy * (x - mean[c])) in double. Subtracting the
+ * mean (in double, exact for a float mean) before multiplying avoids the cancellation of
+ * sum(dy*x) - mean*sum(dy). */
+static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, const float *mean,
+                            double *s, double *q) {
+    const size_t C2 = 2 * (size_t)C;
+    int c0 = 0;
+    for (; c0 + 8 <= C; c0 += 8) {
+        const dnas_v4d ml = v4d_load_f(mean + c0), mh = v4d_load_f(mean + c0 + 4);
+        dnas_v4d s0l = {0}, s0h = {0}, q0l = {0}, q0h = {0};
+        dnas_v4d s1l = {0}, s1h = {0}, q1l = {0}, q1h = {0};
+        const float *g = dy + c0, *r = x + c0;
+        size_t p = 0;
+        for (; p + 2 <= np; p += 2, r += C2, g += C2) {
+            dnas_v4d ga = v4d_load_f(g), gb = v4d_load_f(g + 4);
+            dnas_v4d gc = v4d_load_f(g + C), gd = v4d_load_f(g + C + 4);
+            s0l += ga;
+            q0l += ga * (v4d_load_f(r) - ml);
+            s0h += gb;
+            q0h += gb * (v4d_load_f(r + 4) - mh);
+            s1l += gc;
+            q1l += gc * (v4d_load_f(r + C) - ml);
+            s1h += gd;
+            q1h += gd * (v4d_load_f(r + C + 4) - mh);
+        }
+        if (p < np) {
+            dnas_v4d ga = v4d_load_f(g), gb = v4d_load_f(g + 4);
+            s0l += ga;
+            q0l += ga * (v4d_load_f(r) - ml);
+            s0h += gb;
+            q0h += gb * (v4d_load_f(r + 4) - mh);
+        }
+        s0l += s1l;
+        s0h += s1h;
+        q0l += q1l;
+        q0h += q1h;
+        memcpy(s + c0, &s0l, sizeof s0l);
+        memcpy(s + c0 + 4, &s0h, sizeof s0h);
+        memcpy(q + c0, &q0l, sizeof q0l);
+        memcpy(q + c0 + 4, &q0h, sizeof q0h);
+    }
+    for (; c0 < C; c0++) {
+        double s0 = 0, q0 = 0, mm = mean[c0];
+        for (size_t p = 0; p < np; p++) {
+            size_t i = p * (size_t)C + c0;
+            s0 += dy[i];
+            q0 += (double)dy[i] * ((double)x[i] - mm);
+        }
+        s[c0] = s0;
+        q[c0] = q0;
+    }
+}
+
+/* y = (x - m[c]) * a[c] + b[c] for one block (y == x is fine: each vector is loaded before
+ * it is stored). */
+static void affine_block(float *y, const float *x, size_t np, int C, const float *m,
+                         const float *a, const float *b) {
+    int c0 = 0;
+    for (; c0 + 8 <= C; c0 += 8) {
+        const dnas_v8f mm = v8f_load(m + c0), aa = v8f_load(a + c0), bb = v8f_load(b + c0);
+        size_t o = (size_t)c0;
+        for (size_t p = 0; p < np; p++, o += (size_t)C)
+            v8f_store(y + o, (v8f_load(x + o) - mm) * aa + bb);
+    }
+    if (c0 < C) {
+        int cw = C - c0;
+        for (size_t p = 0; p < np; p++) {
+            size_t o = p * (size_t)C + c0;
+            for (int j = 0; j < cw; j++) y[o + j] = (x[o + j] - m[c0 + j]) * a[c0 + j] + b[c0 + j];
+        }
+    }
+}
+
+/* dx (=/+=) dy*A[c] + (x - m[c])*B[c] + D[c] for one block: the whole BN backward once the
+ * per-channel sums are known. */
+static void bwd_dx_block(float *dx, int acc, const float *dy, const float *x, size_t np, int C,
+                         const float *m, const float *A, const float *B, const float *D) {
+    int c0 = 0;
+    for (; c0 + 8 <= C; c0 += 8) {
+        const dnas_v8f mm = v8f_load(m + c0), aa = v8f_load(A + c0), bb = v8f_load(B + c0),
+                       dd = v8f_load(D + c0);
+        size_t o = (size_t)c0;
+        if (acc)
+            for (size_t p = 0; p < np; p++, o += (size_t)C)
+                v8f_store(dx + o, v8f_load(dx + o) +
+                                      (v8f_load(dy + o) * aa + dd + (v8f_load(x + o) - mm) * bb));
+        else
+            for (size_t p = 0; p < np; p++, o += (size_t)C)
+                v8f_store(dx + o, v8f_load(dy + o) * aa + dd + (v8f_load(x + o) - mm) * bb);
+    }
+    if (c0 < C) {
+        int cw = C - c0;
+        for (size_t p = 0; p < np; p++) {
+            size_t o = p * (size_t)C + c0;
+            for (int j = 0; j < cw; j++) {
+                int c = c0 + j;
+                float t = dy[o + j] * A[c] + D[c] + (x[o + j] - m[c]) * B[c];
+                dx[o + j] = acc ? dx[o + j] + t : t;
+            }
+        }
+    }
+}
+
+static dnas_status bn_check(const char *who, dnas_shape xs) {
+    if (xs.n <= 0 || xs.h <= 0 || xs.w <= 0 || xs.c <= 0)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "%s: empty or negative shape (%d,%d,%d,%d)", who,
+                         xs.n, xs.c, xs.h, xs.w);
+    return DNAS_OK;
+}
+
+/* Sum the per-block partials of one channel in block order (fixed, so deterministic). */
+static void reduce_partials(const double *s, const double *q, long nb, int C, double *S,
+                            double *Q) {
+    for (int c = 0; c < C; c++) {
+        S[c] = 0;
+        Q[c] = 0;
+    }
+    for (long b = 0; b < nb; b++)
+        for (int c = 0; c < C; c++) {
+            S[c] += s[(size_t)b * C + c];
+            Q[c] += q[(size_t)b * C + c];
+        }
+}
+
+dnas_status dnas_cpu_bn_fwd_train(dnas_backend *be, const dnas_bn_p *p, float *y,
+                                  float *save_mean, float *save_invstd, float *running_mean,
+                                  float *running_var, const float *x, dnas_shape xs,
+                                  const float *gamma, const float *beta) {
+    DNAS_TRY(bn_check("bn_fwd_train", xs));
+    const int C = xs.c;
+    const size_t npix = (size_t)xs.n * xs.h * xs.w, total = npix * C;
+    const bn_blocks bk = bn_partition(npix, C);
+    const int nt = dnas_cpu_threads(be);
+
+    /* workspace: partial sums (2*nb*C doubles), then totals (2*C doubles), then the float
+     * per-channel mean, scale, shift (3*C). */
+    void *ws;
+    DNAS_TRY(dnas_cpu_workspace(be, sizeof(double) * (2 * (size_t)bk.nb * C + 2 * (size_t)C) +
+                                        sizeof(float) * 3 * (size_t)C,
+                                &ws));
+    double *ps = ws, *pq = ps + (size_t)bk.nb * C, *S = pq + (size_t)bk.nb * C, *Q = S + C;
+    float *fm = (float *)(Q + C), *fa = fm + C, *fb = fa + C;
+
+    DNAS_OMP_FOR(nt, total)
+    for (long b = 0; b < bk.nb; b++) {
+        size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
+        stats_block(x + p0 * C, np, C, x, ps + (size_t)b * C, pq + (size_t)b * C);
+    }
+    reduce_partials(ps, pq, bk.nb, C, S, Q);
+
+    const double M = (double)npix, mom = p->momentum;
+    for (int c = 0; c < C; c++) {
+        double d = S[c] / M;
+        double var = Q[c] / M - d * d; /* biased: what normalisation uses */
+        if (var < 0) var = 0;
+        double mean = (double)x[c] + d;
+        double invstd = 1.0 / sqrt(var + (double)p->eps);
+        double g = gamma ? gamma[c] : 1.0, bt = beta ? beta[c] : 0.0;
+        fm[c] = (float)mean;
+        fa[c] = (float)(g * invstd);
+        fb[c] = (float)bt;
+        if (save_mean) save_mean[c] = (float)mean;
+        if (save_invstd) save_invstd[c] = (float)invstd;
+        if (running_mean) running_mean[c] = (float)((1.0 - mom) * running_mean[c] + mom * mean);
+        if (running_var) {
+            /* PyTorch updates with the unbiased variance; with one sample it is undefined, so
+             * keep the biased one (0) instead of writing inf/nan into the model. */
+            double uvar = npix > 1 ? var * M / (M - 1.0) : var;
+            running_var[c] = (float)((1.0 - mom) * running_var[c] + mom * uvar);
+        }
+    }
+
+    DNAS_OMP_FOR(nt, total)
+    for (long b = 0; b < bk.nb; b++) {
+        size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
+        affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+    }
+    return DNAS_OK;
+}
+
+dnas_status dnas_cpu_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y, const float *x,
+                                 dnas_shape xs, const float *running_mean,
+                                 const float *running_var, const float *gamma,
+                                 const float *beta) {
+    DNAS_TRY(bn_check("bn_fwd_eval", xs));
+    const int C = xs.c;
+    const size_t npix = (size_t)xs.n * xs.h * xs.w, total = npix * C;
+    const bn_blocks bk = bn_partition(npix, C);
+    const int nt = dnas_cpu_threads(be);
+    void *ws;
+    DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * 3 * (size_t)C, &ws));
+    float *fm = ws, *fa = fm + C, *fb = fa + C;
+    for (int c = 0; c < C; c++) {
+        double g = gamma ? gamma[c] : 1.0;
+        fm[c] = running_mean ? running_mean[c] : 0.0f;
+        fa[c] = (float)(g / sqrt((double)(running_var ? running_var[c] : 1.0f) + p->eps));
+        fb[c] = beta ? beta[c] : 0.0f;
+    }
+    DNAS_OMP_FOR(nt, total)
+    for (long b = 0; b < bk.nb; b++) {
+        size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
+        affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+    }
+    return DNAS_OK;
+}
+
+dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
+                            const float *dy, const float *x, dnas_shape xs,
+                            const float *save_mean, const float *save_invstd,
+                            const float *gamma) {
+    DNAS_TRY(bn_check("bn_bwd", xs));
+    if (!dx && !dgamma && !dbeta) return DNAS_OK;
+    const int C = xs.c;
+    const size_t npix = (size_t)xs.n * xs.h * xs.w, total = npix * C;
+    const bn_blocks bk = bn_partition(npix, C);
+    const int nt = dnas_cpu_threads(be);
+
+    void *ws;
+    DNAS_TRY(dnas_cpu_workspace(be, sizeof(double) * (2 * (size_t)bk.nb * C + 2 * (size_t)C) +
+                                        sizeof(float) * 3 * (size_t)C,
+                                &ws));
+    double *ps = ws, *pq = ps + (size_t)bk.nb * C, *S = pq + (size_t)bk.nb * C, *Q = S + C;
+    float *fA = (float *)(Q + C), *fB = fA + C, *fD = fB + C;
+
+    DNAS_OMP_FOR(nt, total)
+    for (long b = 0; b < bk.nb; b++) {
+        size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
+        bwd_stats_block(dy + p0 * C, x + p0 * C, np, C, save_mean, ps + (size_t)b * C,
+                        pq + (size_t)b * C);
+    }
+    reduce_partials(ps, pq, bk.nb, C, S, Q); /* S = sum dy, Q = sum dy*(x-mean) */
+
+    const double M = (double)npix;
+    for (int c = 0; c < C; c++) {
+        double is = save_invstd[c], g = gamma ? gamma[c] : 1.0;
+        if (dgamma) dgamma[c] += (float)(Q[c] * is); /* sum dy*xhat */
+        if (dbeta) dbeta[c] += (float)S[c];
+        /* dx = g*is*(dy - S/M - (x-mean)*is^2*Q/M) */
+        double A = g * is;
+        fA[c] = (float)A;
+        fB[c] = (float)(-A * is * is * Q[c] / M);
+        fD[c] = (float)(-A * S[c] / M);
+    }
+    if (!dx) return DNAS_OK;
+
+    DNAS_OMP_FOR(nt, total)
+    for (long b = 0; b < bk.nb; b++) {
+        size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
+        bwd_dx_block(dx + p0 * C, acc, dy + p0 * C, x + p0 * C, np, C, save_mean, fA, fB, fD);
+    }
+    return DNAS_OK;
+}

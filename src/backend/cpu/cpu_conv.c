@@ -1,0 +1,1048 @@
+/* CPU convolution: forward, backward-data and backward-weight in NHWC with AVX2 + FMA.
+ *
+ * One "gather" engine serves forward and backward-data. Every destination pixel reads a
+ * source pixel at base(i) + tap offsets, where per spatial axis
+ *     base = floor((i*mul + add) / div),  phase = (i*mul + add) mod div
+ * and the list of taps depends on the phase:
+ *   forward:       mul = stride, add = -pad, div = 1       taps k -> offset k*dil
+ *   backward-data: mul = 1, add = pad, div = stride        taps k with k*dil = phase (mod
+ *                  stride) -> offset -(k*dil - phase)/stride
+ * So backward-data is a forward-style gather over dy (no atomics, no scatter), for any
+ * stride / dilation / padding, with stride 1 being a plain flipped-kernel convolution.
+ *
+ * Work is split into bands of destination rows of one image. Per band, the source rows it
+ * needs are copied into a zero-padded per-worker buffer (or read in place when no padding is
+ * needed), so the inner loops never test bounds. The micro-kernel keeps a strip of up to 6
+ * destination pixels x 16 destination channels in 12 ymm accumulators and walks (tap, k):
+ * 2 weight loads + 6 broadcasts feed 12 FMAs. Pixels of a strip may come from different
+ * rows: each has its own pointer, so row ends do not waste lanes.
+ *
+ * Backward-weight is the GEMM dW[tap,ci][co] += sum_p x[p + off(tap,ci)] * dy[p][co]: a strip
+ * of 6 (tap,ci) rows x 16 output channels in registers, walking the pixels of a band. Each
+ * worker sums into its own partial buffer; partials are added in worker order at the end.
+ *
+ * Determinism: work is split statically over T = dnas_cpu_threads() virtual workers, so for a
+ * fixed T every float is summed in the same order, whatever OpenMP actually runs.
+ * Depthwise convolutions (groups == cin == cout) have their own paths vectorised over
+ * channels. Kernels larger than MAXK or strides larger than MAXS take a scalar fallback. */
+#include <immintrin.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../../core/status.h"
+#include "cpu_internal.h"
+
+#define MR 6    /* pixels (forward) or (tap,ci) rows (weight grad) per micro-kernel strip */
+#define MAXK 16 /* largest kernel extent per axis on the fast paths */
+#define MAXS 8  /* largest stride on the fast paths (backward-data has `stride` phases) */
+#define DWT 8   /* taps per depthwise weight-grad chunk */
+
+/* OpenMP pragmas only when OpenMP is on (NO_OMP=1 builds must not warn). */
+#ifdef _OPENMP
+#define OMP(x) _Pragma(#x)
+#else
+#define OMP(x)
+#endif
+
+/* Destination pixels per band: the band's source rows, its dy rows and the weights of one
+ * output-channel block should stay in L1/L2 while the strips walk them. */
+#ifndef BAND_PX_FWD
+#define BAND_PX_FWD 96
+#endif
+#ifndef BAND_PX_WGT
+#define BAND_PX_WGT 128
+#endif
+
+#define NOINLINE __attribute__((noinline))
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline int floordiv(int a, int b) {
+    int q = a / b;
+    if ((a % b) != 0 && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+static inline int round8(int c) { return (c + 7) & ~7; }
+static inline size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+/* lanes < n are on */
+static inline __m256i lane_mask(int n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Geometry of one spatial axis */
+typedef struct {
+    int mul, add, div;
+    int nt[MAXS];       /* taps per phase */
+    int tk[MAXS][MAXK]; /* kernel index of each tap */
+    int to[MAXS][MAXK]; /* source offset (pixels) of each tap, relative to base */
+    int mn[MAXS];       /* smallest offset of the phase (0 when no taps) */
+} axis_t;
+
+static void axis_fwd(axis_t *a, int k, int s, int p, int d) {
+    memset(a, 0, sizeof *a);
+    a->mul = s;
+    a->add = -p;
+    a->div = 1;
+    a->nt[0] = k;
+    for (int kk = 0; kk < k; kk++) {
+        a->tk[0][kk] = kk;
+        a->to[0][kk] = kk * d;
+    }
+}
+
+static void axis_bwd(axis_t *a, int k, int s, int p, int d) {
+    memset(a, 0, sizeof *a);
+    a->mul = 1;
+    a->add = p;
+    a->div = s;
+    for (int ph = 0; ph < s; ph++) {
+        int n = 0, mn = INT_MAX;
+        for (int kk = 0; kk < k; kk++) {
+            int v = kk * d - ph;
+            if (v < 0 || v % s) continue;
+            a->tk[ph][n] = kk;
+            a->to[ph][n] = -(v / s);
+            mn = imin(mn, a->to[ph][n]);
+            n++;
+        }
+        a->nt[ph] = n;
+        a->mn[ph] = n ? mn : 0;
+    }
+}
+
+static inline void axis_pos(const axis_t *a, int i, int *base, int *ph) {
+    int v = i * a->mul + a->add;
+    if (a->div == 1) { /* forward: no division in the pixel loops */
+        *base = v;
+        *ph = 0;
+        return;
+    }
+    int b = floordiv(v, a->div);
+    *base = b;
+    *ph = v - b * a->div;
+}
+
+/* Source index range read by destination indices [i0, i1). Returns 0 if nothing is read. */
+static int axis_range(const axis_t *a, int i0, int i1, int *lo, int *hi) {
+    int l = INT_MAX, h = INT_MIN;
+    for (int i = i0; i < i1; i++) {
+        int b, ph;
+        axis_pos(a, i, &b, &ph);
+        for (int t = 0; t < a->nt[ph]; t++) {
+            l = imin(l, b + a->to[ph][t]);
+            h = imax(h, b + a->to[ph][t]);
+        }
+    }
+    *lo = l;
+    *hi = h;
+    return h >= l;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Plan: source grid, destination grid, bands, and the padded source buffer */
+typedef struct {
+    int N;
+    int DH, DW, DC; /* destination rows, cols, channel stride */
+    int SH, SW, SC; /* source rows, cols, channel stride */
+    int KH, KW;
+    axis_t ah, aw;
+    int direct;    /* read the source tensor in place (no padding needed anywhere) */
+    int clo;       /* first source column held by a buffer row */
+    int ncols;     /* source columns per buffer row */
+    ptrdiff_t rs;  /* row stride (floats) of the buffer or of the source */
+    int band_rows, nbands, max_rows;
+    int band_px;   /* band_rows * DW */
+} plan_t;
+
+static void plan_init(plan_t *P, int N, int DH, int DW, int DC, int SH, int SW, int SC, int KH,
+                      int KW, int target_px) {
+    P->N = N;
+    P->DH = DH;
+    P->DW = DW;
+    P->DC = DC;
+    P->SH = SH;
+    P->SW = SW;
+    P->SC = SC;
+    P->KH = KH;
+    P->KW = KW;
+    P->band_rows = imax(1, imin(DH, (target_px + DW - 1) / DW));
+    P->nbands = (DH + P->band_rows - 1) / P->band_rows;
+    P->band_px = P->band_rows * DW;
+    int rlo, rhi, clo, chi;
+    int hr = axis_range(&P->ah, 0, DH, &rlo, &rhi);
+    int hc = axis_range(&P->aw, 0, DW, &clo, &chi);
+    if (!hr || !hc) { /* nothing is ever read: every destination is zero/bias */
+        P->direct = 1;
+    } else {
+        P->direct = rlo >= 0 && rhi < SH && clo >= 0 && chi < SW;
+    }
+    if (P->direct) {
+        P->clo = 0;
+        P->ncols = SW;
+        P->rs = (ptrdiff_t)SW * SC;
+        P->max_rows = 0;
+    } else {
+        P->clo = clo;
+        P->ncols = chi - clo + 1;
+        P->rs = (ptrdiff_t)P->ncols * SC;
+        P->max_rows = 0;
+        for (int b = 0; b < P->nbands; b++) {
+            int lo, hi;
+            if (axis_range(&P->ah, b * P->band_rows, imin(DH, (b + 1) * P->band_rows), &lo, &hi))
+                P->max_rows = imax(P->max_rows, hi - lo + 1);
+        }
+    }
+}
+
+static size_t plan_buf_floats(const plan_t *P) {
+    return P->direct ? 0 : (size_t)P->max_rows * (size_t)P->rs;
+}
+
+/* Source view for dst rows [i0,i1) of image n: either the tensor itself or a padded copy. */
+static const float *plan_source(const plan_t *P, const float *src, int n, int i0, int i1,
+                                float *buf, int *rlo_out) {
+    const float *img = src + (size_t)n * P->SH * P->SW * P->SC;
+    if (P->direct) {
+        *rlo_out = 0;
+        return img;
+    }
+    int lo, hi;
+    if (!axis_range(&P->ah, i0, i1, &lo, &hi)) {
+        *rlo_out = 0;
+        return buf;
+    }
+    const int SC = P->SC, SW = P->SW, c0 = P->clo, c1 = P->clo + P->ncols;
+    const int a = imax(c0, 0), e = imin(c1, SW);
+    for (int r = lo; r <= hi; r++) {
+        float *row = buf + (size_t)(r - lo) * P->rs;
+        if (r < 0 || r >= P->SH || a >= e) {
+            memset(row, 0, sizeof(float) * (size_t)P->rs);
+            continue;
+        }
+        if (a > c0) memset(row, 0, sizeof(float) * (size_t)(a - c0) * SC);
+        memcpy(row + (size_t)(a - c0) * SC, img + ((size_t)r * SW + a) * SC,
+               sizeof(float) * (size_t)(e - a) * SC);
+        if (c1 > e) memset(row + (size_t)(e - c0) * SC, 0, sizeof(float) * (size_t)(c1 - e) * SC);
+    }
+    *rlo_out = lo;
+    return buf;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Micro-kernels. R (pixels or rows) and NV (8-lane vectors) are compile-time constants in
+ * each instantiation so the accumulators live in registers. */
+
+/* Dense gather: dst[r][0..NV*8) (=|+=) bias + sum_t sum_k src[r][toff[t] + k] * w[t][k][:]. */
+static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *const *sp,
+                                  float *const *dp, const int *toff, const int *tidx, int nt,
+                                  int K, const float *w, const float *bias, int add,
+                                  int nvalid) {
+    __m256 a[MR][2];
+    const int L = NV * 8;
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        a[r][0] = _mm256_setzero_ps();
+        a[r][1] = _mm256_setzero_ps();
+    }
+    for (int t = 0; t < nt; t++) {
+        const float *wt = w + (size_t)tidx[t] * K * L;
+        const float *s[MR];
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) s[r] = sp[r] + toff[t];
+        for (int k = 0; k < K; k++) {
+            const __m256 w0 = _mm256_load_ps(wt + (size_t)k * L);
+            const __m256 w1 = NV == 2 ? _mm256_load_ps(wt + (size_t)k * L + 8) : w0;
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                const __m256 b = _mm256_broadcast_ss(s[r] + k);
+                a[r][0] = _mm256_fmadd_ps(b, w0, a[r][0]);
+                if (NV == 2) a[r][1] = _mm256_fmadd_ps(b, w1, a[r][1]);
+            }
+        }
+    }
+    /* every loop touching a[][] is fully unrolled so that the array stays in registers */
+    if (nvalid == L) {
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                float *y = dp[r] + 8 * v;
+                __m256 o = a[r][v];
+                if (add) o = _mm256_add_ps(o, _mm256_loadu_ps(y));
+                else if (bias) o = _mm256_add_ps(o, _mm256_load_ps(bias + 8 * v));
+                _mm256_storeu_ps(y, o);
+            }
+        }
+    } else {
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            const int nv = nvalid - 8 * v;
+            const __m256i m = lane_mask(nv); /* all off when nv <= 0 */
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                float *y = dp[r] + 8 * v;
+                __m256 o = a[r][v];
+                if (add) o = _mm256_add_ps(o, _mm256_maskload_ps(y, m));
+                else if (bias) o = _mm256_add_ps(o, _mm256_load_ps(bias + 8 * v));
+                _mm256_maskstore_ps(y, m, o);
+            }
+        }
+    }
+}
+
+typedef void (*kd_fn)(const float *const *, float *const *, const int *, const int *, int, int,
+                      const float *, const float *, int, int);
+#define KD_INST(R, NV)                                                                         \
+    static NOINLINE void kd_##R##_##NV(const float *const *sp, float *const *dp,               \
+                                       const int *toff, const int *tidx, int nt, int K,        \
+                                       const float *w, const float *bias, int add,             \
+                                       int nvalid) {                                           \
+        kd_impl(R, NV, sp, dp, toff, tidx, nt, K, w, bias, add, nvalid);                       \
+    }
+KD_INST(1, 1) KD_INST(2, 1) KD_INST(3, 1) KD_INST(4, 1) KD_INST(5, 1) KD_INST(6, 1)
+KD_INST(1, 2) KD_INST(2, 2) KD_INST(3, 2) KD_INST(4, 2) KD_INST(5, 2) KD_INST(6, 2)
+static const kd_fn kd_tab[2][MR] = {
+    {kd_1_1, kd_2_1, kd_3_1, kd_4_1, kd_5_1, kd_6_1},
+    {kd_1_2, kd_2_2, kd_3_2, kd_4_2, kd_5_2, kd_6_2},
+};
+
+/* Dense weight gradient: part[r][0..NV*8) += sum over band pixels p of
+ * src(p)[off[r]] * dy(p)[:]. Band pixels: nrows rows of ncols, src steps pstep per pixel and
+ * rstep per row, dy is contiguous with stride dys per pixel. */
+static ALWAYS_INLINE void kw_impl(const int R, const int NV, const int MASKED,
+                                  const float *srow, int nrows, int ncols, ptrdiff_t rstep,
+                                  ptrdiff_t pstep, const float *dy, ptrdiff_t dys,
+                                  const int *off, float *part, ptrdiff_t cpad, int nvalid) {
+    __m256 a[MR][2];
+    ptrdiff_t o[MR];
+    __m256i m0 = _mm256_setzero_si256(), m1 = _mm256_setzero_si256();
+    if (MASKED) {
+        m0 = lane_mask(nvalid);
+        m1 = lane_mask(nvalid - 8);
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        o[r] = off[r];
+        a[r][0] = _mm256_load_ps(part + r * cpad);
+        a[r][1] = NV == 2 ? _mm256_load_ps(part + r * cpad + 8) : _mm256_setzero_ps();
+    }
+    for (int i = 0; i < nrows; i++) {
+        const float *s = srow + i * rstep;
+        for (int j = 0; j < ncols; j++) {
+            const __m256 d0 = MASKED ? _mm256_maskload_ps(dy, m0) : _mm256_loadu_ps(dy);
+            const __m256 d1 = NV == 2 ? (MASKED ? _mm256_maskload_ps(dy + 8, m1)
+                                                : _mm256_loadu_ps(dy + 8))
+                                      : d0;
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                const __m256 b = _mm256_broadcast_ss(s + o[r]);
+                a[r][0] = _mm256_fmadd_ps(b, d0, a[r][0]);
+                if (NV == 2) a[r][1] = _mm256_fmadd_ps(b, d1, a[r][1]);
+            }
+            s += pstep;
+            dy += dys;
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        _mm256_store_ps(part + r * cpad, a[r][0]);
+        if (NV == 2) _mm256_store_ps(part + r * cpad + 8, a[r][1]);
+    }
+}
+
+typedef void (*kw_fn)(const float *, int, int, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                      const int *, float *, ptrdiff_t, int);
+#define KW_INST(R, NV, M)                                                                      \
+    static NOINLINE void kw_##R##_##NV##_##M(const float *srow, int nrows, int ncols,          \
+                                             ptrdiff_t rstep, ptrdiff_t pstep,                 \
+                                             const float *dy, ptrdiff_t dys, const int *off,   \
+                                             float *part, ptrdiff_t cpad, int nvalid) {        \
+        kw_impl(R, NV, M, srow, nrows, ncols, rstep, pstep, dy, dys, off, part, cpad, nvalid); \
+    }
+#define KW_INST_R(NV, M)                                                                       \
+    KW_INST(1, NV, M) KW_INST(2, NV, M) KW_INST(3, NV, M) KW_INST(4, NV, M) KW_INST(5, NV, M) \
+    KW_INST(6, NV, M)
+KW_INST_R(1, 0) KW_INST_R(2, 0) KW_INST_R(1, 1) KW_INST_R(2, 1)
+static const kw_fn kw_tab[2][2][MR] = {
+    {{kw_1_1_0, kw_2_1_0, kw_3_1_0, kw_4_1_0, kw_5_1_0, kw_6_1_0},
+     {kw_1_2_0, kw_2_2_0, kw_3_2_0, kw_4_2_0, kw_5_2_0, kw_6_2_0}},
+    {{kw_1_1_1, kw_2_1_1, kw_3_1_1, kw_4_1_1, kw_5_1_1, kw_6_1_1},
+     {kw_1_2_1, kw_2_2_1, kw_3_2_1, kw_4_2_1, kw_5_2_1, kw_6_2_1}},
+};
+
+/* Depthwise gather over one 8-channel block: dst[r] (=|+=) bias + sum_t src[r][toff[t]] *
+ * w[tidx[t]]. MASKED: only nvalid lanes are read or written (last block of a channel count
+ * that is not a multiple of 8). */
+static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const float *const *sp,
+                                   float *const *dp, const int *toff, const int *tidx, int nt,
+                                   const float *w, ptrdiff_t wstride, const float *bias, int add,
+                                   int nvalid) {
+    __m256 a[MR];
+    const __m256i m = MASKED ? lane_mask(nvalid) : _mm256_setzero_si256();
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
+    for (int t = 0; t < nt; t++) {
+        const __m256 wv = _mm256_load_ps(w + (ptrdiff_t)tidx[t] * wstride);
+        const int o = toff[t];
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            const __m256 xv = MASKED ? _mm256_maskload_ps(sp[r] + o, m)
+                                     : _mm256_loadu_ps(sp[r] + o);
+            a[r] = _mm256_fmadd_ps(xv, wv, a[r]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        __m256 v = a[r];
+        if (add) v = _mm256_add_ps(v, MASKED ? _mm256_maskload_ps(dp[r], m) : _mm256_loadu_ps(dp[r]));
+        else if (bias) v = _mm256_add_ps(v, _mm256_load_ps(bias));
+        if (MASKED) _mm256_maskstore_ps(dp[r], m, v);
+        else _mm256_storeu_ps(dp[r], v);
+    }
+}
+
+typedef void (*kdw_fn)(const float *const *, float *const *, const int *, const int *, int,
+                       const float *, ptrdiff_t, const float *, int, int);
+#define KDW_INST(R, M)                                                                         \
+    static NOINLINE void kdw_##R##_##M(const float *const *sp, float *const *dp,               \
+                                       const int *toff, const int *tidx, int nt,               \
+                                       const float *w, ptrdiff_t ws, const float *bias,        \
+                                       int add, int nvalid) {                                  \
+        kdw_impl(R, M, sp, dp, toff, tidx, nt, w, ws, bias, add, nvalid);                      \
+    }
+KDW_INST(1, 0) KDW_INST(2, 0) KDW_INST(3, 0) KDW_INST(4, 0) KDW_INST(5, 0) KDW_INST(6, 0)
+KDW_INST(1, 1) KDW_INST(2, 1) KDW_INST(3, 1) KDW_INST(4, 1) KDW_INST(5, 1) KDW_INST(6, 1)
+static const kdw_fn kdw_tab[2][MR] = {
+    {kdw_1_0, kdw_2_0, kdw_3_0, kdw_4_0, kdw_5_0, kdw_6_0},
+    {kdw_1_1, kdw_2_1, kdw_3_1, kdw_4_1, kdw_5_1, kdw_6_1},
+};
+
+/* Depthwise weight gradient over one 8-channel block and NT taps:
+ * part[t][:] += sum_p src(p)[toff[t]] * dy(p)[:]. */
+static ALWAYS_INLINE void kdww_impl(const int NT, const int MASKED, const float *srow,
+                                    int nrows, int ncols, ptrdiff_t rstep, ptrdiff_t pstep,
+                                    const float *dy, ptrdiff_t dys, const int *toff,
+                                    float *part, ptrdiff_t cpad, int nvalid) {
+    __m256 a[DWT];
+    ptrdiff_t o[DWT];
+    const __m256i m = MASKED ? lane_mask(nvalid) : _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) {
+        a[t] = _mm256_load_ps(part + t * cpad);
+        o[t] = toff[t];
+    }
+    for (int i = 0; i < nrows; i++) {
+        const float *s = srow + i * rstep;
+        for (int j = 0; j < ncols; j++) {
+            const __m256 d = MASKED ? _mm256_maskload_ps(dy, m) : _mm256_loadu_ps(dy);
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                const __m256 xv = MASKED ? _mm256_maskload_ps(s + o[t], m)
+                                         : _mm256_loadu_ps(s + o[t]);
+                a[t] = _mm256_fmadd_ps(xv, d, a[t]);
+            }
+            s += pstep;
+            dy += dys;
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) _mm256_store_ps(part + t * cpad, a[t]);
+}
+
+typedef void (*kdww_fn)(const float *, int, int, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                        const int *, float *, ptrdiff_t, int);
+#define KDWW_INST(NT, M)                                                                       \
+    static NOINLINE void kdww_##NT##_##M(const float *srow, int nrows, int ncols,              \
+                                         ptrdiff_t rstep, ptrdiff_t pstep, const float *dy,    \
+                                         ptrdiff_t dys, const int *toff, float *part,          \
+                                         ptrdiff_t cpad, int nvalid) {                         \
+        kdww_impl(NT, M, srow, nrows, ncols, rstep, pstep, dy, dys, toff, part, cpad, nvalid); \
+    }
+#define KDWW_INST_NT(M)                                                                        \
+    KDWW_INST(1, M) KDWW_INST(2, M) KDWW_INST(3, M) KDWW_INST(4, M) KDWW_INST(5, M)           \
+    KDWW_INST(6, M) KDWW_INST(7, M) KDWW_INST(8, M)
+KDWW_INST_NT(0) KDWW_INST_NT(1)
+static const kdww_fn kdww_tab[2][DWT] = {
+    {kdww_1_0, kdww_2_0, kdww_3_0, kdww_4_0, kdww_5_0, kdww_6_0, kdww_7_0, kdww_8_0},
+    {kdww_1_1, kdww_2_1, kdww_3_1, kdww_4_1, kdww_5_1, kdww_6_1, kdww_7_1, kdww_8_1},
+};
+
+/* ------------------------------------------------------------------------------------------
+ * Workspace carving: sizes are summed first, then one dnas_cpu_workspace call. */
+typedef struct {
+    size_t off;
+} carve_t;
+static size_t carve(carve_t *c, size_t bytes) {
+    size_t o = c->off;
+    c->off += align64(bytes);
+    return o;
+}
+
+/* Static split of `ntask` tasks over T workers. */
+static inline void split(long ntask, int vt, int T, long *t0, long *t1) {
+    *t0 = ntask * vt / T;
+    *t1 = ntask * (vt + 1) / T;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Gather engine (forward and backward-data) */
+typedef struct {
+    const plan_t *P;
+    const float *src;
+    float *dst;
+    int G, K, Dg, Dpad; /* groups, reduction channels per tap, dst channels per group, padded */
+    int depthwise;      /* G == channels, K == Dg == 1 */
+    const float *wpk;   /* dense: [g][block][tap][k][L]; depthwise: [tap][Dpad] */
+    const float *bpk;   /* [g][Dpad] or NULL */
+    int add;
+    const int *ttoff, *ttidx, *ttcnt; /* per phase combination: taps */
+    int ttmax;                        /* KH*KW: stride of ttoff/ttidx */
+} gather_t;
+
+/* Tap tables per phase combination (ph_h * div_w + ph_w): element offsets relative to the
+ * pixel pointer (which already includes the phase's smallest offset) and kernel tap index. */
+static void build_taps(const plan_t *P, int *ttoff, int *ttidx, int *ttcnt) {
+    const axis_t *ah = &P->ah, *aw = &P->aw;
+    const int tt = P->KH * P->KW;
+    for (int ph = 0; ph < ah->div; ph++)
+        for (int pw = 0; pw < aw->div; pw++) {
+            int c = ph * aw->div + pw, n = 0;
+            for (int a = 0; a < ah->nt[ph]; a++)
+                for (int b = 0; b < aw->nt[pw]; b++) {
+                    ttoff[c * tt + n] = (int)((ah->to[ph][a] - ah->mn[ph]) * P->rs +
+                                              (ptrdiff_t)(aw->to[pw][b] - aw->mn[pw]) * P->SC);
+                    ttidx[c * tt + n] = ah->tk[ph][a] * P->KW + aw->tk[pw][b];
+                    n++;
+                }
+            ttcnt[c] = n;
+        }
+}
+
+static void gather_worker(const gather_t *A, int vt, int T, float *buf, ptrdiff_t *soff,
+                          ptrdiff_t *doff) {
+    const plan_t *P = A->P;
+    const int nph_w = P->aw.div, nph = P->ah.div * nph_w;
+    int seg[MAXS * MAXS + 1];
+    long t0, t1;
+    split((long)P->N * P->nbands, vt, T, &t0, &t1);
+    for (long task = t0; task < t1; task++) {
+        const int n = (int)(task / P->nbands), band = (int)(task % P->nbands);
+        const int i0 = band * P->band_rows, i1 = imin(P->DH, i0 + P->band_rows);
+        int rlo;
+        const float *base = plan_source(P, A->src, n, i0, i1, buf, &rlo);
+
+        /* destination pixels of the band, grouped by phase */
+        int np = 0;
+        for (int c = 0; c < nph; c++) {
+            const int phh = c / nph_w, phw = c % nph_w, has = A->ttcnt[c] > 0;
+            seg[c] = np;
+            for (int i = i0; i < i1; i++) {
+                int bh, qh;
+                axis_pos(&P->ah, i, &bh, &qh);
+                if (qh != phh) continue;
+                for (int j = 0; j < P->DW; j++) {
+                    int bw, qw;
+                    axis_pos(&P->aw, j, &bw, &qw);
+                    if (qw != phw) continue;
+                    soff[np] = has ? (ptrdiff_t)(bh + P->ah.mn[phh] - rlo) * P->rs +
+                                         (ptrdiff_t)(bw + P->aw.mn[phw] - P->clo) * P->SC
+                                   : 0;
+                    doff[np] = (((ptrdiff_t)n * P->DH + i) * P->DW + j) * P->DC;
+                    np++;
+                }
+            }
+        }
+        seg[nph] = np;
+
+        const float *sp[MR];
+        float *dp[MR];
+        if (A->depthwise) {
+            for (int c0 = 0; c0 < A->Dg * A->G; c0 += 8) {
+                const int nvalid = imin(8, A->G - c0), masked = nvalid < 8;
+                const float *bias = A->bpk ? A->bpk + c0 : NULL;
+                for (int c = 0; c < nph; c++) {
+                    const int *toff = A->ttoff + c * A->ttmax, *tidx = A->ttidx + c * A->ttmax;
+                    for (int k = seg[c]; k < seg[c + 1]; k += MR) {
+                        const int R = imin(MR, seg[c + 1] - k);
+                        for (int r = 0; r < R; r++) {
+                            sp[r] = base + soff[k + r] + c0;
+                            dp[r] = A->dst + doff[k + r] + c0;
+                        }
+                        kdw_tab[masked][R - 1](sp, dp, toff, tidx, A->ttcnt[c], A->wpk + c0,
+                                               A->Dpad, bias, A->add, nvalid);
+                    }
+                }
+            }
+            continue;
+        }
+        const size_t tk = (size_t)P->KH * P->KW * A->K; /* packed rows per lane */
+        for (int g = 0; g < A->G; g++) {
+            for (int co0 = 0; co0 < A->Dpad; co0 += 16) {
+                const int L = A->Dpad - co0 >= 16 ? 16 : 8;
+                const int nvalid = imin(L, A->Dg - co0);
+                const float *w = A->wpk + ((size_t)g * A->Dpad + co0) * tk;
+                const float *bias = A->bpk ? A->bpk + (size_t)g * A->Dpad + co0 : NULL;
+                const kd_fn *tab = kd_tab[L / 8 - 1];
+                for (int c = 0; c < nph; c++) {
+                    const int *toff = A->ttoff + c * A->ttmax, *tidx = A->ttidx + c * A->ttmax;
+                    for (int k = seg[c]; k < seg[c + 1]; k += MR) {
+                        const int R = imin(MR, seg[c + 1] - k);
+                        for (int r = 0; r < R; r++) {
+                            sp[r] = base + soff[k + r] + (size_t)g * A->K;
+                            dp[r] = A->dst + doff[k + r] + (size_t)g * A->Dg + co0;
+                        }
+                        tab[R - 1](sp, dp, toff, tidx, A->ttcnt[c], A->K, w, bias, A->add,
+                                   nvalid);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Packs weights (with `pack`) and bias into the workspace, builds the tap tables, runs the
+ * workers. */
+static dnas_status gather_run(dnas_backend *be, gather_t *A, plan_t *P,
+                              void (*pack)(const dnas_conv_p *, const float *, float *, int, int),
+                              const dnas_conv_p *p, const float *w, const float *b) {
+    const int T = imax(1, dnas_cpu_threads(be));
+    const int tt = P->KH * P->KW, nph = P->ah.div * P->aw.div;
+    const size_t wfloats = A->depthwise ? (size_t)tt * A->Dpad
+                                        : (size_t)A->G * A->Dpad * tt * A->K;
+    carve_t c = {0};
+    size_t o_w = carve(&c, wfloats * sizeof(float));
+    size_t o_b = carve(&c, (size_t)A->G * A->Dpad * sizeof(float));
+    size_t o_to = carve(&c, (size_t)nph * tt * sizeof(int));
+    size_t o_ti = carve(&c, (size_t)nph * tt * sizeof(int));
+    size_t o_tc = carve(&c, (size_t)nph * sizeof(int));
+    const size_t bufb = align64(plan_buf_floats(P) * sizeof(float));
+    const size_t pxb = align64((size_t)P->band_px * sizeof(ptrdiff_t));
+    const size_t perw = bufb + 2 * pxb;
+    size_t o_wk = carve(&c, perw * T);
+    void *ws;
+    DNAS_TRY(dnas_cpu_workspace(be, c.off, &ws));
+    char *wsb = ws;
+    float *wpk = (float *)(wsb + o_w);
+    pack(p, w, wpk, A->Dpad, A->depthwise);
+    A->wpk = wpk;
+    A->bpk = NULL;
+    if (b) {
+        float *bp = (float *)(wsb + o_b);
+        memset(bp, 0, (size_t)A->G * A->Dpad * sizeof(float));
+        if (A->depthwise) /* one channel per group: a flat [Dpad] vector */
+            for (int k = 0; k < A->G; k++) bp[k] = b[k];
+        else
+            for (int g = 0; g < A->G; g++)
+                for (int k = 0; k < A->Dg; k++)
+                    bp[(size_t)g * A->Dpad + k] = b[(size_t)g * A->Dg + k];
+        A->bpk = bp;
+    }
+    int *ttoff = (int *)(wsb + o_to), *ttidx = (int *)(wsb + o_ti), *ttcnt = (int *)(wsb + o_tc);
+    build_taps(P, ttoff, ttidx, ttcnt);
+    A->ttoff = ttoff;
+    A->ttidx = ttidx;
+    A->ttcnt = ttcnt;
+    A->ttmax = tt;
+    A->P = P;
+    OMP(omp parallel for num_threads(T) schedule(static, 1))
+    for (int vt = 0; vt < T; vt++) {
+        char *mine = wsb + o_wk + perw * vt;
+        gather_worker(A, vt, T, (float *)mine, (ptrdiff_t *)(mine + bufb),
+                      (ptrdiff_t *)(mine + bufb + pxb));
+    }
+    return DNAS_OK;
+}
+
+/* Forward weights: dense packed[g][co0 block][tap][ci][lane] = W[g*Cog + co0 + lane][tap][ci];
+ * depthwise packed[tap][c] = W[c][tap][0]. Lanes past Cog are zero. */
+static void pack_fwd(const dnas_conv_p *p, const float *w, float *out, int Dpad, int depthwise) {
+    const int tt = p->kh * p->kw, G = p->groups, Cig = p->cin / G, Cog = p->cout / G;
+    if (depthwise) {
+        memset(out, 0, sizeof(float) * (size_t)tt * Dpad);
+        for (int c = 0; c < p->cout; c++)
+            for (int t = 0; t < tt; t++) out[(size_t)t * Dpad + c] = w[(size_t)c * tt + t];
+        return;
+    }
+    const size_t tk = (size_t)tt * Cig;
+    for (int g = 0; g < G; g++)
+        for (int co0 = 0; co0 < Dpad; co0 += 16) {
+            const int L = Dpad - co0 >= 16 ? 16 : 8;
+            float *blk = out + ((size_t)g * Dpad + co0) * tk;
+            for (size_t r = 0; r < tk; r++)
+                for (int l = 0; l < L; l++) {
+                    const int co = co0 + l;
+                    blk[r * L + l] = co < Cog ? w[((size_t)g * Cog + co) * tk + r] : 0.0f;
+                }
+        }
+}
+
+/* Backward-data weights: dense packed[g][ci0 block][tap][co][lane] = W[g*Cog+co][tap][ci0+lane]
+ * (the tap offsets, not the packing, do the spatial flip); depthwise as forward. */
+static void pack_bwd(const dnas_conv_p *p, const float *w, float *out, int Dpad, int depthwise) {
+    if (depthwise) {
+        pack_fwd(p, w, out, Dpad, depthwise);
+        return;
+    }
+    const int tt = p->kh * p->kw, G = p->groups, Cig = p->cin / G, Cog = p->cout / G;
+    for (int g = 0; g < G; g++)
+        for (int ci0 = 0; ci0 < Dpad; ci0 += 16) {
+            const int L = Dpad - ci0 >= 16 ? 16 : 8;
+            float *blk = out + ((size_t)g * Dpad + ci0) * tt * Cog;
+            for (int t = 0; t < tt; t++)
+                for (int co = 0; co < Cog; co++) {
+                    const float *src = w + (((size_t)g * Cog + co) * tt + t) * Cig;
+                    float *d = blk + ((size_t)t * Cog + co) * L;
+                    for (int l = 0; l < L; l++) d[l] = ci0 + l < Cig ? src[ci0 + l] : 0.0f;
+                }
+        }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Scalar fallback for what the fast paths do not cover (huge kernels or strides). */
+static void naive_fwd(const dnas_conv_p *p, float *y, dnas_shape ys, const float *x,
+                      dnas_shape xs, const float *w, const float *b, int T) {
+    const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G;
+    (void)T; /* used by OpenMP only */
+    OMP(omp parallel for num_threads(T) schedule(static))
+    for (int n = 0; n < ys.n; n++)
+        for (int oh = 0; oh < ys.h; oh++)
+            for (int ow = 0; ow < ys.w; ow++)
+                for (int co = 0; co < ys.c; co++) {
+                    const int g = co / Cog;
+                    float s = b ? b[co] : 0.0f;
+                    for (int kh = 0; kh < p->kh; kh++) {
+                        const int ih = oh * p->stride - p->pad + kh * p->dil;
+                        if (ih < 0 || ih >= xs.h) continue;
+                        for (int kw = 0; kw < p->kw; kw++) {
+                            const int iw = ow * p->stride - p->pad + kw * p->dil;
+                            if (iw < 0 || iw >= xs.w) continue;
+                            const float *xp = x + (((size_t)n * xs.h + ih) * xs.w + iw) * xs.c +
+                                              (size_t)g * Cig;
+                            const float *wp = w + (((size_t)co * p->kh + kh) * p->kw + kw) * Cig;
+                            for (int ci = 0; ci < Cig; ci++) s += xp[ci] * wp[ci];
+                        }
+                    }
+                    y[(((size_t)n * ys.h + oh) * ys.w + ow) * ys.c + co] = s;
+                }
+}
+
+static void naive_bwd_data(const dnas_conv_p *p, float *dx, int acc, dnas_shape xs,
+                           const float *dy, dnas_shape ys, const float *w, int T) {
+    const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G;
+    const size_t img = (size_t)xs.h * xs.w * xs.c;
+    (void)T;
+    OMP(omp parallel for num_threads(T) schedule(static))
+    for (int n = 0; n < xs.n; n++) {
+        float *dxn = dx + (size_t)n * img;
+        if (!acc) memset(dxn, 0, img * sizeof(float));
+        for (int oh = 0; oh < ys.h; oh++)
+            for (int ow = 0; ow < ys.w; ow++)
+                for (int co = 0; co < ys.c; co++) {
+                    const int g = co / Cog;
+                    const float d = dy[(((size_t)n * ys.h + oh) * ys.w + ow) * ys.c + co];
+                    for (int kh = 0; kh < p->kh; kh++) {
+                        const int ih = oh * p->stride - p->pad + kh * p->dil;
+                        if (ih < 0 || ih >= xs.h) continue;
+                        for (int kw = 0; kw < p->kw; kw++) {
+                            const int iw = ow * p->stride - p->pad + kw * p->dil;
+                            if (iw < 0 || iw >= xs.w) continue;
+                            float *xp = dxn + ((size_t)ih * xs.w + iw) * xs.c + (size_t)g * Cig;
+                            const float *wp = w + (((size_t)co * p->kh + kh) * p->kw + kw) * Cig;
+                            for (int ci = 0; ci < Cig; ci++) xp[ci] += d * wp[ci];
+                        }
+                    }
+                }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Argument checks */
+static dnas_status check_args(const char *who, const dnas_conv_p *p, dnas_shape xs,
+                              dnas_shape ys) {
+    if (!p || p->groups < 1 || p->kh < 1 || p->kw < 1 || p->stride < 1 || p->dil < 1 ||
+        p->cin < 1 || p->cout < 1 || p->cin % p->groups || p->cout % p->groups)
+        return dnas_fail(DNAS_ERR_INVALID_ARG,
+                         "%s: bad conv params (cin %d cout %d k %dx%d stride %d dil %d groups %d)",
+                         who, p ? p->cin : 0, p ? p->cout : 0, p ? p->kh : 0, p ? p->kw : 0,
+                         p ? p->stride : 0, p ? p->dil : 0, p ? p->groups : 0);
+    if (xs.c != p->cin || ys.c != p->cout || xs.n != ys.n || xs.n < 0 || xs.h < 0 ||
+        xs.w < 0 || ys.h < 0 || ys.w < 0)
+        return dnas_fail(DNAS_ERR_INVALID_ARG,
+                         "%s: shapes x(%d,%d,%d,%d) y(%d,%d,%d,%d) do not match cin %d cout %d",
+                         who, xs.n, xs.c, xs.h, xs.w, ys.n, ys.c, ys.h, ys.w, p->cin, p->cout);
+    return DNAS_OK;
+}
+
+static int fast_ok(const dnas_conv_p *p) {
+    return p->kh <= MAXK && p->kw <= MAXK && p->stride <= MAXS;
+}
+static int is_depthwise(const dnas_conv_p *p) {
+    return p->groups == p->cin && p->groups == p->cout;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Public kernels */
+dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y, dnas_shape ys,
+                                const float *x, dnas_shape xs, const float *w, const float *b) {
+    DNAS_TRY(check_args("conv2d_fwd", p, xs, ys));
+    if (dnas_shape_numel(ys) == 0) return DNAS_OK;
+    const int T = imax(1, dnas_cpu_threads(be));
+    if (!fast_ok(p) || xs.h == 0 || xs.w == 0) {
+        naive_fwd(p, y, ys, x, xs, w, b, T);
+        return DNAS_OK;
+    }
+    const int dw = is_depthwise(p), G = p->groups;
+    plan_t P;
+    axis_fwd(&P.ah, p->kh, p->stride, p->pad, p->dil);
+    axis_fwd(&P.aw, p->kw, p->stride, p->pad, p->dil);
+    plan_init(&P, ys.n, ys.h, ys.w, ys.c, xs.h, xs.w, xs.c, p->kh, p->kw, BAND_PX_FWD);
+    gather_t A = {0};
+    A.src = x;
+    A.dst = y;
+    A.G = G;
+    A.depthwise = dw;
+    A.K = p->cin / G;
+    A.Dg = p->cout / G;
+    A.Dpad = dw ? round8(p->cout) : round8(A.Dg);
+    A.add = 0;
+    return gather_run(be, &A, &P, pack_fwd, p, w, b);
+}
+
+dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, float *dx, int acc,
+                                     dnas_shape xs, const float *dy, dnas_shape ys,
+                                     const float *w) {
+    DNAS_TRY(check_args("conv2d_bwd_data", p, xs, ys));
+    if (!dx || dnas_shape_numel(xs) == 0) return DNAS_OK;
+    const int T = imax(1, dnas_cpu_threads(be));
+    if (!fast_ok(p) || ys.h == 0 || ys.w == 0) {
+        naive_bwd_data(p, dx, acc, xs, dy, ys, w, T);
+        return DNAS_OK;
+    }
+    const int dw = is_depthwise(p), G = p->groups;
+    plan_t P;
+    axis_bwd(&P.ah, p->kh, p->stride, p->pad, p->dil);
+    axis_bwd(&P.aw, p->kw, p->stride, p->pad, p->dil);
+    plan_init(&P, xs.n, xs.h, xs.w, xs.c, ys.h, ys.w, ys.c, p->kh, p->kw, BAND_PX_FWD);
+    gather_t A = {0};
+    A.src = dy;
+    A.dst = dx;
+    A.G = G;
+    A.depthwise = dw;
+    A.K = p->cout / G;
+    A.Dg = p->cin / G;
+    A.Dpad = dw ? round8(p->cin) : round8(A.Dg);
+    A.add = acc != 0;
+    return gather_run(be, &A, &P, pack_bwd, p, w, NULL);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Backward-weight */
+typedef struct {
+    const plan_t *P;
+    const float *x, *dy;
+    int G, Cig, Cog, Cpad, KK; /* KK = taps * Cig rows per group */
+    int stride, pad, depthwise;
+    const int *offs;           /* dense: [g][KK]; depthwise: [tap] */
+    int want_w, want_b;
+} wgrad_t;
+
+static void wgrad_worker(const wgrad_t *A, int vt, int T, float *buf, float *part, float *pdb) {
+    const plan_t *P = A->P;
+    const int OW = P->DW, C = P->DC; /* dy grid: DH x DW, channels DC = cout */
+    long t0, t1;
+    split((long)P->N * P->nbands, vt, T, &t0, &t1);
+    for (long task = t0; task < t1; task++) {
+        const int n = (int)(task / P->nbands), band = (int)(task % P->nbands);
+        const int i0 = band * P->band_rows, i1 = imin(P->DH, i0 + P->band_rows);
+        const float *dyb = A->dy + (((size_t)n * P->DH + i0) * OW) * C;
+        const int npx = (i1 - i0) * OW;
+        if (A->want_b) { /* bias gradient: column sums of the band's dy */
+            for (int q = 0; q < npx; q++) {
+                const float *d = dyb + (size_t)q * C;
+                int c = 0;
+                for (; c + 8 <= C; c += 8)
+                    _mm256_store_ps(pdb + c, _mm256_add_ps(_mm256_load_ps(pdb + c),
+                                                           _mm256_loadu_ps(d + c)));
+                for (; c < C; c++) pdb[c] += d[c];
+            }
+        }
+        if (!A->want_w) continue;
+        int rlo;
+        const float *base = plan_source(P, A->x, n, i0, i1, buf, &rlo);
+        /* pixel (i0, 0) reads source row i0*s - pad and column -pad (taps add k*dil) */
+        const float *srow = base + (ptrdiff_t)(i0 * A->stride - A->pad - rlo) * P->rs +
+                            (ptrdiff_t)(-A->pad - P->clo) * P->SC;
+        const ptrdiff_t rstep = A->stride * P->rs, pstep = (ptrdiff_t)A->stride * P->SC;
+        if (A->depthwise) {
+            const int tt = P->KH * P->KW;
+            for (int c0 = 0; c0 < C; c0 += 8) {
+                const int nvalid = imin(8, C - c0), masked = nvalid < 8;
+                for (int t = 0; t < tt; t += DWT) {
+                    const int nt = imin(DWT, tt - t);
+                    kdww_tab[masked][nt - 1](srow + c0, i1 - i0, OW, rstep, pstep, dyb + c0, C,
+                                             A->offs + t, part + (size_t)t * A->Cpad + c0,
+                                             A->Cpad, nvalid);
+                }
+            }
+            continue;
+        }
+        for (int g = 0; g < A->G; g++) {
+            const int *offs = A->offs + (size_t)g * A->KK;
+            float *pg = part + (size_t)g * A->KK * A->Cpad;
+            for (int co0 = 0; co0 < A->Cpad; co0 += 16) {
+                const int L = A->Cpad - co0 >= 16 ? 16 : 8;
+                const int nvalid = imin(L, A->Cog - co0), masked = nvalid < L;
+                const kw_fn *tab = kw_tab[masked][L / 8 - 1];
+                const float *dyc = dyb + (size_t)g * A->Cog + co0;
+                for (int r0 = 0; r0 < A->KK; r0 += MR) {
+                    const int R = imin(MR, A->KK - r0);
+                    tab[R - 1](srow, i1 - i0, OW, rstep, pstep, dyc, C, offs + r0,
+                               pg + (size_t)r0 * A->Cpad + co0, A->Cpad, nvalid);
+                }
+            }
+        }
+    }
+}
+
+static void naive_wgrad_worker(const dnas_conv_p *p, const float *x, dnas_shape xs,
+                               const float *dy, dnas_shape ys, int vt, int T, float *part,
+                               float *pdb, int want_w, int want_b) {
+    const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G;
+    long n0, n1;
+    split(ys.n, vt, T, &n0, &n1);
+    for (long n = n0; n < n1; n++)
+        for (int oh = 0; oh < ys.h; oh++)
+            for (int ow = 0; ow < ys.w; ow++)
+                for (int co = 0; co < ys.c; co++) {
+                    const float d = dy[(((size_t)n * ys.h + oh) * ys.w + ow) * ys.c + co];
+                    if (want_b) pdb[co] += d;
+                    if (!want_w) continue;
+                    const int g = co / Cog;
+                    for (int kh = 0; kh < p->kh; kh++) {
+                        const int ih = oh * p->stride - p->pad + kh * p->dil;
+                        if (ih < 0 || ih >= xs.h) continue;
+                        for (int kw = 0; kw < p->kw; kw++) {
+                            const int iw = ow * p->stride - p->pad + kw * p->dil;
+                            if (iw < 0 || iw >= xs.w) continue;
+                            const float *xp = x + (((size_t)n * xs.h + ih) * xs.w + iw) * xs.c +
+                                              (size_t)g * Cig;
+                            float *wp = part + (((size_t)co * p->kh + kh) * p->kw + kw) * Cig;
+                            for (int ci = 0; ci < Cig; ci++) wp[ci] += d * xp[ci];
+                        }
+                    }
+                }
+}
+
+dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, float *dw,
+                                       float *db, const float *x, dnas_shape xs, const float *dy,
+                                       dnas_shape ys) {
+    DNAS_TRY(check_args("conv2d_bwd_weight", p, xs, ys));
+    if ((!dw && !db) || dnas_shape_numel(ys) == 0) return DNAS_OK;
+    const int T = imax(1, dnas_cpu_threads(be));
+    const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G, tt = p->kh * p->kw;
+    const int depthwise = is_depthwise(p);
+    const int fast = fast_ok(p) && xs.h > 0 && xs.w > 0;
+    const int Cpad = depthwise ? round8(p->cout) : round8(Cog);
+    const int KK = tt * Cig;
+    /* partial layout: fast dense [g][tap*Cig+ci][Cpad]; fast depthwise [tap][Cpad];
+     * fallback OHWI as dw itself */
+    const size_t wfl = !dw ? 0
+                       : !fast    ? (size_t)p->cout * KK
+                       : depthwise ? (size_t)tt * Cpad
+                                   : (size_t)G * KK * Cpad;
+    const size_t dbfl = (size_t)round8(p->cout);
+
+    plan_t P;
+    memset(&P, 0, sizeof P);
+    if (fast) { /* the tap tables hold at most MAXK taps per axis */
+        axis_fwd(&P.ah, p->kh, p->stride, p->pad, p->dil);
+        axis_fwd(&P.aw, p->kw, p->stride, p->pad, p->dil);
+        plan_init(&P, ys.n, ys.h, ys.w, ys.c, xs.h, xs.w, xs.c, p->kh, p->kw, BAND_PX_WGT);
+    }
+
+    carve_t c = {0};
+    const size_t bufb = fast ? align64(plan_buf_floats(&P) * sizeof(float)) : 0;
+    const size_t partb = align64(wfl * sizeof(float)), dbb = align64(dbfl * sizeof(float));
+    const size_t perw = bufb + partb + dbb;
+    size_t o_wk = carve(&c, perw * T);
+    size_t o_off = carve(&c, (size_t)(depthwise ? tt : G * KK) * sizeof(int));
+    void *ws;
+    DNAS_TRY(dnas_cpu_workspace(be, c.off, &ws));
+    char *wsb = ws;
+
+    wgrad_t A = {0};
+    A.P = &P;
+    A.x = x;
+    A.dy = dy;
+    A.G = G;
+    A.Cig = Cig;
+    A.Cog = Cog;
+    A.Cpad = Cpad;
+    A.KK = KK;
+    A.stride = p->stride;
+    A.pad = p->pad;
+    A.depthwise = depthwise;
+    A.want_w = dw != NULL;
+    A.want_b = db != NULL;
+    if (fast) {
+        int *offs = (int *)(wsb + o_off);
+        if (depthwise) {
+            for (int t = 0; t < tt; t++)
+                offs[t] = (int)((t / p->kw) * p->dil * P.rs +
+                                (ptrdiff_t)(t % p->kw) * p->dil * P.SC);
+        } else {
+            for (int g = 0; g < G; g++)
+                for (int t = 0; t < tt; t++)
+                    for (int ci = 0; ci < Cig; ci++)
+                        offs[(size_t)g * KK + t * Cig + ci] =
+                            (int)((t / p->kw) * p->dil * P.rs +
+                                  (ptrdiff_t)(t % p->kw) * p->dil * P.SC + g * Cig + ci);
+        }
+        A.offs = offs;
+    }
+
+    OMP(omp parallel for num_threads(T) schedule(static, 1))
+    for (int vt = 0; vt < T; vt++) {
+        char *mine = wsb + o_wk + perw * vt;
+        float *buf = (float *)mine, *part = (float *)(mine + bufb),
+              *pdb = (float *)(mine + bufb + partb);
+        memset(part, 0, wfl * sizeof(float));
+        memset(pdb, 0, dbfl * sizeof(float));
+        if (fast) wgrad_worker(&A, vt, T, buf, part, pdb);
+        else naive_wgrad_worker(p, x, xs, dy, ys, vt, T, part, pdb, dw != NULL, db != NULL);
+    }
+
+    /* Reduce the partials in worker order (deterministic) and add into dw / db (OHWI). */
+#define PART(vt) ((const float *)(wsb + o_wk + perw * (size_t)(vt) + bufb))
+    if (dw) {
+    OMP(omp parallel for num_threads(T) schedule(static))
+        for (int co = 0; co < p->cout; co++) {
+            const int g = co / Cog, cl = co % Cog;
+            for (int r = 0; r < KK; r++) {
+                size_t src;
+                if (!fast) src = (size_t)co * KK + r;
+                else if (depthwise) src = (size_t)r * Cpad + co; /* KK == tt here */
+                else src = ((size_t)g * KK + r) * Cpad + cl;
+                float s = PART(0)[src];
+                for (int v = 1; v < T; v++) s += PART(v)[src];
+                dw[(size_t)co * KK + r] += s;
+            }
+        }
+    }
+    if (db) {
+        for (int co = 0; co < p->cout; co++) {
+            float s = ((const float *)(wsb + o_wk + bufb + partb))[co];
+            for (int v = 1; v < T; v++)
+                s += ((const float *)(wsb + o_wk + perw * (size_t)v + bufb + partb))[co];
+            db[co] += s;
+        }
+    }
+#undef PART
+    return DNAS_OK;
+}

@@ -1,0 +1,229 @@
+/* Element-wise kernels: relu, the weighted sum of a mixed edge (wsum) and channel-block copy.
+ * All are one pass over memory; the weighted sum works on L1-sized blocks so that each input
+ * is read once and the output written once whatever k is. */
+#include "cpu_kernels.h"
+#include <string.h>
+
+/* Floats per wsum block: 8 KiB, so the block of y (or of dy) stays in L1 while the k inputs
+ * stream past it. */
+#define WS_BLOCK 2048
+
+dnas_status dnas_cpu_relu_fwd(dnas_backend *be, float *y, const float *x, size_t n) {
+    const int nt = dnas_cpu_threads(be);
+    /* x < 0 ? 0 : x rather than max(x, 0): NaN propagates (as in PyTorch) instead of being
+     * silently turned into 0. */
+    DNAS_OMP_FOR(nt, n)
+    for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+    return DNAS_OK;
+}
+
+dnas_status dnas_cpu_relu_bwd(dnas_backend *be, float *dx, int acc, const float *dy,
+                              const float *y, size_t n) {
+    const int nt = dnas_cpu_threads(be);
+    if (acc) {
+        DNAS_OMP_FOR(nt, n)
+        for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+    } else {
+        DNAS_OMP_FOR(nt, n)
+        for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    }
+    return DNAS_OK;
+}
+
+static dnas_status wsum_check(const char *who, int k, const float *m) {
+    if (k < 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "%s: k = %d < 0", who, k);
+    if (k > 0 && !m) return dnas_fail(DNAS_ERR_INVALID_ARG, "%s: weights m are NULL", who);
+    return DNAS_OK;
+}
+
+/* Inputs are combined in groups of up to WS_GROUP per loop so that all their streams advance
+ * together (the hardware prefetcher keeps every stream going) and the partial result never
+ * leaves registers. */
+#define WS_GROUP 4
+
+/* out[j] = (prev ? prev[j] : 0) + sum_{i<gk} m[i]*x[i][j], left to right. */
+static DNAS_INLINE void wsum_fwd_grp(float *out, const float *prev, size_t len, int gk,
+                                     const float *const *x, const float *m) {
+    dnas_v8f mv[WS_GROUP];
+    for (int i = 0; i < gk; i++) mv[i] = v8f_set1(m[i]);
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8) {
+        dnas_v8f a = prev ? v8f_load(prev + j) + mv[0] * v8f_load(x[0] + j)
+                          : mv[0] * v8f_load(x[0] + j);
+        for (int i = 1; i < gk; i++) a += mv[i] * v8f_load(x[i] + j);
+        v8f_store(out + j, a);
+    }
+    for (; j < len; j++) {
+        float a = prev ? prev[j] + m[0] * x[0][j] : m[0] * x[0][j];
+        for (int i = 1; i < gk; i++) a += m[i] * x[i][j];
+        out[j] = a;
+    }
+}
+
+/* The group size as a literal, so the loop over inputs unrolls and stays in registers. */
+static void wsum_fwd_block(float *out, const float *prev, size_t len, int gk,
+                           const float *const *x, const float *m) {
+    switch (gk) {
+    case 1: wsum_fwd_grp(out, prev, len, 1, x, m); break;
+    case 2: wsum_fwd_grp(out, prev, len, 2, x, m); break;
+    case 3: wsum_fwd_grp(out, prev, len, 3, x, m); break;
+    default: wsum_fwd_grp(out, prev, len, 4, x, m); break;
+    }
+}
+
+dnas_status dnas_cpu_wsum_fwd(dnas_backend *be, float *y, size_t n, int k, const float *const *x,
+                              const float *m) {
+    DNAS_TRY(wsum_check("wsum_fwd", k, m));
+    const int nt = dnas_cpu_threads(be);
+    const long nb = (long)((n + WS_BLOCK - 1) / WS_BLOCK);
+    DNAS_OMP_FOR(nt, n * (size_t)(k + 1))
+    for (long b = 0; b < nb; b++) {
+        size_t j0 = (size_t)b * WS_BLOCK, len = n - j0 < WS_BLOCK ? n - j0 : WS_BLOCK;
+        if (k == 0) {
+            memset(y + j0, 0, len * sizeof(float));
+            continue;
+        }
+        /* More than one group: partial sums in an L1 block, y written by the last group
+         * only, so y may even alias an input. */
+        float t[WS_BLOCK];
+        const float *xb[WS_GROUP];
+        const float *prev = NULL;
+        for (int g = 0; g < k; g += WS_GROUP) {
+            int gk = k - g < WS_GROUP ? k - g : WS_GROUP;
+            for (int i = 0; i < gk; i++) xb[i] = x[g + i] + j0;
+            float *out = g + gk == k ? y + j0 : t;
+            wsum_fwd_block(out, prev, len, gk, xb, m + g);
+            prev = t;
+        }
+    }
+    return DNAS_OK;
+}
+
+/* One group of gk inputs over one block: dot[i] = <g, x[i]> in double (if want_dot), and
+ * dx[i] per mode[i]: 0 skip, 1 = m[i]*g, 2 += m[i]*g. dy is loaded once for the group. */
+static DNAS_INLINE void wsum_bwd_grp(const float *g, size_t len, int gk, const float *const *x,
+                                     float *const *dx, const int *mode, const float *m,
+                                     int want_dot, double *dot) {
+    dnas_v8f mv[WS_GROUP];
+    dnas_v4d al[WS_GROUP], ah[WS_GROUP];
+    for (int i = 0; i < gk; i++) {
+        mv[i] = v8f_set1(m[i]);
+        al[i] = v4d_set1(0.0);
+        ah[i] = v4d_set1(0.0);
+    }
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8) {
+        const dnas_v8f gv = v8f_load(g + j);
+        if (want_dot) {
+            const dnas_v4d gl = v4d_load_f(g + j), gh = v4d_load_f(g + j + 4);
+            for (int i = 0; i < gk; i++) {
+                al[i] += gl * v4d_load_f(x[i] + j);
+                ah[i] += gh * v4d_load_f(x[i] + j + 4);
+            }
+        }
+        for (int i = 0; i < gk; i++) {
+            if (mode[i] == 1) v8f_store(dx[i] + j, mv[i] * gv);
+            else if (mode[i] == 2) v8f_store(dx[i] + j, v8f_load(dx[i] + j) + mv[i] * gv);
+        }
+    }
+    for (int i = 0; i < gk; i++) {
+        double t = 0;
+        for (size_t q = j; q < len; q++) {
+            if (want_dot) t += (double)g[q] * (double)x[i][q];
+            if (mode[i] == 1) dx[i][q] = m[i] * g[q];
+            else if (mode[i] == 2) dx[i][q] += m[i] * g[q];
+        }
+        if (want_dot) {
+            dnas_v4d v = al[i] + ah[i];
+            dot[i] = ((v[0] + v[1]) + (v[2] + v[3])) + t; /* fixed order */
+        }
+    }
+}
+
+static void wsum_bwd_block(const float *g, size_t len, int gk, const float *const *x,
+                           float *const *dx, const int *mode, const float *m, int want_dot,
+                           double *dot) {
+    switch (gk) {
+    case 1: wsum_bwd_grp(g, len, 1, x, dx, mode, m, want_dot, dot); break;
+    case 2: wsum_bwd_grp(g, len, 2, x, dx, mode, m, want_dot, dot); break;
+    case 3: wsum_bwd_grp(g, len, 3, x, dx, mode, m, want_dot, dot); break;
+    default: wsum_bwd_grp(g, len, 4, x, dx, mode, m, want_dot, dot); break;
+    }
+}
+
+dnas_status dnas_cpu_wsum_bwd(dnas_backend *be, float *const *dx, const int *acc, float *dm,
+                              size_t n, int k, const float *dy, const float *const *x,
+                              const float *m) {
+    DNAS_TRY(wsum_check("wsum_bwd", k, m));
+    if (k == 0) return DNAS_OK;
+    const int nt = dnas_cpu_threads(be);
+    /* L1-sized blocks; one dot-product partial per (block, input), summed in block order, so
+     * dm is the same for every thread count. */
+    const long nb = (long)((n + WS_BLOCK - 1) / WS_BLOCK);
+    double *part = NULL;
+    if (dm) {
+        void *ws;
+        DNAS_TRY(dnas_cpu_workspace(be, sizeof(double) * (size_t)(nb > 0 ? nb : 1) * k, &ws));
+        part = ws;
+    }
+    DNAS_OMP_FOR(nt, n * (size_t)(2 * k + 1))
+    for (long b = 0; b < nb; b++) {
+        size_t j0 = (size_t)b * WS_BLOCK, len = n - j0 < WS_BLOCK ? n - j0 : WS_BLOCK;
+        /* With several groups dy is reread: take a copy in L1 (which also keeps the result
+         * right should an earlier group's dx alias dy). */
+        float gcopy[WS_BLOCK];
+        const float *g = dy + j0;
+        if (k > WS_GROUP) {
+            memcpy(gcopy, g, len * sizeof(float));
+            g = gcopy;
+        }
+        for (int g0 = 0; g0 < k; g0 += WS_GROUP) {
+            int gk = k - g0 < WS_GROUP ? k - g0 : WS_GROUP;
+            const float *xb[WS_GROUP];
+            float *dxb[WS_GROUP];
+            int mode[WS_GROUP];
+            for (int i = 0; i < gk; i++) {
+                float *d = dx ? dx[g0 + i] : NULL;
+                xb[i] = x[g0 + i] + j0;
+                dxb[i] = d ? d + j0 : NULL;
+                mode[i] = !d ? 0 : acc && acc[g0 + i] ? 2 : 1;
+            }
+            wsum_bwd_block(g, len, gk, xb, dxb, mode, m + g0, part != NULL,
+                           part ? part + (size_t)b * k + g0 : NULL);
+        }
+    }
+    if (dm)
+        for (int i = 0; i < k; i++) {
+            double s = 0; /* block order: the same sum for any thread count */
+            for (long b = 0; b < nb; b++) s += part[(size_t)b * k + i];
+            dm[i] = (float)s;
+        }
+    return DNAS_OK;
+}
+
+dnas_status dnas_cpu_chancopy(dnas_backend *be, float *dst, int dst_c, int doff, int acc,
+                              const float *src, int src_c, int soff, int count, size_t npix) {
+    if (count <= 0) return DNAS_OK;
+    if (doff < 0 || soff < 0 || doff + count > dst_c || soff + count > src_c)
+        return dnas_fail(DNAS_ERR_INVALID_ARG,
+                         "chancopy: channels [%d,%d) of %d -> [%d,%d) of %d out of range", soff,
+                         soff + count, src_c, doff, doff + count, dst_c);
+    const int nt = dnas_cpu_threads(be);
+    const size_t ds = (size_t)dst_c, ss = (size_t)src_c, cnt = (size_t)count;
+    if (!acc && ds == cnt && ss == cnt) { /* whole tensors: one contiguous copy */
+        const size_t total = npix * cnt;
+        DNAS_OMP_FOR(nt, total)
+        for (size_t i = 0; i < total; i++) dst[i] = src[i];
+        return DNAS_OK;
+    }
+    DNAS_OMP_FOR(nt, npix * cnt)
+    for (size_t p = 0; p < npix; p++) {
+        float *d = dst + p * ds + doff;
+        const float *s = src + p * ss + soff;
+        if (acc)
+            for (size_t i = 0; i < cnt; i++) d[i] += s[i];
+        else
+            for (size_t i = 0; i < cnt; i++) d[i] = s[i];
+    }
+    return DNAS_OK;
+}

@@ -1,0 +1,29 @@
+/* Private to the CPU backend: its state and the kernel functions that cpu_backend.c puts into
+ * the dnas_backend vtable (signatures identical to the vtable entries in backend.h). */
+#ifndef DNAS_BACKEND_CPU_INTERNAL_H
+#define DNAS_BACKEND_CPU_INTERNAL_H
+#include "../backend.h"
+
+typedef struct {
+    int threads;      /* OpenMP threads for kernels (>= 1) */
+    void *ws;         /* scratch workspace, grown on demand, reused across calls */
+    size_t ws_bytes;
+} dnas_cpu_impl;
+
+/* Scratch memory of at least `bytes` (64-byte aligned); valid until the next call. Grows on
+ * first use only, so steady-state steps do not allocate. */
+dnas_status dnas_cpu_workspace(dnas_backend *be, size_t bytes, void **out);
+static inline int dnas_cpu_threads(const dnas_backend *be) {
+    return ((const dnas_cpu_impl *)be->impl)->threads;
+}
+
+/* cpu_conv.c */
+dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y, dnas_shape ys,
+                                const float *x, dnas_shape xs, const float *w, const float *b);
+dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, float *dx, int acc,
+                                     dnas_shape xs, const float *dy, dnas_shape ys,
+                                     const float *w);
+dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, float *dw,
+                                       float *db, const float *x, dnas_shape xs, const float *dy,
+                                       dnas_shape ys);
+#endif

@@ -1,0 +1,106 @@
+/* Running a planned graph: forward in node order, backward in reverse with a `wants` mask.
+ * Which values need a gradient is derived per call from `wants`, so an arch step
+ * (DNAS_WANT_ARCH) never runs weight-gradient kernels nor backpropagates into the part of the
+ * network upstream of the first mixed node. */
+#include "graph.h"
+#include "../core/rng.h"
+#include <math.h>
+#include <string.h>
+
+dnas_status dnas_graph_forward(dnas_graph *g) {
+    if (!g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph run before planning");
+    for (int i = 0; i < g->n_nodes; i++) {
+        dnas_node *n = &g->nodes[i];
+        if (!n->active) continue;
+        DNAS_TRY(n->op->forward(g, n));
+    }
+    return DNAS_OK;
+}
+
+static int node_has_wanted(const dnas_graph *g, const dnas_node *n, unsigned wants) {
+    if ((wants & DNAS_WANT_WEIGHTS) && (n->par[0] >= 0 || n->par[1] >= 0)) return 1;
+    if (wants & DNAS_WANT_ARCH)
+        for (int i = 0; i < n->n_in; i++)
+            if (n->mix[i] >= 0) return 1;
+    (void)g;
+    return 0;
+}
+
+dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
+    if (!g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph run before planning");
+    for (int v = 0; v < g->n_vals; v++) {
+        g->vals[v].needs_grad = 0;
+        g->vals[v].grad_written = 0;
+    }
+    if (g->input >= 0) g->vals[g->input].needs_grad = (wants & DNAS_WANT_INPUTS) ? 1 : 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        dnas_node *n = &g->nodes[i];
+        if (!n->active) continue;
+        int need = node_has_wanted(g, n, wants);
+        for (int j = 0; j < n->n_in && !need; j++) need = g->vals[n->in[j]].needs_grad;
+        g->vals[n->out].needs_grad = (uint8_t)need;
+    }
+    dnas_value *loss = &g->vals[g->loss];
+    if (!loss->needs_grad) return DNAS_OK; /* nothing wanted depends on the loss */
+    loss->grad[0] = 1.0f;
+    loss->grad_written = 1;
+
+    for (int i = g->n_nodes - 1; i >= 0; i--) {
+        dnas_node *n = &g->nodes[i];
+        dnas_value *out = &g->vals[n->out];
+        if (!n->active || !out->needs_grad) continue;
+        if (!out->grad_written) {
+            /* Needed by the wanted set but no consumer reached the loss: its gradient is zero. */
+            memset(out->grad, 0, dnas_shape_numel(out->shape) * sizeof(float));
+            out->grad_written = 1;
+        }
+        for (int j = 0; j < n->n_in; j++) n->acc[j] = g->vals[n->in[j]].grad_written;
+        DNAS_TRY(n->op->backward(g, n, wants));
+        for (int j = 0; j < n->n_in; j++)
+            if (g->vals[n->in[j]].needs_grad) g->vals[n->in[j]].grad_written = 1;
+    }
+    return DNAS_OK;
+}
+
+void dnas_graph_zero_grads(dnas_graph *g, unsigned wants) {
+    if ((wants & DNAS_WANT_WEIGHTS) && g->gw) memset(g->gw, 0, g->n_weights * sizeof(float));
+    if ((wants & DNAS_WANT_ARCH) && g->gmix) memset(g->gmix, 0, (size_t)g->n_mix * sizeof(float));
+}
+
+void dnas_graph_init_weights(dnas_graph *g, uint64_t seed) {
+    for (int i = 0; i < g->n_params; i++) {
+        dnas_param *p = &g->params[i];
+        float *w = g->w + p->off;
+        size_t n = dnas_shape_numel(p->shape);
+        /* One Philox stream per parameter: adding a layer elsewhere does not change this one. */
+        dnas_rng r = dnas_rng_make(seed, 0x1000u + (uint64_t)i);
+        switch (p->init) {
+        case DNAS_INIT_ZERO: memset(w, 0, n * sizeof(float)); break;
+        case DNAS_INIT_ONE:
+            for (size_t k = 0; k < n; k++) w[k] = 1.0f;
+            break;
+        case DNAS_INIT_UNIFORM_FAN_IN: {
+            float bound = 1.0f / sqrtf((float)(p->fan_in > 0 ? p->fan_in : 1));
+            for (size_t k = 0; k < n; k++) w[k] = (2.0f * dnas_rng_uniform(&r) - 1.0f) * bound;
+            break;
+        }
+        }
+    }
+    /* BN running statistics: mean 0, var 1 (buffers are registered as mean then var). */
+    for (int b = 0; b < g->n_bufdesc; b++) {
+        dnas_buffer *d = &g->bufdesc[b];
+        float v = strstr(d->name, "running_var") ? 1.0f : 0.0f;
+        for (size_t k = 0; k < d->n; k++) g->bufs[d->off + k] = v;
+    }
+}
+
+dnas_status dnas_graph_set_batch(dnas_graph *g, int n) {
+    if (n <= 0 || n > g->batch)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "batch of %d images, the graph is planned for 1..%d",
+                         n, g->batch);
+    if (n == g->batch_now) return DNAS_OK;
+    for (int v = 0; v < g->n_vals; v++)
+        if (v != g->loss) g->vals[v].shape.n = n;
+    g->batch_now = n;
+    return DNAS_OK;
+}

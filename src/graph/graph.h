@@ -1,0 +1,151 @@
+/* The static computation graph: built once with cheap constructors, planned once into one
+ * arena by liveness, then run forward/backward every step with no allocation.
+ *
+ * Values are activations (NHWC float). Parameters live in ONE contiguous weight block `w`
+ * (grads in `gw`, same layout), so zero-grad, clipping, optimisers, checkpoints and the
+ * weight swap/restore of finite-difference Hessian-vector products are single loops or memcpys.
+ * BN running statistics live in a separate buffer block. Mixing weights `mix` (what a search
+ * strategy computes from alpha: softmax, sigmoid, Gumbel, one-hot, ...) are a third block that
+ * weighted-sum nodes read by index; backward produces d/d(mix) into `gmix`. The graph knows
+ * nothing about alpha itself: the strategy owns alpha and the transform. */
+#ifndef DNAS_GRAPH_H
+#define DNAS_GRAPH_H
+#include <stdint.h>
+#include "../backend/backend.h"
+
+#define DNAS_MAX_IN 48
+
+enum { DNAS_WANT_WEIGHTS = 1, DNAS_WANT_ARCH = 2, DNAS_WANT_INPUTS = 4 };
+
+/* Op flags: what backward reads, so the planner keeps it alive. */
+enum { DNAS_OPF_SAVE_IN = 1, DNAS_OPF_SAVE_OUT = 2 };
+
+/* Uniform(-1/sqrt(fan_in), +1/sqrt(fan_in)) is PyTorch's default for conv and linear weights
+ * (kaiming_uniform with a=sqrt(5)) and their biases. */
+enum { DNAS_INIT_ZERO, DNAS_INIT_ONE, DNAS_INIT_UNIFORM_FAN_IN };
+
+typedef struct dnas_graph dnas_graph;
+typedef struct dnas_node dnas_node;
+
+typedef struct {
+    const char *name;
+    unsigned flags;
+    dnas_status (*forward)(dnas_graph *g, dnas_node *n);
+    /* Reads vals[n->out].grad; writes/adds input grads per n->acc[]; adds parameter grads
+     * when (wants & DNAS_WANT_WEIGHTS); mixing-weight grads when (wants & DNAS_WANT_ARCH). */
+    dnas_status (*backward)(dnas_graph *g, dnas_node *n, unsigned wants);
+} dnas_op;
+
+typedef struct {
+    dnas_shape shape;
+    int producer;        /* node index, -1 for a graph input */
+    int last_use;        /* last consumer node index in forward order (-1 if none) */
+    int keep;            /* read by some backward: alive for the whole step */
+    float *data, *grad;
+    size_t data_off, grad_off;
+    uint8_t needs_grad;  /* set per backward call from `wants` */
+    uint8_t grad_written;
+} dnas_value;
+
+typedef struct {
+    char name[64];
+    dnas_shape shape;    /* conv: (Cout, Cin/groups, KH, KW) -> NHWC storage is OHWI */
+    size_t off;          /* offset (floats) into w / gw */
+    int init;            /* DNAS_INIT_* */
+    int fan_in;          /* for Kaiming-uniform init (PyTorch default for conv/linear) */
+} dnas_param;
+
+typedef struct {
+    char name[64];
+    size_t off, n;       /* into bufs */
+} dnas_buffer;
+
+struct dnas_node {
+    const dnas_op *op;
+    char name[48];
+    int n_in;
+    int in[DNAS_MAX_IN];
+    int out;
+    int par[2];                 /* parameter ids (conv: w,b; bn: gamma,beta; linear: w,b), -1 none */
+    int buf[2];                 /* buffer ids (bn: running mean, var), -1 none */
+    int mix[DNAS_MAX_IN];       /* wsum: mixing-weight index per input, -1 = constant 1 */
+    union {
+        dnas_conv_p conv;
+        struct { dnas_bn_p p; int affine, track; } bn;
+        dnas_pool_p pool;
+        struct { int in, out; } linear;
+        struct { int off, count; } slice;
+    } a;
+    size_t scratch_n;           /* floats saved for backward (bn: mean, invstd; xent: probs) */
+    size_t scratch_off;
+    float *scratch;
+    uint8_t active;             /* inactive nodes are skipped; wsum drops their outputs */
+    uint8_t acc[DNAS_MAX_IN];   /* per backward call: add into input grad i (else overwrite) */
+};
+
+struct dnas_graph {
+    dnas_backend *be;
+    dnas_status build_status;   /* first build error; later builder calls are no-ops */
+    int training;               /* 1: BN batch stats + running-stat update; 0: eval */
+
+    dnas_value *vals;  int n_vals, cap_vals;
+    dnas_node *nodes;  int n_nodes, cap_nodes;
+    dnas_param *params; int n_params, cap_params;
+    dnas_buffer *bufdesc; int n_bufdesc, cap_bufdesc;
+
+    size_t n_weights; float *w, *gw;
+    size_t n_bufs; float *bufs;
+    int n_mix; float *mix, *gmix;
+
+    int input;                  /* image value id */
+    int *labels;                /* batch labels (owned) */
+    int batch;                  /* planned batch */
+    int batch_now;              /* batch of the current step (<= batch) */
+    int logits, loss;           /* value ids */
+    float loss_value;
+    int correct;
+
+    float *arena; size_t arena_floats;
+    size_t peak_bytes;
+    int planned;
+    float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
+};
+
+/* ---- building --------------------------------------------------------------------------- */
+void dnas_graph_init(dnas_graph *g, dnas_backend *be);
+void dnas_graph_free(dnas_graph *g);
+int dnas_graph_input(dnas_graph *g, dnas_shape s);
+int dnas_graph_value(dnas_graph *g, dnas_shape s, int producer);
+int dnas_graph_param(dnas_graph *g, const char *name, dnas_shape s, int init, int fan_in);
+int dnas_graph_buffer(dnas_graph *g, const char *name, size_t n);
+/* Reserve n mixing weights; returns the first index. */
+int dnas_graph_mix(dnas_graph *g, int n);
+/* Append a node whose output has shape `out`; returns the node index (or -1 after an error). */
+int dnas_graph_node(dnas_graph *g, const dnas_op *op, const char *name, const int *in, int n_in,
+                    dnas_shape out);
+dnas_status dnas_graph_error(dnas_graph *g, dnas_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- planning and running ------------------------------------------------------------------ */
+/* Allocates weights/buffers/mix blocks and the arena (liveness-planned). */
+dnas_status dnas_graph_plan(dnas_graph *g);
+/* Initialise weights (PyTorch default init) and buffers (running var = 1) from seed. */
+void dnas_graph_init_weights(dnas_graph *g, uint64_t seed);
+dnas_status dnas_graph_forward(dnas_graph *g);
+dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants);
+void dnas_graph_zero_grads(dnas_graph *g, unsigned wants);
+/* Run the next steps on n <= planned batch images (an epoch's last, smaller batch): every
+ * batch-sized value takes n rows; the planned memory stays valid because it only shrinks. */
+dnas_status dnas_graph_set_batch(dnas_graph *g, int n);
+
+static inline float *dnas_param_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->w + g->params[id].off; }
+static inline float *dnas_param_grad(dnas_graph *g, int id) { return id < 0 ? NULL : g->gw + g->params[id].off; }
+static inline float *dnas_buffer_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->bufs + g->bufdesc[id].off; }
+static inline dnas_value *dnas_val(dnas_graph *g, int id) { return &g->vals[id]; }
+/* Input-gradient pointer for input i of node n in backward, or NULL when not needed. */
+static inline float *dnas_in_grad(dnas_graph *g, dnas_node *n, int i) {
+    dnas_value *v = &g->vals[n->in[i]];
+    return v->needs_grad ? v->grad : NULL;
+}
+
+#endif

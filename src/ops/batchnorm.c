@@ -1,0 +1,61 @@
+#include "ops.h"
+#include <stdio.h>
+
+/* Batch statistics whenever training, or whenever no running statistics are kept
+ * (AutoDL's BN=0 setting: batch statistics in evaluation too). */
+static int uses_batch_stats(const dnas_graph *g, const dnas_node *n) {
+    return g->training || !n->a.bn.track;
+}
+
+static dnas_status fwd(dnas_graph *g, dnas_node *n) {
+    dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
+    int c = x->shape.c;
+    const float *gamma = dnas_param_data(g, n->par[0]), *beta = dnas_param_data(g, n->par[1]);
+    float *rm = dnas_buffer_data(g, n->buf[0]), *rv = dnas_buffer_data(g, n->buf[1]);
+    if (uses_batch_stats(g, n))
+        return g->be->bn_fwd_train(g->be, &n->a.bn.p, y->data, n->scratch, n->scratch + c,
+                                   g->training ? rm : NULL, g->training ? rv : NULL, x->data,
+                                   x->shape, gamma, beta);
+    return g->be->bn_fwd_eval(g->be, &n->a.bn.p, y->data, x->data, x->shape, rm, rv, gamma, beta);
+}
+
+static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
+    dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
+    if (!uses_batch_stats(g, n))
+        return dnas_fail(DNAS_ERR_UNSUPPORTED, "BN %s: backward in eval mode with running "
+                         "statistics is not supported", n->name);
+    int c = x->shape.c;
+    int w = (wants & DNAS_WANT_WEIGHTS) != 0;
+    return g->be->bn_bwd(g->be, dnas_in_grad(g, n, 0), n->acc[0],
+                         w ? dnas_param_grad(g, n->par[0]) : NULL,
+                         w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad, x->data, x->shape,
+                         n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]));
+}
+
+static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN, fwd, bwd};
+
+int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track) {
+    if (g->build_status || x < 0) return -1;
+    dnas_shape xs = g->vals[x].shape;
+    int id = dnas_graph_node(g, &op_bn, name, &x, 1, xs);
+    if (id < 0) return -1;
+    dnas_node *n = &g->nodes[id];
+    n->a.bn.p = (dnas_bn_p){1e-5f, 0.1f}; /* PyTorch defaults */
+    n->a.bn.affine = affine;
+    n->a.bn.track = track;
+    n->scratch_n = 2 * (size_t)xs.c;
+    char pn[96];
+    if (affine) {
+        snprintf(pn, sizeof pn, "%s.weight", name);
+        n->par[0] = dnas_graph_param(g, pn, dnas_shape4(xs.c, 1, 1, 1), DNAS_INIT_ONE, 0);
+        snprintf(pn, sizeof pn, "%s.bias", name);
+        n->par[1] = dnas_graph_param(g, pn, dnas_shape4(xs.c, 1, 1, 1), DNAS_INIT_ZERO, 0);
+    }
+    if (track) {
+        snprintf(pn, sizeof pn, "%s.running_mean", name);
+        n->buf[0] = dnas_graph_buffer(g, pn, (size_t)xs.c);
+        snprintf(pn, sizeof pn, "%s.running_var", name);
+        n->buf[1] = dnas_graph_buffer(g, pn, (size_t)xs.c);
+    }
+    return g->build_status ? -1 : n->out;
+}

@@ -1,0 +1,31 @@
+/* Op constructors: each appends one node (and its parameters) to a graph and returns the
+ * output value id, or -1 once the graph holds an error (see dnas_graph_error). Shapes are
+ * inferred and checked here; kernels come from the graph's backend. */
+#ifndef DNAS_OPS_H
+#define DNAS_OPS_H
+#include "../graph/graph.h"
+
+/* conv: weight "<name>.weight" (Cout, Cin/groups, k, k) stored OHWI, optional "<name>.bias".
+ * Output size uses symmetric `pad`; pad < 0 crops (FactorizedReduce's shifted branch). */
+int dnas_op_conv2d(dnas_graph *g, const char *name, int x, int cout, int k, int stride, int pad,
+                   int dil, int groups, int bias);
+/* BN: affine adds "<name>.weight"/"<name>.bias"; track adds running_mean/running_var buffers.
+ * Without running statistics it uses batch statistics in training and evaluation alike. */
+int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track);
+int dnas_op_relu(dnas_graph *g, const char *name, int x);
+int dnas_op_avgpool(dnas_graph *g, const char *name, int x, int k, int stride, int pad,
+                    int count_include_pad);
+int dnas_op_maxpool(dnas_graph *g, const char *name, int x, int k, int stride, int pad);
+/* y = sum_i m_i x_i with m_i = graph mix[mix[i]], or 1 where mix[i] < 0 (plain addition).
+ * This is the mixed edge (and a whole DARTS node: all its edges' ops in one pass). */
+int dnas_op_wsum(dnas_graph *g, const char *name, const int *x, const int *mix, int k);
+int dnas_op_add(dnas_graph *g, const char *name, int a, int b);
+int dnas_op_gap(dnas_graph *g, const char *name, int x);
+int dnas_op_linear(dnas_graph *g, const char *name, int x, int out);
+/* Mean softmax cross-entropy of logits (N,K,1,1) against g->labels; sets g->loss/logits. */
+int dnas_op_xent(dnas_graph *g, const char *name, int logits);
+/* Channel concat of k values with equal N,H,W; channel slice [off, off+count). */
+int dnas_op_concat(dnas_graph *g, const char *name, const int *x, int k);
+int dnas_op_slice(dnas_graph *g, const char *name, int x, int off, int count);
+
+#endif

@@ -1,0 +1,81 @@
+/* Weighted sum: the mixed edge, a whole cell node, and the residual addition.
+ * Inputs produced by inactive nodes (sampling methods switch ops off per step) are left out
+ * of the sum, exactly as if their weight were zero, and never read. */
+#include "ops.h"
+
+/* Collect the active inputs: pointers and weights. Returns their count. */
+static int gather(dnas_graph *g, dnas_node *n, const float **x, float *m, int *idx) {
+    int k = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        dnas_value *v = &g->vals[n->in[i]];
+        if (v->producer >= 0 && !g->nodes[v->producer].active) continue;
+        x[k] = v->data;
+        m[k] = n->mix[i] >= 0 ? g->mix[n->mix[i]] : 1.0f;
+        idx[k] = i;
+        k++;
+    }
+    return k;
+}
+
+static dnas_status fwd(dnas_graph *g, dnas_node *n) {
+    const float *x[DNAS_MAX_IN];
+    float m[DNAS_MAX_IN];
+    int idx[DNAS_MAX_IN];
+    int k = gather(g, n, x, m, idx);
+    dnas_value *y = &g->vals[n->out];
+    return g->be->wsum_fwd(g->be, y->data, dnas_shape_numel(y->shape), k, x, m);
+}
+
+static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
+    const float *x[DNAS_MAX_IN];
+    float m[DNAS_MAX_IN], *dx[DNAS_MAX_IN];
+    int idx[DNAS_MAX_IN], acc[DNAS_MAX_IN];
+    int k = gather(g, n, x, m, idx);
+    int want_dm = 0;
+    for (int j = 0; j < k; j++) {
+        int i = idx[j];
+        dx[j] = dnas_in_grad(g, n, i);
+        acc[j] = n->acc[i];
+        if ((wants & DNAS_WANT_ARCH) && n->mix[i] >= 0) want_dm = 1;
+    }
+    dnas_value *y = &g->vals[n->out];
+    DNAS_TRY(g->be->wsum_bwd(g->be, dx, acc, want_dm ? g->dm_tmp : NULL,
+                             dnas_shape_numel(y->shape), k, y->grad, x, m));
+    if (want_dm)
+        for (int j = 0; j < k; j++)
+            if (n->mix[idx[j]] >= 0) g->gmix[n->mix[idx[j]]] += g->dm_tmp[j];
+    return DNAS_OK;
+}
+
+static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN, fwd, bwd};
+
+int dnas_op_wsum(dnas_graph *g, const char *name, const int *x, const int *mix, int k) {
+    if (g->build_status) return -1;
+    if (k <= 0) {
+        dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "wsum %s: no inputs", name);
+        return -1;
+    }
+    for (int i = 0; i < k; i++) {
+        if (x[i] < 0) return -1;
+        if (!dnas_shape_eq(g->vals[x[i]].shape, g->vals[x[0]].shape)) {
+            dnas_shape a = g->vals[x[0]].shape, b = g->vals[x[i]].shape;
+            dnas_graph_error(g, DNAS_ERR_INVALID_ARG,
+                             "wsum %s: input %d shape (%d,%d,%d,%d) != (%d,%d,%d,%d)", name, i,
+                             b.n, b.c, b.h, b.w, a.n, a.c, a.h, a.w);
+            return -1;
+        }
+        if (mix && mix[i] >= g->n_mix) {
+            dnas_graph_error(g, DNAS_ERR_INTERNAL, "wsum %s: mixing index %d out of range", name, mix[i]);
+            return -1;
+        }
+    }
+    int id = dnas_graph_node(g, &op_wsum, name, x, k, g->vals[x[0]].shape);
+    if (id < 0) return -1;
+    for (int i = 0; i < k; i++) g->nodes[id].mix[i] = mix ? mix[i] : -1;
+    return g->nodes[id].out;
+}
+
+int dnas_op_add(dnas_graph *g, const char *name, int a, int b) {
+    int x[2] = {a, b};
+    return dnas_op_wsum(g, name, x, NULL, 2);
+}

@@ -1,0 +1,326 @@
+/* The search loop: data, steps, progress, logs, checkpoints, resume, final result.
+ * Run directory: config.json, log.jsonl, alphas.jsonl, genotype.txt, checkpoint.dnas.
+ * A new search refuses a directory that already holds one (nothing is overwritten); a resumed
+ * one truncates the logs back to what the checkpoint had seen, so lines are never doubled. */
+#include "search.h"
+#include "../core/alloc.h"
+#include "../io/nb201_table.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CKPT_NAME "checkpoint.dnas"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void path_in(char *buf, size_t cap, const char *dir, const char *file) {
+    snprintf(buf, cap, "%s/%s", dir, file);
+}
+
+static dnas_status file_size(const char *path, uint64_t *out) {
+    FILE *f = fopen(path, "rb");
+    *out = 0;
+    if (!f) return DNAS_OK; /* not written yet */
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    *out = n > 0 ? (uint64_t)n : 0;
+    return DNAS_OK;
+}
+
+static dnas_status truncate_to(const char *path, uint64_t n) {
+    if (!dnas_file_exists(path)) {
+        if (n == 0) return DNAS_OK;
+        return dnas_fail(DNAS_ERR_IO, "%s: missing, but the checkpoint recorded %llu bytes of it",
+                         path, (unsigned long long)n);
+    }
+    if (truncate(path, (off_t)n) != 0)
+        return dnas_fail(DNAS_ERR_IO, "%s: cannot truncate to the checkpoint's %llu bytes", path,
+                         (unsigned long long)n);
+    return DNAS_OK;
+}
+
+static void fmt_duration(double s, char *buf, size_t cap) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
+}
+
+static double mean_of(const dnas_meter *m, int acc) {
+    if (m->n <= 0) return 0.0;
+    return acc ? 100.0 * m->correct / m->n : m->loss / m->n;
+}
+
+/* Row-softmaxed alpha as a JSON array of rows. */
+static void alphas_json(dnas_search *s, dnas_sbuf *sb) {
+    const dnas_space_desc *sp = s->net->space;
+    int rows = sp->groups * sp->rows, cols = sp->cols;
+    dnas_sb_printf(sb, "[");
+    for (int r = 0; r < rows; r++) {
+        const float *a = s->alpha + r * cols;
+        double mx = a[0], sum = 0;
+        for (int k = 1; k < cols; k++) mx = a[k] > mx ? a[k] : mx;
+        for (int k = 0; k < cols; k++) sum += exp(a[k] - mx);
+        dnas_sb_printf(sb, "%s[", r ? ", " : "");
+        for (int k = 0; k < cols; k++) dnas_sb_printf(sb, "%s%.6f", k ? ", " : "", exp(a[k] - mx) / sum);
+        dnas_sb_printf(sb, "]");
+    }
+    dnas_sb_printf(sb, "]");
+}
+
+static dnas_status derive_arch(dnas_search *s, char *arch, size_t cap) {
+    int ops[6];
+    s->strat->derive(s, ops);
+    return dnas_nb201_arch_format(ops, arch, cap);
+}
+
+static dnas_status append_sb(const char *path, dnas_sbuf *sb) {
+    dnas_status st = sb->oom ? dnas_fail(DNAS_ERR_OOM, "out of memory formatting %s", path)
+                             : dnas_append_line(path, sb->buf);
+    dnas_sb_free(sb);
+    return st;
+}
+
+static dnas_status log_line(dnas_search *s, const char *path, const char *kind, double rate) {
+    dnas_sbuf sb = {0};
+    dnas_sb_printf(&sb, "{\"kind\": \"%s\", \"epoch\": %d, \"step\": %d, "
+                   "\"total_steps\": %ld, \"lr\": %.6g, \"train_loss\": %.6f, \"train_acc\": %.4f, "
+                   "\"valid_loss\": %.6f, \"valid_acc\": %.4f, \"grad_norm\": %.6g, "
+                   "\"steps_per_s\": %.4f}",
+                   kind, s->epoch, s->step, s->total_steps, (double)s->lr, mean_of(&s->train_m, 0),
+                   mean_of(&s->train_m, 1), mean_of(&s->valid_m, 0), mean_of(&s->valid_m, 1),
+                   s->last_grad_norm, rate);
+    return append_sb(path, &sb);
+}
+
+typedef struct {
+    char dir[512], config[600], log[600], alphas[600], genotype[600], ckpt[600];
+} run_paths;
+
+static dnas_status checkpoint(dnas_search *s, const run_paths *p) {
+    uint64_t lb, ab;
+    DNAS_TRY(file_size(p->log, &lb));
+    DNAS_TRY(file_size(p->alphas, &ab));
+    return dnas_search_save(s, p->ckpt, lb, ab);
+}
+
+static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate) {
+    DNAS_TRY(log_line(s, p->log, "epoch", rate));
+    dnas_sbuf sb = {0};
+    dnas_sb_printf(&sb, "{\"epoch\": %d, \"alphas\": ", s->epoch);
+    alphas_json(s, &sb);
+    char arch[DNAS_NB201_ARCH_MAX];
+    DNAS_TRY(derive_arch(s, arch, sizeof arch));
+    dnas_sb_printf(&sb, ", \"arch\": ");
+    dnas_sb_json_string(&sb, arch);
+    dnas_sb_printf(&sb, "}");
+    DNAS_TRY(append_sb(p->alphas, &sb));
+    char line[DNAS_NB201_ARCH_MAX + 2];
+    snprintf(line, sizeof line, "%s\n", arch);
+    DNAS_TRY(dnas_write_file_atomic(p->genotype, line, strlen(line)));
+    fprintf(stderr, "%sepoch %d/%d  train loss %.4f acc %.2f%%  valid loss %.4f acc %.2f%%  lr %.5f  %s\n",
+            s->cfg.progress ? "\r\033[K" : "", s->epoch + 1, s->cfg.epochs, mean_of(&s->train_m, 0),
+            mean_of(&s->train_m, 1), mean_of(&s->valid_m, 0), mean_of(&s->valid_m, 1),
+            (double)s->lr, arch);
+    return DNAS_OK;
+}
+
+static void progress_line(dnas_search *s, int steps_per_epoch, double rate) {
+    long left = (long)(s->cfg.epochs - s->epoch) * steps_per_epoch - s->step;
+    char eta[32];
+    fmt_duration(rate > 0 ? (double)left / rate : 0, eta, sizeof eta);
+    fprintf(stderr, "\r\033[Kepoch %d/%d step %d/%d | train loss %.4f acc %.2f%% | valid loss %.4f "
+            "acc %.2f%% | %.2f steps/s | ETA %s", s->epoch + 1, s->cfg.epochs, s->step,
+            steps_per_epoch, mean_of(&s->train_m, 0), mean_of(&s->train_m, 1),
+            mean_of(&s->valid_m, 0), mean_of(&s->valid_m, 1), rate, eta);
+    fflush(stderr);
+}
+
+static dnas_status load_data(const dnas_search_config *c, dnas_cifar *data, dnas_split *sp) {
+    const char *dir = c->data_dir[0] ? c->data_dir : getenv("DNAS_DATA");
+    if (!dir || !dir[0])
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "no data: pass --data-dir DIR (CIFAR binary "
+                         "format, see `make data`) or set DNAS_DATA");
+    dnas_cifar_kind kind = strcmp(c->dataset, "cifar100") == 0 ? DNAS_CIFAR100 : DNAS_CIFAR10;
+    DNAS_TRY(dnas_cifar_load(dir, kind, DNAS_PART_TRAIN, data));
+    /* A fixed split, independent of the run's seed, as NB201's split file is. */
+    dnas_status st = dnas_split_make(data, DNAS_SPLIT_STRATIFIED, 0, sp);
+    if (st != DNAS_OK) {
+        dnas_cifar_free(data);
+        return st;
+    }
+    if (c->train_images > 0) {
+        if (sp->n_train > c->train_images) sp->n_train = c->train_images;
+        if (sp->n_valid > c->train_images) sp->n_valid = c->train_images;
+    }
+    return DNAS_OK;
+}
+
+static dnas_status report(dnas_search *s, dnas_search_result *r, double t0) {
+    DNAS_TRY(derive_arch(s, r->arch, sizeof r->arch));
+    r->train_acc = mean_of(&s->train_m, 1);
+    r->valid_acc = mean_of(&s->valid_m, 1);
+    r->train_loss = mean_of(&s->train_m, 0);
+    r->valid_loss = mean_of(&s->valid_m, 0);
+    r->epochs_done = s->epoch;
+    r->seconds = now_s() - t0;
+    return DNAS_OK;
+}
+
+static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r) {
+    double t0 = now_s();
+    memset(r, 0, sizeof *r);
+    DNAS_TRY(dnas_search_config_check(c));
+    if (c->image != 32)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--image %d: CIFAR images are 32x32", c->image);
+    if (!c->out_dir[0]) return dnas_fail(DNAS_ERR_INVALID_ARG, "--out DIR is required");
+    run_paths p;
+    snprintf(p.dir, sizeof p.dir, "%s", c->out_dir);
+    path_in(p.config, sizeof p.config, p.dir, "config.json");
+    path_in(p.log, sizeof p.log, p.dir, "log.jsonl");
+    path_in(p.alphas, sizeof p.alphas, p.dir, "alphas.jsonl");
+    path_in(p.genotype, sizeof p.genotype, p.dir, "genotype.txt");
+    path_in(p.ckpt, sizeof p.ckpt, p.dir, CKPT_NAME);
+    if (!resume && (dnas_file_exists(p.ckpt) || dnas_file_exists(p.config) || dnas_file_exists(p.log)))
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--out %s already holds a search: continue it with "
+                         "--resume %s, or choose another directory", p.dir, p.dir);
+    if (c->progress < 0) c->progress = isatty(2);
+
+    dnas_cifar data = {0};
+    dnas_split sp = {0};
+    dnas_search *s = NULL;
+    dnas_loader *L = NULL;
+    dnas_status st = load_data(c, &data, &sp);
+    if (st != DNAS_OK) return st;
+    st = dnas_search_create(c, &s);
+    uint64_t log_bytes = 0, alphas_bytes = 0;
+    if (st == DNAS_OK && resume) st = dnas_search_load(s, p.ckpt, &log_bytes, &alphas_bytes);
+    if (st == DNAS_OK && resume) st = truncate_to(p.log, log_bytes);
+    if (st == DNAS_OK && resume) st = truncate_to(p.alphas, alphas_bytes);
+    if (st == DNAS_OK && !resume) {
+        st = dnas_mkdir_p(p.dir);
+        if (st == DNAS_OK) {
+            dnas_sbuf sb = {0};
+            dnas_search_config_write(c, &sb, 1);
+            st = sb.oom ? DNAS_ERR_OOM : dnas_write_file_atomic(p.config, sb.buf, sb.len);
+            dnas_sb_free(&sb);
+        }
+    }
+    if (st == DNAS_OK) {
+        dnas_loader_config lc;
+        dnas_loader_config_default(&lc);
+        lc.data = &data;
+        lc.idx = sp.train;
+        lc.n_idx = sp.n_train;
+        lc.valid_data = &data;
+        lc.valid_idx = sp.valid;
+        lc.n_valid_idx = sp.n_valid;
+        lc.batch = c->batch;
+        lc.seed = c->seed;
+        st = dnas_loader_create(&lc, &L);
+    }
+    if (st == DNAS_OK) st = dnas_loader_seek(L, s->epoch, s->step);
+    if (st != DNAS_OK) goto done;
+
+    int spe = dnas_loader_steps(L);
+    if (resume)
+        fprintf(stderr, "resuming %s at epoch %d step %d/%d\n", p.dir, s->epoch + 1, s->step, spe);
+    long steps_here = 0;
+    double t_last = now_s(), t_start = t_last;
+    int dirty = 0; /* steps since the last checkpoint */
+    while (s->epoch < c->epochs) {
+        s->lr = dnas_cosine_lr((float)c->lr, (float)c->lr_min, s->epoch, c->epochs);
+        dnas_loader_batch b;
+        if ((st = dnas_loader_next(L, &b)) != DNAS_OK) goto done;
+        if ((st = dnas_search_step(s, &b.train, &b.valid)) != DNAS_OK) goto done;
+        s->step++;
+        steps_here++;
+        dirty = 1;
+        double t = now_s(), rate = (double)steps_here / (t - t_start);
+        if (c->progress && t - t_last > 0.5) {
+            progress_line(s, spe, rate);
+            t_last = t;
+        }
+        if (s->step % c->log_every == 0 && (st = log_line(s, p.log, "step", rate)) != DNAS_OK)
+            goto done;
+        if (s->step >= spe) {
+            if ((st = end_of_epoch(s, &p, rate)) != DNAS_OK) goto done;
+            s->epoch++;
+            s->step = 0;
+            memset(&s->train_m, 0, sizeof s->train_m);
+            memset(&s->valid_m, 0, sizeof s->valid_m);
+            if ((st = checkpoint(s, &p)) != DNAS_OK) goto done;
+            dirty = 0;
+        } else if (c->ckpt_every && s->step % c->ckpt_every == 0) {
+            if ((st = checkpoint(s, &p)) != DNAS_OK) goto done;
+            dirty = 0;
+        }
+        int stop = c->stop && *c->stop;
+        if (stop || (c->max_steps && steps_here >= c->max_steps)) {
+            if (dirty && (st = checkpoint(s, &p)) != DNAS_OK) goto done;
+            if (c->progress) fprintf(stderr, "\n");
+            if (stop) {
+                st = dnas_fail(DNAS_ERR_INTERRUPTED, "interrupted at epoch %d step %d; "
+                               "checkpoint saved, continue with: dnas search --resume %s",
+                               s->epoch + 1, s->step, p.dir);
+                goto done;
+            }
+            break;
+        }
+    }
+    if ((st = report(s, r, t0)) != DNAS_OK) goto done;
+    if (s->epoch >= c->epochs) {
+        fprintf(stderr, "search done in %.1f s: %s\n", r->seconds, r->arch);
+        if (c->table[0]) {
+            dnas_nb201_result q;
+            st = dnas_nb201_query(c->table, r->arch, &q);
+            if (st != DNAS_OK) goto done;
+            fprintf(stderr, "NAS-Bench-201 (200 epochs): CIFAR-10 valid %.2f test %.2f | CIFAR-100 "
+                    "valid %.2f test %.2f | ImageNet16-120 valid %.2f test %.2f\n",
+                    q.c10_valid, q.c10_test, q.c100_valid, q.c100_test, q.in16_valid, q.in16_test);
+            dnas_sbuf sb = {0};
+            dnas_sb_printf(&sb, "{\"kind\": \"result\", \"arch\": ");
+            dnas_sb_json_string(&sb, r->arch);
+            dnas_sb_printf(&sb, ", \"nb201_index\": %d, \"c10_valid\": %.2f, \"c10_test\": %.2f, "
+                           "\"c100_valid\": %.2f, \"c100_test\": %.2f, \"in16_valid\": %.2f, "
+                           "\"in16_test\": %.2f}", q.index, q.c10_valid, q.c10_test, q.c100_valid,
+                           q.c100_test, q.in16_valid, q.in16_test);
+            st = append_sb(p.log, &sb);
+        }
+    }
+done:
+    if (c->progress && st != DNAS_OK) fprintf(stderr, "\n");
+    dnas_loader_destroy(L);
+    dnas_search_destroy(s);
+    dnas_split_free(&sp);
+    dnas_cifar_free(&data);
+    return st;
+}
+
+dnas_status dnas_search_run(const dnas_search_config *c, dnas_search_result *r) {
+    dnas_search_config cc = *c;
+    return run(&cc, 0, r);
+}
+
+dnas_status dnas_search_resume(const char *dir, int threads, volatile int *stop, int progress,
+                               dnas_search_result *r) {
+    char ckpt[600];
+    path_in(ckpt, sizeof ckpt, dir, CKPT_NAME);
+    dnas_search_config c;
+    DNAS_TRY(dnas_search_load_config(ckpt, &c));
+    /* The run directory may have moved since; the thread count is the caller's (note: the
+     * bit-identical guarantee holds for the same thread count). */
+    snprintf(c.out_dir, sizeof c.out_dir, "%s", dir);
+    if (threads > 0) c.threads = threads;
+    c.stop = stop;
+    c.progress = progress;
+    c.max_steps = 0;
+    return run(&c, 1, r);
+}

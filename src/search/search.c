@@ -1,0 +1,146 @@
+/* Search state: supernet + alpha + optimisers, and the pieces every strategy shares. */
+#include "search.h"
+#include "../core/alloc.h"
+#include "../core/rng.h"
+#include <math.h>
+#include <string.h>
+
+dnas_status dnas_search_config_check(const dnas_search_config *c) {
+    if (!dnas_space_find(c->space)) return DNAS_ERR_INVALID_ARG;
+    if (!dnas_strategy_find(c->algo)) return DNAS_ERR_INVALID_ARG;
+    if (strcmp(c->dataset, "cifar10") && strcmp(c->dataset, "cifar100"))
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--dataset: unknown data set '%s' (known: cifar10, cifar100)", c->dataset);
+#define NEED(cond, ...) \
+    if (!(cond)) return dnas_fail(DNAS_ERR_INVALID_ARG, __VA_ARGS__)
+    NEED(c->epochs > 0, "--epochs must be > 0 (got %d)", c->epochs);
+    NEED(c->batch > 0, "--batch must be > 0 (got %d)", c->batch);
+    NEED(c->channels > 0, "--channels must be > 0 (got %d)", c->channels);
+    NEED(c->cells > 0, "--cells must be > 0 (got %d)", c->cells);
+    NEED(c->threads >= 0, "--threads must be >= 0 (got %d)", c->threads);
+    NEED(c->lr >= 0 && c->lr_min >= 0, "--lr and --lr-min must be >= 0");
+    NEED(c->momentum >= 0 && c->momentum < 1, "--momentum must lie in [0,1) (got %g)", c->momentum);
+    NEED(c->weight_decay >= 0, "--weight-decay must be >= 0 (got %g)", c->weight_decay);
+    NEED(c->grad_clip >= 0, "--grad-clip must be >= 0 (got %g)", c->grad_clip);
+    NEED(c->arch_lr >= 0, "--arch-lr must be >= 0 (got %g)", c->arch_lr);
+    NEED(c->arch_beta1 >= 0 && c->arch_beta1 < 1, "--arch-beta1 must lie in [0,1) (got %g)", c->arch_beta1);
+    NEED(c->arch_beta2 >= 0 && c->arch_beta2 < 1, "--arch-beta2 must lie in [0,1) (got %g)", c->arch_beta2);
+    NEED(c->arch_weight_decay >= 0, "--arch-weight-decay must be >= 0");
+    NEED(c->train_images >= 0, "--train-images must be >= 0 (got %d)", c->train_images);
+    NEED(c->train_images == 0 || c->train_images >= c->batch,
+         "--train-images (%d) must be 0 or at least --batch (%d)", c->train_images, c->batch);
+    NEED(c->log_every > 0, "--log-every must be > 0 (got %d)", c->log_every);
+    NEED(c->ckpt_every >= 0, "--ckpt-every must be >= 0 (got %d)", c->ckpt_every);
+    NEED(c->max_steps >= 0, "--max-steps must be >= 0 (got %d)", c->max_steps);
+    NEED(c->nesterov == 0 || c->momentum > 0, "--nesterov 1 needs --momentum > 0");
+#undef NEED
+    return DNAS_OK;
+}
+
+dnas_status dnas_search_create(const dnas_search_config *c, dnas_search **out) {
+    *out = NULL;
+    DNAS_TRY(dnas_search_config_check(c));
+    dnas_search *s = dnas_calloc(sizeof *s, "search state");
+    if (!s) return DNAS_ERR_OOM;
+    s->cfg = *c;
+    s->strat = dnas_strategy_find(c->algo);
+    dnas_status st = dnas_backend_cpu_create(c->threads, &s->be);
+    dnas_supernet_config nc;
+    dnas_supernet_config_default(&nc);
+    nc.space = c->space;
+    nc.classes = strcmp(c->dataset, "cifar100") == 0 ? 100 : 10;
+    nc.batch = c->batch;
+    nc.channels = c->channels;
+    nc.cells = c->cells;
+    nc.track_bn = c->track_bn;
+    nc.image = c->image;
+    nc.seed = c->seed;
+    if (st == DNAS_OK) st = dnas_supernet_create_on(&nc, s->be, &s->net);
+    if (st != DNAS_OK) {
+        dnas_search_destroy(s);
+        return st;
+    }
+    s->g = &s->net->g;
+    s->n_alpha = (size_t)s->g->n_mix;
+    s->alpha = dnas_alloc(s->n_alpha * sizeof(float), "alpha");
+    s->galpha = dnas_calloc(s->n_alpha * sizeof(float), "alpha gradient");
+    if (!s->alpha || !s->galpha) {
+        dnas_search_destroy(s);
+        return DNAS_ERR_OOM;
+    }
+    /* alpha ~ 1e-3 N(0,1), as the reference searchers. */
+    dnas_rng r = dnas_rng_make(c->seed, 0xA1FA);
+    for (size_t i = 0; i < s->n_alpha; i++) s->alpha[i] = 1e-3f * dnas_rng_normal(&r);
+    st = dnas_sgd_init(&s->wopt, s->g->n_weights, (float)c->lr, (float)c->momentum,
+                       (float)c->weight_decay, c->nesterov);
+    if (st == DNAS_OK)
+        st = dnas_adam_init(&s->aopt, s->n_alpha, (float)c->arch_lr, (float)c->arch_beta1,
+                            (float)c->arch_beta2, 1e-8f, (float)c->arch_weight_decay);
+    if (st == DNAS_OK) st = s->strat->init(s);
+    if (st != DNAS_OK) {
+        dnas_search_destroy(s);
+        return st;
+    }
+    s->lr = (float)c->lr;
+    *out = s;
+    return DNAS_OK;
+}
+
+void dnas_search_destroy(dnas_search *s) {
+    if (!s) return;
+    if (s->strat) s->strat->destroy(s);
+    dnas_sgd_free(&s->wopt);
+    dnas_adam_free(&s->aopt);
+    dnas_free(s->alpha);
+    dnas_free(s->galpha);
+    dnas_supernet_destroy(s->net);
+    if (s->be) dnas_backend_destroy(s->be);
+    dnas_free(s);
+}
+
+dnas_status dnas_search_set_batch(dnas_search *s, const dnas_data_batch *b) {
+    dnas_graph *g = s->g;
+    DNAS_TRY(dnas_graph_set_batch(g, b->n));
+    dnas_value *in = &g->vals[g->input];
+    memcpy(in->data, b->x, dnas_shape_numel(in->shape) * sizeof(float));
+    memcpy(g->labels, b->y, (size_t)b->n * sizeof(int));
+    return DNAS_OK;
+}
+
+dnas_status dnas_search_fwd_bwd(dnas_search *s, const dnas_data_batch *b, unsigned wants,
+                                dnas_meter *m) {
+    DNAS_TRY(dnas_search_set_batch(s, b));
+    s->strat->mix(s);
+    DNAS_TRY(dnas_graph_forward(s->g));
+    if (m) {
+        m->loss += (double)s->g->loss_value * b->n;
+        m->correct += s->g->correct;
+        m->n += b->n;
+    }
+    if (!isfinite(s->g->loss_value))
+        return dnas_fail(DNAS_ERR_INTERNAL, "loss became %g at epoch %d step %d (diverged; lower --lr?)",
+                         (double)s->g->loss_value, s->epoch, s->step);
+    dnas_graph_zero_grads(s->g, wants);
+    return dnas_graph_backward(s->g, wants);
+}
+
+dnas_status dnas_search_weight_step_sgd(dnas_search *s, const dnas_data_batch *train) {
+    DNAS_TRY(dnas_search_fwd_bwd(s, train, DNAS_WANT_WEIGHTS, &s->train_m));
+    if (s->cfg.grad_clip > 0)
+        s->last_grad_norm = dnas_clip_grad_norm(s->g->gw, s->g->n_weights, s->cfg.grad_clip);
+    s->wopt.lr = s->lr;
+    dnas_sgd_step(&s->wopt, s->g->w, s->g->gw);
+    return DNAS_OK;
+}
+
+dnas_status dnas_search_step(dnas_search *s, const dnas_data_batch *train,
+                             const dnas_data_batch *valid) {
+    if (s->strat->arch_first) {
+        DNAS_TRY(s->strat->arch_step(s, train, valid));
+        DNAS_TRY(s->strat->weight_step(s, train));
+    } else {
+        DNAS_TRY(s->strat->weight_step(s, train));
+        DNAS_TRY(s->strat->arch_step(s, train, valid));
+    }
+    s->total_steps++;
+    return DNAS_OK;
+}

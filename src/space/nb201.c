@@ -1,0 +1,118 @@
+/* The NAS-Bench-201 search supernet, as built by the reference searchers (AutoDL
+ * TinyNetworkDarts; ALGORITHMS.md §A1): stem conv+BN, 3 stages of N search cells separated by
+ * two ResNet basic blocks, lastact BN+ReLU, global average pool, linear classifier.
+ * Parameter names follow the PyTorch twin in tests/ref/ so fixtures map by name. */
+#include "space.h"
+#include "../ops/ops.h"
+#include <stdio.h>
+#include <string.h>
+
+const char *const dnas_nb201_ops[5] = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
+                                       "avg_pool_3x3"};
+const dnas_space_desc dnas_space_nb201 = {"nb201", 1, 6, 5, dnas_nb201_ops};
+
+const dnas_space_desc *dnas_space_find(const char *name) {
+    if (name && strcmp(name, "nb201") == 0) return &dnas_space_nb201;
+    dnas_fail(DNAS_ERR_INVALID_ARG, "unknown search space '%s' (known: nb201)", name ? name : "");
+    return NULL;
+}
+
+void dnas_nb201_derive(const float *alpha, int ops[6]) {
+    for (int e = 0; e < 6; e++) {
+        int best = 0;
+        for (int k = 1; k < 5; k++)
+            if (alpha[e * 5 + k] > alpha[e * 5 + best]) best = k;
+        ops[e] = best;
+    }
+}
+
+/* ReLU -> conv (bias when BN is not affine, as the reference) -> BN. */
+static int relu_conv_bn(dnas_graph *g, const char *name, int x_relu, int cout, int k, int stride,
+                        int pad, int affine, int track) {
+    char n1[64], n2[64];
+    snprintf(n1, sizeof n1, "%s.conv", name);
+    snprintf(n2, sizeof n2, "%s.bn", name);
+    int y = dnas_op_conv2d(g, n1, x_relu, cout, k, stride, pad, 1, 1, !affine);
+    return dnas_op_batchnorm(g, n2, y, affine, track);
+}
+
+/* ResNet basic block Cin -> Cout, stride 2 (AutoDL ResNetBasicblock, affine BN + running
+ * stats whatever the cell setting). */
+static int resblock(dnas_graph *g, int idx, int x, int cout) {
+    char name[64], sub[64];
+    snprintf(name, sizeof name, "cells.%d", idx);
+    snprintf(sub, sizeof sub, "%s.relu_a", name);
+    int ra = dnas_op_relu(g, sub, x);
+    snprintf(sub, sizeof sub, "%s.conv_a", name);
+    int a = relu_conv_bn(g, sub, ra, cout, 3, 2, 1, 1, 1);
+    snprintf(sub, sizeof sub, "%s.relu_b", name);
+    int rb = dnas_op_relu(g, sub, a);
+    snprintf(sub, sizeof sub, "%s.conv_b", name);
+    int b = relu_conv_bn(g, sub, rb, cout, 3, 1, 1, 1, 1);
+    snprintf(sub, sizeof sub, "%s.downsample.pool", name);
+    int p = dnas_op_avgpool(g, sub, x, 2, 2, 0, 1);
+    snprintf(sub, sizeof sub, "%s.downsample.conv", name);
+    int s = dnas_op_conv2d(g, sub, p, cout, 1, 1, 0, 1, 1, 0);
+    snprintf(sub, sizeof sub, "%s.add", name);
+    return dnas_op_add(g, sub, s, b);
+}
+
+/* One search cell: 4 nodes, node i = sum over j < i of the mixed edge (i <- j). The
+ * 'none' op contributes zeros and a zero d/dm, so it is left out of the sum; skip_connect
+ * feeds node j itself. One ReLU per source node serves every conv reading it. */
+static int search_cell(dnas_graph *g, int idx, int x, int track) {
+    int node[4], relu[4];
+    int c = g->vals[x].shape.c;
+    char name[96];
+    node[0] = x;
+    int e = 0;
+    for (int i = 1; i < 4; i++) {
+        snprintf(name, sizeof name, "cells.%d.relu%d", idx, i - 1);
+        relu[i - 1] = dnas_op_relu(g, name, node[i - 1]);
+        int in[DNAS_MAX_IN], mix[DNAS_MAX_IN], k = 0;
+        for (int j = 0; j < i; j++, e++) {
+            char edge[64];
+            snprintf(edge, sizeof edge, "cells.%d.edges.%d<-%d", idx, i, j);
+            in[k] = node[j];
+            mix[k++] = e * 5 + 1;
+            snprintf(name, sizeof name, "%s.nor_conv_1x1", edge);
+            in[k] = relu_conv_bn(g, name, relu[j], c, 1, 1, 0, 0, track);
+            mix[k++] = e * 5 + 2;
+            snprintf(name, sizeof name, "%s.nor_conv_3x3", edge);
+            in[k] = relu_conv_bn(g, name, relu[j], c, 3, 1, 1, 0, track);
+            mix[k++] = e * 5 + 3;
+            snprintf(name, sizeof name, "%s.avg_pool_3x3", edge);
+            in[k] = dnas_op_avgpool(g, name, node[j], 3, 1, 1, 0);
+            mix[k++] = e * 5 + 4;
+        }
+        snprintf(name, sizeof name, "cells.%d.node%d", idx, i);
+        node[i] = dnas_op_wsum(g, name, in, mix, k);
+    }
+    return node[3];
+}
+
+dnas_status dnas_nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
+    if (c->batch <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "batch must be > 0 (got %d)", c->batch);
+    if (c->channels <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "channels must be > 0 (got %d)", c->channels);
+    if (c->cells <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "cells per stage must be > 0 (got %d)", c->cells);
+    if (c->classes < 2) return dnas_fail(DNAS_ERR_INVALID_ARG, "classes must be >= 2 (got %d)", c->classes);
+    if (c->image < 4 || c->image % 4)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "image size must be a positive multiple of 4 (got %d)", c->image);
+    int C = c->channels;
+    int x = dnas_graph_input(g, dnas_shape4(c->batch, 3, c->image, c->image));
+    int mix0 = dnas_graph_mix(g, 6 * 5);
+    (void)mix0; /* the single alpha group starts at mix index 0 */
+    x = dnas_op_conv2d(g, "stem.conv", x, C, 3, 1, 1, 1, 1, 0);
+    x = dnas_op_batchnorm(g, "stem.bn", x, 1, 1);
+    int idx = 0;
+    for (int stage = 0; stage < 3; stage++) {
+        if (stage > 0) x = resblock(g, idx++, x, C << stage);
+        for (int i = 0; i < c->cells; i++) x = search_cell(g, idx++, x, c->track_bn);
+    }
+    x = dnas_op_batchnorm(g, "lastact.bn", x, 1, 1);
+    x = dnas_op_relu(g, "lastact.relu", x);
+    x = dnas_op_gap(g, "global_pooling", x);
+    x = dnas_op_linear(g, "classifier", x, c->classes);
+    dnas_op_xent(g, "loss", x);
+    return g->build_status;
+}

@@ -1,0 +1,72 @@
+/* The public supernet handle: a space's graph on a backend, planned and initialised. */
+#include "space.h"
+#include "supernet.h"
+#include "../core/alloc.h"
+#include <string.h>
+
+void dnas_supernet_config_default(dnas_supernet_config *c) {
+    memset(c, 0, sizeof *c);
+    c->space = "nb201";
+    c->classes = 10;
+    c->batch = 64;
+    c->channels = 16;
+    c->cells = 5;
+    c->image = 32;
+    c->track_bn = 0;
+    c->seed = 1;
+}
+
+dnas_status dnas_supernet_create_on(const dnas_supernet_config *c, dnas_backend *be,
+                                    dnas_supernet **out) {
+    *out = NULL;
+    const dnas_space_desc *sp = dnas_space_find(c->space);
+    if (!sp) return DNAS_ERR_INVALID_ARG;
+    dnas_supernet *s = dnas_calloc(sizeof *s, "supernet");
+    if (!s) return DNAS_ERR_OOM;
+    s->space = sp;
+    s->cfg = *c;
+    dnas_graph_init(&s->g, be);
+    dnas_status st = dnas_nb201_build(&s->g, c);
+    if (st == DNAS_OK) st = dnas_graph_plan(&s->g);
+    if (st != DNAS_OK) {
+        dnas_graph_free(&s->g);
+        dnas_free(s);
+        return st;
+    }
+    dnas_graph_init_weights(&s->g, c->seed);
+    *out = s;
+    return DNAS_OK;
+}
+
+dnas_status dnas_supernet_create(const dnas_supernet_config *c, dnas_supernet **out) {
+    dnas_backend *be = NULL;
+    *out = NULL;
+    DNAS_TRY(dnas_backend_cpu_create(0, &be));
+    dnas_status st = dnas_supernet_create_on(c, be, out);
+    if (st != DNAS_OK) {
+        dnas_backend_destroy(be);
+        return st;
+    }
+    (*out)->owns_backend = 1;
+    return DNAS_OK;
+}
+
+void dnas_supernet_destroy(dnas_supernet *s) {
+    if (!s) return;
+    dnas_backend *be = s->g.be;
+    dnas_graph_free(&s->g);
+    if (s->owns_backend) dnas_backend_destroy(be);
+    dnas_free(s);
+}
+
+dnas_status dnas_supernet_get_info(const dnas_supernet *s, dnas_supernet_info *o) {
+    memset(o, 0, sizeof *o);
+    o->n_weights = s->g.n_weights;
+    o->n_buffers = s->g.n_bufs;
+    o->arch_rows = s->space->groups * s->space->rows;
+    o->arch_cols = s->space->cols;
+    o->peak_bytes = s->g.peak_bytes;
+    o->param_bytes = s->g.n_weights * 2 * sizeof(float);
+    o->n_nodes = s->g.n_nodes;
+    return DNAS_OK;
+}

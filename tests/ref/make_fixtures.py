@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Writes the reference fixtures for the C engine from the PyTorch twin (nb201_twin.py):
+
+  tests/ref/nb201_fixture.bin     start state, forward/backward, 5 DARTS-V1 search steps
+  tests/ref/nb201_fixture_v2.bin  start state, one weight step, one DARTS-V2 (unrolled) alpha gradient
+
+Format and contents: tests/ref/README.md. Everything is computed in float32 (what the C engine
+computes); the same computation is repeated in float64 from the same float32 start state and the
+normwise relative differences are printed, as the noise floor the C tests can expect.
+
+Usage: pip install torch numpy; python3 tests/ref/make_fixtures.py [--out-dir DIR]
+"""
+
+import argparse
+import copy
+import os
+import struct
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nb201_twin import NB201Supernet, new_alpha  # noqa: E402
+
+MAGIC = b"DNASFIX1"
+VERSION = 1
+DT_F32, DT_I32 = 0, 1
+
+# Small configuration (keep the files small; the C tests build the same net from "config").
+C, N, CLASSES, BATCH, IMAGE, TRACK_BN, STEPS = 8, 1, 10, 8, 16, 0, 5
+MODEL_SEED, DATA_SEED = 20261123, 777
+
+# DARTS on NB201 (ALGORITHMS.md B1, AutoDL DARTS-V1/V2 settings).
+W_LR, W_MOMENTUM, W_WD, W_CLIP = 0.025, 0.9, 5e-4, 5.0
+A_LR, A_BETAS, A_WD, A_EPS = 3e-4, (0.5, 0.999), 1e-3, 1e-8
+FD_R = 0.01
+
+
+# ---------------------------------------------------------------------------------------------
+# the file format
+
+def write_fixture(path, entries):
+    with open(path, "wb") as f:
+        f.write(MAGIC)
+        f.write(struct.pack("<II", VERSION, len(entries)))
+        for name, t in entries.items():
+            t = t.detach().cpu()
+            if t.dtype in (torch.int32, torch.int64):
+                arr, dt = t.numpy().astype("<i4"), DT_I32
+            else:
+                arr, dt = t.numpy().astype("<f4"), DT_F32
+            if arr.ndim == 0:
+                arr = arr.reshape(1)
+            nb = name.encode("utf-8")
+            f.write(struct.pack("<I", len(nb)))
+            f.write(nb)
+            f.write(struct.pack("<II", dt, arr.ndim))
+            f.write(struct.pack("<%di" % arr.ndim, *arr.shape))
+            f.write(np.ascontiguousarray(arr).tobytes())
+
+
+def read_fixture(path):
+    """Reader, for checking what was written (and for anyone using the fixtures from Python)."""
+    out = OrderedDict()
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == MAGIC, "bad magic"
+    version, n = struct.unpack_from("<II", data, 8)
+    assert version == VERSION
+    off = 16
+    for _ in range(n):
+        (ln,) = struct.unpack_from("<I", data, off)
+        off += 4
+        name = data[off:off + ln].decode("utf-8")
+        off += ln
+        dt, nd = struct.unpack_from("<II", data, off)
+        off += 8
+        dims = struct.unpack_from("<%di" % nd, data, off)
+        off += 4 * nd
+        count = int(np.prod(dims)) if nd else 1
+        arr = np.frombuffer(data, dtype="<f4" if dt == DT_F32 else "<i4", count=count, offset=off)
+        off += 4 * count
+        out[name] = arr.reshape(dims)
+    assert off == len(data), "trailing bytes"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the computations (run once in float32 for the files, once in float64 for the noise floor)
+
+def param_items(model):
+    return list(model.named_parameters())
+
+
+def buffer_items(model):
+    return [(k, b) for k, b in model.named_buffers() if not k.endswith("num_batches_tracked")]
+
+
+def xent(model, x, y, alpha):
+    return F.cross_entropy(model(x, alpha), y)
+
+
+def w_step(model, w_opt, x, y, alpha):
+    """DARTS-V1 weight step: zero grads, loss, backward, clip the weights' grad norm, SGD."""
+    w_opt.zero_grad(set_to_none=True)
+    loss = xent(model, x, y, alpha.detach())
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), W_CLIP)
+    w_opt.step()
+    return loss.detach()
+
+
+def new_w_opt(model):
+    return torch.optim.SGD(model.parameters(), lr=W_LR, momentum=W_MOMENTUM, nesterov=True,
+                           weight_decay=W_WD)
+
+
+def compute_v1(model0, alpha0, data, dtype):
+    out = OrderedDict()
+    # forward / backward at the start state
+    model = copy.deepcopy(model0).to(dtype).train()
+    alpha = alpha0.to(dtype).clone().requires_grad_(True)
+    x, y = data["x"].to(dtype), data["y"]
+    logits = model(x, alpha)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    out["out/logits"] = logits.detach()
+    out["out/loss"] = loss.detach().reshape(1)
+    for k, p in param_items(model):
+        out["grad/" + k] = p.grad.detach().clone()
+    out["grad/alpha"] = alpha.grad.detach().clone()
+
+    # 5 DARTS-V1 steps from the start state (fresh copy: fresh BN running statistics)
+    model = copy.deepcopy(model0).to(dtype).train()
+    alpha = alpha0.to(dtype).clone().requires_grad_(True)
+    w_opt = new_w_opt(model)
+    a_opt = torch.optim.Adam([alpha], lr=A_LR, betas=A_BETAS, weight_decay=A_WD, eps=A_EPS)
+    tl, vl = [], []
+    for s in range(STEPS):
+        xt, yt = data["v1/%d/xt" % s].to(dtype), data["v1/%d/yt" % s]
+        xv, yv = data["v1/%d/xv" % s].to(dtype), data["v1/%d/yv" % s]
+        tl.append(w_step(model, w_opt, xt, yt, alpha))
+        a_opt.zero_grad(set_to_none=True)
+        vloss = xent(model, xv, yv, alpha)  # with the updated weights
+        (alpha.grad,) = torch.autograd.grad(vloss, [alpha])
+        a_opt.step()
+        vl.append(vloss.detach())
+    out["v1/train_loss"] = torch.stack(tl)
+    out["v1/valid_loss"] = torch.stack(vl)
+    out["v1/alpha_final"] = alpha.detach().clone()
+    for k, p in param_items(model):
+        out["v1/param_final/" + k] = p.detach().clone()
+    for k, b in buffer_items(model):
+        out["v1/buffer_final/" + k] = b.detach().clone()
+    return out
+
+
+def compute_v2(model0, alpha0, data, dtype, fd_r=FD_R):
+    """DARTS second order (ALGORITHMS.md B1; quark0 architect.py / AutoDL DARTS-V2):
+    one ordinary weight step first (so the momentum buffer is non-zero), then the unrolled
+    alpha gradient at the resulting w, by central finite differences and by exact double backward."""
+    out = OrderedDict()
+    model = copy.deepcopy(model0).to(dtype).train()
+    alpha = alpha0.to(dtype).clone().requires_grad_(True)
+    w_opt = new_w_opt(model)
+    w_step(model, w_opt, data["v2/xt0"].to(dtype), data["v2/yt0"], alpha)
+    names = [k for k, _ in param_items(model)]
+    params = [p for _, p in param_items(model)]
+    buf = [w_opt.state[p]["momentum_buffer"].detach().clone() for p in params]
+    for k, b in zip(names, buf):
+        out["v2/momentum/" + k] = b
+    for k, p in zip(names, params):
+        out["v2/param_after_step0/" + k] = p.detach().clone()
+
+    xt, yt = data["v2/xt"].to(dtype), data["v2/yt"]
+    xv, yv = data["v2/xv"].to(dtype), data["v2/yv"]
+    w = [p.detach().clone() for p in params]
+
+    def set_weights(ws):
+        with torch.no_grad():
+            for p, v in zip(params, ws):
+                p.copy_(v)
+
+    # w' = w - lr * (momentum * buf + dL_tr/dw + wd * w)   (no Nesterov, no clipping)
+    gw = torch.autograd.grad(xent(model, xt, yt, alpha.detach()), params)
+    w_unrolled = [wi - W_LR * (W_MOMENTUM * bi + gi + W_WD * wi) for wi, bi, gi in zip(w, buf, gw)]
+    # v = dL_val(w')/dw', g1 = dL_val(w')/dalpha
+    set_weights(w_unrolled)
+    grads = torch.autograd.grad(xent(model, xv, yv, alpha), params + [alpha])
+    v, g1 = [g.detach() for g in grads[:-1]], grads[-1].detach()
+    # h = (dL_tr(w + R v)/dalpha - dL_tr(w - R v)/dalpha) / (2R), R = 0.01 / ||v||, at the current w
+    R = fd_r / torch.cat([t.reshape(-1) for t in v]).norm()
+    set_weights([wi + R * vi for wi, vi in zip(w, v)])
+    (gp,) = torch.autograd.grad(xent(model, xt, yt, alpha), [alpha])
+    set_weights([wi - R * vi for wi, vi in zip(w, v)])
+    (gm,) = torch.autograd.grad(xent(model, xt, yt, alpha), [alpha])
+    h = (gp - gm) / (2 * R)
+    # exact: h = d/dalpha [ (dL_tr/dw)(w, alpha) . v ]
+    set_weights(w)
+    gw = torch.autograd.grad(xent(model, xt, yt, alpha), params, create_graph=True)
+    dot = sum((gi * vi).sum() for gi, vi in zip(gw, v))
+    (h_exact,) = torch.autograd.grad(dot, [alpha])
+    out["v2/g1"] = g1
+    out["v2/h"] = h.detach()
+    out["v2/galpha"] = (g1 - W_LR * h).detach()
+    out["v2/galpha_exact"] = (g1 - W_LR * h_exact).detach()
+    out["v2/h_exact"] = h_exact.detach()  # not written (printed only)
+    return out
+
+
+def make_data():
+    g = torch.Generator().manual_seed(DATA_SEED)
+
+    def batch():
+        return (torch.randn(BATCH, 3, IMAGE, IMAGE, generator=g),
+                torch.randint(0, CLASSES, (BATCH,), generator=g, dtype=torch.int64))
+
+    d = OrderedDict()
+    d["x"], d["y"] = batch()
+    d["alpha"] = new_alpha(g)
+    for s in range(STEPS):
+        d["v1/%d/xt" % s], d["v1/%d/yt" % s] = batch()
+        d["v1/%d/xv" % s], d["v1/%d/yv" % s] = batch()
+    for k in ("xt0", "xt", "xv"):
+        d["v2/" + k], d["v2/y" + k[1:]] = batch()
+    return d
+
+
+def relerr(a, b):
+    """Normwise relative difference max|a - b| / max|b|."""
+    a, b = a.double(), b.double()
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+def start_entries(model0, data):
+    e = OrderedDict()
+    e["config"] = torch.tensor([C, N, CLASSES, BATCH, IMAGE, TRACK_BN, STEPS], dtype=torch.int32)
+    e["x"] = data["x"]
+    e["y"] = data["y"].to(torch.int32)
+    e["alpha"] = data["alpha"]
+    for k, p in param_items(model0):
+        e["param/" + k] = p.detach().clone()
+    for k, b in buffer_items(model0):
+        e["buffer/" + k] = b.detach().clone()
+    return e
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-dir", default=os.path.dirname(os.path.abspath(__file__)))
+    args = ap.parse_args()
+
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)  # fixed reduction order: same bytes on re-run
+    torch.manual_seed(MODEL_SEED)
+    model0 = NB201Supernet(C, N, CLASSES, track_bn=bool(TRACK_BN)).float().train()
+    data = make_data()
+    alpha0 = data["alpha"]
+
+    r32 = compute_v1(model0, alpha0, data, torch.float32)
+    r64 = compute_v1(model0, alpha0, data, torch.float64)
+    v32 = compute_v2(model0, alpha0, data, torch.float32)
+    v64 = compute_v2(model0, alpha0, data, torch.float64)
+
+    # fixture 1
+    e1 = start_entries(model0, data)
+    e1.update((k, v) for k, v in r32.items() if k.startswith(("out/", "grad/")))
+    for s in range(STEPS):
+        for k in ("xt", "yt", "xv", "yv"):
+            t = data["v1/%d/%s" % (s, k)]
+            e1["v1/%d/%s" % (s, k)] = t.to(torch.int32) if k[0] == "y" else t
+    e1.update((k, v) for k, v in r32.items() if k.startswith("v1/"))
+    # fixture 2
+    e2 = start_entries(model0, data)
+    for k in ("xt0", "yt0", "xt", "yt", "xv", "yv"):
+        t = data["v2/" + k]
+        e2["v2/" + k] = t.to(torch.int32) if k[0] == "y" else t
+    e2.update((k, v) for k, v in v32.items() if k != "v2/h_exact")
+
+    paths = []
+    for name, e in (("nb201_fixture.bin", e1), ("nb201_fixture_v2.bin", e2)):
+        path = os.path.join(args.out_dir, name)
+        write_fixture(path, e)
+        back = read_fixture(path)
+        assert list(back.keys()) == list(e.keys())
+        for k, t in e.items():
+            assert np.array_equal(back[k], t.detach().numpy().astype(back[k].dtype).reshape(back[k].shape)), k
+        paths.append(path)
+        print("wrote %s: %d entries, %d bytes" % (path, len(e), os.path.getsize(path)))
+
+    print("torch %s; config C=%d N=%d classes=%d batch=%d image=%d track_bn=%d; %d weights"
+          % (torch.__version__, C, N, CLASSES, BATCH, IMAGE, TRACK_BN,
+             sum(p.numel() for p in model0.parameters())))
+    print("loss %.6f; v1 train loss %s; v1 valid loss %s" % (
+        r32["out/loss"].item(), ["%.5f" % t for t in r32["v1/train_loss"].tolist()],
+        ["%.5f" % t for t in r32["v1/valid_loss"].tolist()]))
+
+    print("float32 vs float64 (same float32 start), normwise max|a32-a64|/max|a64|:")
+
+    def group(res32, res64, prefix, label, keep=lambda k: True):
+        ks = [k for k in res32 if k.startswith(prefix) and keep(k)]
+        worst = max(ks, key=lambda k: relerr(res32[k], res64[k]))
+        print("  %-30s %.2e  (worst: %s)" % (label, relerr(res32[worst], res64[worst]), worst))
+
+    live = lambda k: not is_cell_conv_bias(k)  # noqa: E731
+    group(r32, r64, "out/logits", "out/logits")
+    group(r32, r64, "out/loss", "out/loss")
+    group(r32, r64, "grad/alpha", "grad/alpha")
+    group(r32, r64, "grad/", "grad/* (but cell conv biases)", live)
+    dead = [k for k in r32 if k.startswith("grad/") and is_cell_conv_bias(k)]
+    print("  %-30s %.2e float32, %.2e float64 (exactly 0 in exact arithmetic)" % (
+        "max|grad/ cell conv biases|", max(float(r32[k].abs().max()) for k in dead),
+        max(float(r64[k].abs().max()) for k in dead)))
+    group(r32, r64, "v1/train_loss", "v1/train_loss")
+    group(r32, r64, "v1/valid_loss", "v1/valid_loss")
+    group(r32, r64, "v1/alpha_final", "v1/alpha_final")
+    print("  %-30s %.2e" % ("v1 alpha change (final-init)",
+                            relerr(r32["v1/alpha_final"] - alpha0, r64["v1/alpha_final"] - alpha0.double())))
+    group(r32, r64, "v1/param_final/", "v1/param_final/*")
+    group(r32, r64, "v1/buffer_final/", "v1/buffer_final/*")
+    group(v32, v64, "v2/momentum/", "v2/momentum/* (but cell biases)", live)
+    group(v32, v64, "v2/momentum/", "v2/momentum/* cell conv biases", lambda k: not live(k))
+    group(v32, v64, "v2/param_after_step0/", "v2/param_after_step0/*")
+    for k in ("v2/g1", "v2/h", "v2/h_exact", "v2/galpha", "v2/galpha_exact"):
+        group(v32, v64, k, k)
+    print("DARTS-V2 finite difference (R = 0.01/||v||) vs exact Hessian-vector product, normwise relative:")
+    for lab, res in (("float32", v32), ("float64", v64)):
+        print("  %s: h %.2e, galpha %.2e  (max|h| FD %.3g exact %.3g; max|g1| %.3g)" % (
+            lab, relerr(res["v2/h"], res["v2/h_exact"]),
+            relerr(res["v2/galpha"], res["v2/galpha_exact"]), float(res["v2/h"].abs().max()),
+            float(res["v2/h_exact"].abs().max()), float(res["v2/g1"].abs().max())))
+    print("  float32 FD galpha vs float64 exact galpha: %.2e" % relerr(v32["v2/galpha"], v64["v2/galpha_exact"]))
+    for r in (1e-4, 1e-6):
+        t = compute_v2(model0, alpha0, data, torch.float64, fd_r=r)
+        print("  float64 FD with R = %g/||v||: h vs exact %.2e, galpha vs exact %.2e" % (
+            r, relerr(t["v2/h"], t["v2/h_exact"]), relerr(t["v2/galpha"], t["v2/galpha_exact"])))
+    print("  (the gap at R = 0.01/||v|| is ReLU kinks crossed by the +-R v perturbation: the loss is only\n"
+          "   piecewise smooth, so the DARTS finite difference is not the Hessian there; the C engine\n"
+          "   should match v2/galpha, the same finite difference, not v2/galpha_exact)")
+
+
+def is_cell_conv_bias(name):
+    """Cell conv biases feed a batch-statistics BN: the loss does not depend on them."""
+    return ".edges." in name and name.endswith(".conv.bias")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Runs every test binary under $BUILD/tests and prints one closing line
+# "N passed, N failed, N skipped". A binary that dies without reporting counts as a failure.
+BUILD=${BUILD:-build}
+export BUILD
+pass=0; fail=0; skip=0
+log=$(mktemp)
+for t in $(find "$BUILD/tests" -type f -perm -u+x | sort); do
+    echo "== $t"
+    "$t" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
+    pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "FAIL $t exited with status $rc without reporting a failed case"
+        fail=$((fail + 1))
+    fi
+done
+rm -f "$log"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ] && [ $pass -gt 0 ]

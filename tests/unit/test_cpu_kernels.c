@@ -1,0 +1,742 @@
+/* CPU backend kernels (everything but conv) against the double-precision reference kernels.
+ *
+ * Inputs are random floats; the reference gets the very same values converted to double, so
+ * the error measured is the kernel's own: max|ours - ref| / (max|ref| + 1e-6) per output.
+ * Each case prints its worst error. Also: acc = 0 / 1, NULL gradients, running statistics,
+ * bit-identical results across runs and thread counts (BN, wsum), argument errors. */
+#include "test.h"
+#include <stdint.h>
+#include "backend/backend.h"
+#include "backend/cpu/cpu_internal.h"
+#include "backend/ref/ref.h"
+
+#define TOL 1e-5
+#define TOL_BN 1e-4 /* BN and xent: float mean/invstd feed every output */
+
+static dnas_backend *be;  /* 2 threads: the configuration the trainer uses on this machine */
+static dnas_backend *be1; /* 1 thread: results must not depend on the thread count */
+
+/* ---- scratch memory freed at the end of each case ---- */
+static void *t_mem[512];
+static int t_nmem;
+static void *talloc(size_t bytes) {
+    void *p = calloc(bytes ? bytes : 1, 1);
+    if (!p || t_nmem == (int)(sizeof t_mem / sizeof t_mem[0])) {
+        printf("test out of memory\n");
+        exit(2);
+    }
+    t_mem[t_nmem++] = p;
+    return p;
+}
+static void tfree_all(void) {
+    while (t_nmem) free(t_mem[--t_nmem]);
+}
+
+/* ---- deterministic data ---- */
+static uint64_t t_rng = 0x9E3779B97F4A7C15ull;
+static float urand(float lo, float hi) {
+    t_rng ^= t_rng << 13;
+    t_rng ^= t_rng >> 7;
+    t_rng ^= t_rng << 17;
+    return lo + (hi - lo) * (float)((t_rng >> 40) * (1.0 / 16777216.0));
+}
+static float *fvec(size_t n, float lo, float hi) {
+    float *v = talloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = urand(lo, hi);
+    return v;
+}
+static float *fcopy(const float *a, size_t n) {
+    float *v = talloc(n * sizeof *v);
+    memcpy(v, a, n * sizeof *v);
+    return v;
+}
+static double *dvec(const float *f, size_t n) { /* NULL stays NULL */
+    if (!f) return NULL;
+    double *v = talloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = f[i];
+    return v;
+}
+static double *dzero(size_t n) { return talloc(n * sizeof(double)); }
+
+/* ---- comparison ---- */
+static double t_worst;
+static char t_worst_what[160];
+static void worst_reset(void) {
+    t_worst = 0;
+    t_worst_what[0] = 0;
+}
+static void worst_report(void) {
+    printf("  worst error %.2e (%s)\n", t_worst, t_worst_what[0] ? t_worst_what : "all exact");
+}
+
+static void expect_close(const char *what, const float *a, const double *r, size_t n,
+                         double tol) {
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - r[i]);
+        if (!(d <= md)) md = d; /* NaN sticks */
+        if (fabs(r[i]) > mr) mr = fabs(r[i]);
+    }
+    double e = md / (mr + 1e-6);
+    if (!(e <= t_worst)) {
+        t_worst = e;
+        snprintf(t_worst_what, sizeof t_worst_what, "%s", what);
+    }
+    CHECK(e < tol, "%s: error %.3e >= %.0e", what, e, tol);
+}
+
+static void expect_ok(dnas_status st, const char *what) {
+    CHECK(st == DNAS_OK, "%s returned %s: %s", what, dnas_status_string(st), dnas_last_error());
+}
+
+typedef struct {
+    int n, h, w, c;
+} shp;
+/* small, odd (C not a multiple of 8, H != W), and realistic (block and thread paths) */
+static const shp SHAPES[] = {{4, 8, 8, 16}, {2, 5, 7, 3}, {64, 8, 8, 64}};
+#define NSHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
+static dnas_shape to_shape(shp s) { return dnas_shape4(s.n, s.c, s.h, s.w); }
+static const char *sname(shp s) {
+    static char b[64];
+    snprintf(b, sizeof b, "%dx%dx%dx%d", s.n, s.h, s.w, s.c);
+    return b;
+}
+static char t_what[160];
+#define WHAT(...) (snprintf(t_what, sizeof t_what, __VA_ARGS__), t_what)
+
+/* ================================ backend object ================================ */
+
+static void test_backend_create_supports(void) {
+    CHECK(be && strcmp(be->name, "cpu") == 0, "name");
+    CHECK(dnas_cpu_threads(be) == 2 && dnas_cpu_threads(be1) == 1, "threads %d %d",
+          dnas_cpu_threads(be), dnas_cpu_threads(be1));
+    for (int k = 0; k < DNAS_K_COUNT; k++)
+        CHECK(be->supports(be, (dnas_kernel_kind)k) == 1, "supports(%d)", k);
+    CHECK(be->supports(be, DNAS_K_COUNT) == 0, "supports(DNAS_K_COUNT) should be 0");
+    CHECK(be->conv2d_fwd && be->conv2d_bwd_data && be->conv2d_bwd_weight && be->bn_fwd_train &&
+              be->bn_fwd_eval && be->bn_bwd && be->relu_fwd && be->relu_bwd &&
+              be->avgpool_fwd && be->avgpool_bwd && be->maxpool_fwd && be->maxpool_bwd &&
+              be->wsum_fwd && be->wsum_bwd && be->gap_fwd && be->gap_bwd && be->linear_fwd &&
+              be->linear_bwd && be->xent_fwd && be->xent_bwd && be->chancopy,
+          "vtable has a NULL kernel");
+    dnas_backend *d = NULL;
+    expect_ok(dnas_backend_cpu_create(0, &d), "create(0)");
+    CHECK(d && dnas_cpu_threads(d) >= 1, "default thread count");
+    dnas_backend_destroy(d);
+    dnas_backend_destroy(NULL); /* allowed, like free(NULL) */
+}
+
+static void test_backend_workspace(void) {
+    dnas_backend *b = NULL;
+    expect_ok(dnas_backend_cpu_create(1, &b), "create");
+    if (!b) return;
+    void *p1 = NULL, *p2 = NULL, *p3 = NULL;
+    expect_ok(dnas_cpu_workspace(b, 1000, &p1), "ws 1000");
+    CHECK(p1 && ((uintptr_t)p1 & 63) == 0, "workspace not 64-byte aligned");
+    memset(p1, 1, 1000);
+    expect_ok(dnas_cpu_workspace(b, 10, &p2), "ws 10");
+    CHECK(p2 == p1, "a smaller request must reuse the buffer");
+    expect_ok(dnas_cpu_workspace(b, (size_t)1 << 20, &p3), "ws 1 MiB");
+    CHECK(p3 != NULL, "grown workspace");
+    if (p3) memset(p3, 2, (size_t)1 << 20);
+
+    /* Growing fails cleanly with OOM and a message; the backend stays usable. */
+    dnas_failing_allocator fa;
+    dnas_failing_allocator_install(&fa, 1);
+    void *p4 = (void *)1;
+    dnas_clear_error();
+    dnas_status st = dnas_cpu_workspace(b, (size_t)8 << 20, &p4);
+    dnas_set_allocator(NULL);
+    CHECK(st == DNAS_ERR_OOM && p4 == NULL, "expected OOM, got %s", dnas_status_string(st));
+    CHECK(strstr(dnas_last_error(), "workspace") != NULL, "message: '%s'", dnas_last_error());
+    expect_ok(dnas_cpu_workspace(b, (size_t)8 << 20, &p4), "ws after OOM");
+
+    /* Creation under OOM: each allocation failing in turn is reported, nothing leaks. */
+    for (long k = 1; k <= 2; k++) {
+        dnas_backend *c = (dnas_backend *)1;
+        dnas_failing_allocator_install(&fa, k);
+        st = dnas_backend_cpu_create(1, &c);
+        dnas_set_allocator(NULL);
+        CHECK(st == DNAS_ERR_OOM && c == NULL, "create with allocation %ld failing: %s", k,
+              dnas_status_string(st));
+    }
+    /* A kernel whose workspace cannot grow returns OOM instead of crashing. */
+    {
+        dnas_backend *c = NULL;
+        expect_ok(dnas_backend_cpu_create(1, &c), "create");
+        float x[3 * 4] = {0}, y[12], sm[3], si[3];
+        dnas_bn_p bp = {1e-5f, 0.1f};
+        dnas_failing_allocator_install(&fa, 1);
+        st = c->bn_fwd_train(c, &bp, y, sm, si, NULL, NULL, x, dnas_shape4(1, 3, 2, 2), NULL,
+                             NULL);
+        dnas_set_allocator(NULL);
+        CHECK(st == DNAS_ERR_OOM, "bn with failing workspace: %s", dnas_status_string(st));
+        dnas_backend_destroy(c);
+    }
+    dnas_backend_destroy(b);
+}
+
+/* ================================ batch norm ================================ */
+
+static void bn_train_case(shp sh, int affine, int running, float off, float scale) {
+    const dnas_shape xs = to_shape(sh);
+    const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
+    const dnas_bn_p p = {1e-5f, 0.1f};
+    float *x = fvec(tot, off - scale, off + scale);
+    float *g = affine ? fvec(C, 0.5f, 1.5f) : NULL, *b = affine ? fvec(C, -0.5f, 0.5f) : NULL;
+    float *rm = running ? fvec(C, -0.2f, 0.2f) : NULL, *rv = running ? fvec(C, 0.5f, 1.5f) : NULL;
+    double *rmd = dvec(rm, C), *rvd = dvec(rv, C);
+    float *y = fvec(tot, 0, 0), *sm = fvec(C, 0, 0), *si = fvec(C, 0, 0);
+    double *yd = dzero(tot), *smd = dzero(C), *sid = dzero(C);
+    expect_ok(be->bn_fwd_train(be, &p, y, sm, si, rm, rv, x, xs, g, b), "bn_fwd_train");
+    dnas_ref_bn_fwd_train(&p, yd, smd, sid, rmd, rvd, dvec(x, tot), xs, dvec(g, C), dvec(b, C));
+    const char *s = sname(sh);
+    expect_close(WHAT("%s y", s), y, yd, tot, TOL_BN);
+    expect_close(WHAT("%s save_mean", s), sm, smd, C, TOL_BN);
+    expect_close(WHAT("%s save_invstd", s), si, sid, C, TOL_BN);
+    if (running) {
+        expect_close(WHAT("%s running_mean", s), rm, rmd, C, TOL_BN);
+        expect_close(WHAT("%s running_var", s), rv, rvd, C, TOL_BN);
+    }
+}
+
+static void test_bn_fwd_train_affine_running(void) {
+    worst_reset();
+    for (int i = 0; i < NSHAPES; i++) bn_train_case(SHAPES[i], 1, 1, 0.0f, 1.0f);
+    worst_report();
+    tfree_all();
+}
+
+static void test_bn_fwd_train_no_affine_no_running(void) {
+    worst_reset();
+    for (int i = 0; i < NSHAPES; i++) bn_train_case(SHAPES[i], 0, 0, 0.0f, 1.0f);
+    worst_report();
+    tfree_all();
+}
+
+/* |mean| well above std: the statistics must not lose digits to E[x^2] - E[x]^2. */
+static void test_bn_fwd_train_offset_data(void) {
+    worst_reset();
+    for (int i = 0; i < NSHAPES; i++) bn_train_case(SHAPES[i], 1, 1, 20.0f, 0.5f);
+    worst_report();
+    tfree_all();
+}
+
+/* One pixel per channel: biased variance 0 and no unbiased estimate; must stay finite. */
+static void test_bn_fwd_train_single_pixel(void) {
+    worst_reset();
+    bn_train_case((shp){1, 1, 1, 16}, 1, 1, 0.0f, 1.0f);
+    worst_report();
+    tfree_all();
+}
+
+static void test_bn_fwd_eval(void) {
+    worst_reset();
+    const dnas_bn_p p = {1e-5f, 0.1f};
+    for (int i = 0; i < NSHAPES; i++)
+        for (int affine = 0; affine <= 1; affine++) {
+            shp sh = SHAPES[i];
+            const dnas_shape xs = to_shape(sh);
+            const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
+            float *x = fvec(tot, -2, 2), *rm = fvec(C, -0.5f, 0.5f), *rv = fvec(C, 0.1f, 2.0f);
+            float *g = affine ? fvec(C, 0.5f, 1.5f) : NULL, *b = affine ? fvec(C, -1, 1) : NULL;
+            float *y = fvec(tot, 0, 0);
+            double *yd = dzero(tot);
+            expect_ok(be->bn_fwd_eval(be, &p, y, x, xs, rm, rv, g, b), "bn_fwd_eval");
+            dnas_ref_bn_fwd_eval(&p, yd, dvec(x, tot), xs, dvec(rm, C), dvec(rv, C), dvec(g, C),
+                                 dvec(b, C));
+            expect_close(WHAT("%s affine=%d y", sname(sh), affine), y, yd, tot, TOL_BN);
+        }
+    worst_report();
+    tfree_all();
+}
+
+/* Backward with saved statistics taken from our forward (the same floats go to the
+ * reference). want: bit 0 dx, bit 1 dgamma, bit 2 dbeta. */
+static void bn_bwd_case(shp sh, int acc, int affine, int want) {
+    const dnas_shape xs = to_shape(sh);
+    const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
+    const dnas_bn_p p = {1e-5f, 0.1f};
+    float *x = fvec(tot, -1.5f, 2.5f), *dy = fvec(tot, -1, 1);
+    float *g = affine ? fvec(C, 0.5f, 1.5f) : NULL, *b = affine ? fvec(C, -0.5f, 0.5f) : NULL;
+    float *y = fvec(tot, 0, 0), *sm = fvec(C, 0, 0), *si = fvec(C, 0, 0);
+    expect_ok(be->bn_fwd_train(be, &p, y, sm, si, NULL, NULL, x, xs, g, b), "bn_fwd_train");
+
+    float *dx = (want & 1) ? fvec(tot, -1, 1) : NULL; /* garbage unless acc */
+    float *dg = (want & 2) ? fvec(C, -1, 1) : NULL, *db = (want & 4) ? fvec(C, -1, 1) : NULL;
+    double *dxd = dvec(dx, tot), *dgd = dvec(dg, C), *dbd = dvec(db, C);
+    expect_ok(be->bn_bwd(be, dx, acc, dg, db, dy, x, xs, sm, si, g), "bn_bwd");
+    dnas_ref_bn_bwd(dxd, acc, dgd, dbd, dvec(dy, tot), dvec(x, tot), xs, dvec(sm, C),
+                    dvec(si, C), dvec(g, C));
+    const char *s = sname(sh);
+    if (dx) expect_close(WHAT("%s acc=%d dx", s, acc), dx, dxd, tot, TOL_BN);
+    if (dg) expect_close(WHAT("%s dgamma (+=)", s), dg, dgd, C, TOL_BN);
+    if (db) expect_close(WHAT("%s dbeta (+=)", s), db, dbd, C, TOL_BN);
+}
+
+static void test_bn_bwd_acc0(void) {
+    worst_reset();
+    for (int i = 0; i < NSHAPES; i++) bn_bwd_case(SHAPES[i], 0, 1, 7);
+    worst_report();
+    tfree_all();
+}
+
+static void test_bn_bwd_acc1(void) {
+    worst_reset();
+    for (int i = 0; i < NSHAPES; i++) bn_bwd_case(SHAPES[i], 1, 1, 7);
+    worst_report();
+    tfree_all();
+}
+
+/* NULL gradients are skipped (and gamma NULL = affine off): dx only, dgamma only, dbeta only,
+ * nothing at all. */
+static void test_bn_bwd_null_grads(void) {
+    worst_reset();
+    for (int i = 0; i < NSHAPES; i++) {
+        bn_bwd_case(SHAPES[i], 0, 0, 1);
+        bn_bwd_case(SHAPES[i], 1, 1, 2);
+        bn_bwd_case(SHAPES[i], 0, 1, 4);
+        bn_bwd_case(SHAPES[i], 0, 1, 0);
+    }
+    worst_report();
+    tfree_all();
+}
+
+/* ================================ relu ================================ */
+
+static void test_relu(void) {
+    worst_reset();
+    const size_t sizes[] = {1, 7, 4 * 8 * 8 * 16, 64 * 8 * 8 * 64};
+    for (int i = 0; i < 4; i++) {
+        size_t n = sizes[i];
+        float *x = fvec(n, -1, 1);
+        for (size_t j = 0; j < n; j += 5) x[j] = 0.0f; /* the kink gets gradient 0 */
+        float *y = fvec(n, 0, 0);
+        double *yd = dzero(n);
+        expect_ok(be->relu_fwd(be, y, x, n), "relu_fwd");
+        dnas_ref_relu_fwd(yd, dvec(x, n), n);
+        expect_close(WHAT("n=%zu fwd", n), y, yd, n, TOL);
+        float *dy = fvec(n, -1, 1);
+        for (int acc = 0; acc <= 1; acc++) {
+            float *dx = fvec(n, -1, 1);
+            double *dxd = dvec(dx, n);
+            expect_ok(be->relu_bwd(be, dx, acc, dy, y, n), "relu_bwd");
+            dnas_ref_relu_bwd(dxd, acc, dvec(dy, n), dvec(y, n), n);
+            expect_close(WHAT("n=%zu bwd acc=%d", n, acc), dx, dxd, n, TOL);
+        }
+        /* in place (y == x) as an op may do */
+        float *z = fcopy(x, n);
+        expect_ok(be->relu_fwd(be, z, z, n), "relu_fwd in place");
+        expect_close(WHAT("n=%zu fwd in place", n), z, yd, n, TOL);
+    }
+    worst_report();
+    tfree_all();
+}
+
+/* ================================ weighted sum ================================ */
+
+static const size_t WS_SIZES[] = {210, 4101, 64 * 8 * 8 * 64};
+
+static void test_wsum_fwd(void) {
+    worst_reset();
+    const int ks[] = {1, 4, 8};
+    for (int si = 0; si < 3; si++)
+        for (int ki = 0; ki < 3; ki++) {
+            size_t n = WS_SIZES[si];
+            int k = ks[ki];
+            const float *xs[8];
+            const double *xd[8];
+            for (int i = 0; i < k; i++) {
+                float *v = fvec(n, -1, 1);
+                xs[i] = v;
+                xd[i] = dvec(v, n);
+            }
+            float *m = fvec((size_t)k, -0.5f, 1.0f), *y = fvec(n, 0, 0);
+            double *yd = dzero(n);
+            expect_ok(be->wsum_fwd(be, y, n, k, xs, m), "wsum_fwd");
+            dnas_ref_wsum_fwd(yd, n, k, xd, dvec(m, (size_t)k));
+            expect_close(WHAT("n=%zu k=%d y", n, k), y, yd, n, TOL);
+        }
+    worst_report();
+    tfree_all();
+}
+
+/* dm written; dx[i] = or += per acc[i]; dx[2] NULL (skipped); also dm NULL. */
+static void test_wsum_bwd(void) {
+    worst_reset();
+    const int k = 4;
+    for (int si = 0; si < 3; si++)
+        for (int with_dm = 0; with_dm <= 1; with_dm++) {
+            size_t n = WS_SIZES[si];
+            const float *xs[4];
+            const double *xd[4];
+            float *dx[4];
+            double *dxd[4];
+            int acc[4] = {0, 1, 0, 1};
+            for (int i = 0; i < k; i++) {
+                float *v = fvec(n, -1, 1);
+                xs[i] = v;
+                xd[i] = dvec(v, n);
+                dx[i] = i == 2 ? NULL : fvec(n, -1, 1);
+                dxd[i] = dvec(dx[i], n);
+            }
+            float *m = fvec((size_t)k, 0.0f, 1.0f), *dy = fvec(n, -1, 1);
+            float *dm = with_dm ? fvec((size_t)k, 5, 6) : NULL;
+            double *dmd = with_dm ? dzero((size_t)k) : NULL;
+            expect_ok(be->wsum_bwd(be, dx, acc, dm, n, k, dy, xs, m), "wsum_bwd");
+            dnas_ref_wsum_bwd(dxd, acc, dmd, n, k, dvec(dy, n), xd, dvec(m, (size_t)k));
+            for (int i = 0; i < k; i++)
+                if (dx[i])
+                    expect_close(WHAT("n=%zu dx[%d] acc=%d", n, i, acc[i]), dx[i], dxd[i], n,
+                                 TOL);
+            if (dm) expect_close(WHAT("n=%zu dm", n), dm, dmd, (size_t)k, TOL);
+        }
+    worst_report();
+    tfree_all();
+}
+
+/* ================================ chancopy ================================ */
+
+static void test_chancopy(void) {
+    worst_reset();
+    const size_t npixs[] = {4 * 8 * 8, 2 * 5 * 7, 64 * 32 * 32};
+    for (int pi = 0; pi < 3; pi++)
+        for (int acc = 0; acc <= 1; acc++) {
+            size_t np = npixs[pi];
+            /* a slice of 5 channels from a 7-channel tensor into a 10-channel one */
+            float *src = fvec(np * 7, -1, 1), *dst = fvec(np * 10, -1, 1);
+            double *dd = dvec(dst, np * 10);
+            expect_ok(be->chancopy(be, dst, 10, 3, acc, src, 7, 2, 5, np), "chancopy");
+            dnas_ref_chancopy(dd, 10, 3, acc, dvec(src, np * 7), 7, 2, 5, np);
+            expect_close(WHAT("npix=%zu slice acc=%d", np, acc), dst, dd, np * 10, TOL);
+            /* whole tensor (the contiguous fast path when acc == 0) */
+            float *s2 = fvec(np * 16, -1, 1), *d2 = fvec(np * 16, -1, 1);
+            double *dd2 = dvec(d2, np * 16);
+            expect_ok(be->chancopy(be, d2, 16, 0, acc, s2, 16, 0, 16, np), "chancopy");
+            dnas_ref_chancopy(dd2, 16, 0, acc, dvec(s2, np * 16), 16, 0, 16, np);
+            expect_close(WHAT("npix=%zu whole acc=%d", np, acc), d2, dd2, np * 16, TOL);
+        }
+    float a[4] = {0}, b2[4] = {0};
+    CHECK(be->chancopy(be, a, 2, 1, 0, b2, 2, 0, 2, 2) == DNAS_ERR_INVALID_ARG,
+          "out-of-range channel block accepted");
+    worst_report();
+    tfree_all();
+}
+
+/* ================================ pooling ================================ */
+
+static const dnas_pool_p POOLS[] = {
+    {3, 1, 1, 1}, {3, 1, 1, 0}, {3, 2, 1, 0}, {3, 2, 1, 1}, {2, 2, 0, 0}, {3, 1, 0, 1}, {5, 2, 2, 0},
+};
+#define NPOOLS ((int)(sizeof POOLS / sizeof POOLS[0]))
+static dnas_shape pool_out(const dnas_pool_p *p, dnas_shape xs) {
+    return dnas_shape4(xs.n, xs.c, (xs.h + 2 * p->pad - p->k) / p->stride + 1,
+                       (xs.w + 2 * p->pad - p->k) / p->stride + 1);
+}
+/* ties: values on a coarse grid so that windows often hold several equal maxima */
+static float *pool_input(size_t n, int ties) {
+    float *x = fvec(n, -1, 1);
+    if (ties)
+        for (size_t i = 0; i < n; i++) x[i] = floorf(x[i] * 2.0f);
+    return x;
+}
+
+static void pool_case(int is_max, int bwd, int ties) {
+    for (int si = 0; si < NSHAPES; si++)
+        for (int pi = 0; pi < NPOOLS; pi++) {
+            const dnas_pool_p *p = &POOLS[pi];
+            const dnas_shape xs = to_shape(SHAPES[si]), ys = pool_out(p, xs);
+            const size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys);
+            float *x = pool_input(nx, ties);
+            const char *s = sname(SHAPES[si]);
+            if (!bwd) {
+                float *y = fvec(ny, 0, 0);
+                double *yd = dzero(ny);
+                if (is_max) {
+                    expect_ok(be->maxpool_fwd(be, p, y, ys, x, xs), "maxpool_fwd");
+                    dnas_ref_maxpool_fwd(p, yd, ys, dvec(x, nx), xs);
+                } else {
+                    expect_ok(be->avgpool_fwd(be, p, y, ys, x, xs), "avgpool_fwd");
+                    dnas_ref_avgpool_fwd(p, yd, ys, dvec(x, nx), xs);
+                }
+                expect_close(WHAT("%s k%d s%d p%d cip%d y", s, p->k, p->stride, p->pad,
+                                  p->count_include_pad),
+                             y, yd, ny, TOL);
+                continue;
+            }
+            float *dy = fvec(ny, -1, 1);
+            for (int acc = 0; acc <= 1; acc++) {
+                float *dx = fvec(nx, -1, 1);
+                double *dxd = dvec(dx, nx);
+                if (is_max) {
+                    expect_ok(be->maxpool_bwd(be, p, dx, acc, xs, x, dy, ys), "maxpool_bwd");
+                    dnas_ref_maxpool_bwd(p, dxd, acc, xs, dvec(x, nx), dvec(dy, ny), ys);
+                } else {
+                    expect_ok(be->avgpool_bwd(be, p, dx, acc, xs, dy, ys), "avgpool_bwd");
+                    dnas_ref_avgpool_bwd(p, dxd, acc, xs, dvec(dy, ny), ys);
+                }
+                expect_close(WHAT("%s k%d s%d p%d cip%d acc=%d dx", s, p->k, p->stride, p->pad,
+                                  p->count_include_pad, acc),
+                             dx, dxd, nx, TOL);
+            }
+        }
+}
+
+static void test_avgpool_fwd(void) {
+    worst_reset();
+    pool_case(0, 0, 0);
+    worst_report();
+    tfree_all();
+}
+static void test_avgpool_bwd(void) {
+    worst_reset();
+    pool_case(0, 1, 0);
+    worst_report();
+    tfree_all();
+}
+static void test_maxpool_fwd(void) {
+    worst_reset();
+    pool_case(1, 0, 0);
+    pool_case(1, 0, 1);
+    worst_report();
+    tfree_all();
+}
+/* With ties the gradient must go to the first maximum in row-major window order. */
+static void test_maxpool_bwd_ties(void) {
+    worst_reset();
+    pool_case(1, 1, 0);
+    pool_case(1, 1, 1);
+    worst_report();
+    tfree_all();
+}
+
+static void test_pool_bad_args(void) {
+    dnas_pool_p bad = {3, 0, 1, 0};
+    float x[64] = {0}, y[64];
+    dnas_shape xs = dnas_shape4(1, 4, 4, 4), ys = dnas_shape4(1, 4, 4, 4);
+    CHECK(be->avgpool_fwd(be, &bad, y, ys, x, xs) == DNAS_ERR_INVALID_ARG, "stride 0");
+    bad = (dnas_pool_p){3, 1, 3, 0};
+    CHECK(be->maxpool_fwd(be, &bad, y, ys, x, xs) == DNAS_ERR_INVALID_ARG, "pad >= k");
+    CHECK(strlen(dnas_last_error()) > 0, "no message");
+}
+
+/* ================================ head ================================ */
+
+static void test_gap(void) {
+    worst_reset();
+    for (int si = 0; si < NSHAPES; si++) {
+        const dnas_shape xs = to_shape(SHAPES[si]);
+        const size_t nx = dnas_shape_numel(xs), ny = (size_t)xs.n * xs.c;
+        float *x = fvec(nx, -1, 2), *y = fvec(ny, 0, 0);
+        double *yd = dzero(ny);
+        expect_ok(be->gap_fwd(be, y, x, xs), "gap_fwd");
+        dnas_ref_gap_fwd(yd, dvec(x, nx), xs);
+        expect_close(WHAT("%s fwd", sname(SHAPES[si])), y, yd, ny, TOL);
+        float *dy = fvec(ny, -1, 1);
+        for (int acc = 0; acc <= 1; acc++) {
+            float *dx = fvec(nx, -1, 1);
+            double *dxd = dvec(dx, nx);
+            expect_ok(be->gap_bwd(be, dx, acc, xs, dy), "gap_bwd");
+            dnas_ref_gap_bwd(dxd, acc, xs, dvec(dy, ny));
+            expect_close(WHAT("%s bwd acc=%d", sname(SHAPES[si]), acc), dx, dxd, nx, TOL);
+        }
+    }
+    worst_report();
+    tfree_all();
+}
+
+static const int LIN[][3] = {{64, 64, 10}, {3, 5, 7}, {64, 256, 10}, {1, 1, 1}};
+
+static void test_linear_fwd(void) {
+    worst_reset();
+    for (int li = 0; li < 4; li++)
+        for (int bias = 0; bias <= 1; bias++) {
+            int n = LIN[li][0], in = LIN[li][1], out = LIN[li][2];
+            size_t nx = (size_t)n * in, nw = (size_t)out * in, ny = (size_t)n * out;
+            float *x = fvec(nx, -1, 1), *w = fvec(nw, -1, 1);
+            float *b = bias ? fvec((size_t)out, -1, 1) : NULL, *y = fvec(ny, 0, 0);
+            double *yd = dzero(ny);
+            expect_ok(be->linear_fwd(be, y, x, w, b, n, in, out), "linear_fwd");
+            dnas_ref_linear_fwd(yd, dvec(x, nx), dvec(w, nw), dvec(b, (size_t)out), n, in, out);
+            expect_close(WHAT("%dx%dx%d bias=%d y", n, in, out, bias), y, yd, ny, TOL);
+        }
+    worst_report();
+    tfree_all();
+}
+
+/* acc 0/1 for dx; dw/db accumulate; each of dx, dw, db NULL in turn. */
+static void test_linear_bwd(void) {
+    worst_reset();
+    for (int li = 0; li < 4; li++)
+        for (int v = 0; v < 5; v++) {
+            int n = LIN[li][0], in = LIN[li][1], out = LIN[li][2];
+            int acc = v == 1, no_dx = v == 2, no_dw = v == 3, no_db = v == 4;
+            size_t nx = (size_t)n * in, nw = (size_t)out * in, ny = (size_t)n * out;
+            float *x = fvec(nx, -1, 1), *w = fvec(nw, -1, 1), *dy = fvec(ny, -1, 1);
+            float *dx = no_dx ? NULL : fvec(nx, -1, 1), *dw = no_dw ? NULL : fvec(nw, -1, 1);
+            float *db = no_db ? NULL : fvec((size_t)out, -1, 1);
+            double *dxd = dvec(dx, nx), *dwd = dvec(dw, nw), *dbd = dvec(db, (size_t)out);
+            expect_ok(be->linear_bwd(be, dx, acc, dw, db, dy, x, w, n, in, out), "linear_bwd");
+            dnas_ref_linear_bwd(dxd, acc, dwd, dbd, dvec(dy, ny), dvec(x, nx), dvec(w, nw), n,
+                                in, out);
+            if (dx) expect_close(WHAT("%dx%dx%d dx acc=%d", n, in, out, acc), dx, dxd, nx, TOL);
+            if (dw) expect_close(WHAT("%dx%dx%d dw", n, in, out), dw, dwd, nw, TOL);
+            if (db) expect_close(WHAT("%dx%dx%d db", n, in, out), db, dbd, (size_t)out, TOL);
+        }
+    worst_report();
+    tfree_all();
+}
+
+static void xent_case(int n, int k, float spread, float scale) {
+    size_t nl = (size_t)n * k;
+    float *l = fvec(nl, -spread, spread);
+    int *lab = talloc(sizeof(int) * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) lab[i] = (int)(urand(0, 1) * k) % k;
+    if (n > 2) {
+        lab[0] = 0; /* a row whose label is its (first of tied) argmax */
+        for (int j = 0; j < k; j++) l[j] = j < 2 ? 3.0f : 1.0f;
+    }
+    float *pr = fvec(nl, 0, 0), loss = -1, *dl = fvec(nl, 0, 0);
+    double *prd = dzero(nl), lossd = 0, *dld = dzero(nl);
+    int cor = -1, cord = -2;
+    expect_ok(be->xent_fwd(be, pr, &loss, &cor, l, lab, n, k), "xent_fwd");
+    dnas_ref_xent_fwd(prd, &lossd, &cord, dvec(l, nl), lab, n, k);
+    expect_close(WHAT("n=%d k=%d spread=%g probs", n, k, spread), pr, prd, nl, TOL_BN);
+    expect_close(WHAT("n=%d k=%d spread=%g loss", n, k, spread), &loss, &lossd, 1, TOL_BN);
+    CHECK(cor == cord, "correct %d, reference %d", cor, cord);
+    expect_ok(be->xent_bwd(be, dl, pr, lab, n, k, scale), "xent_bwd");
+    dnas_ref_xent_bwd(dld, dvec(pr, nl), lab, n, k, scale);
+    expect_close(WHAT("n=%d k=%d scale=%g dlogits", n, k, scale), dl, dld, nl, TOL_BN);
+}
+
+static void test_xent(void) {
+    worst_reset();
+    xent_case(64, 10, 3.0f, 1.0f);
+    xent_case(5, 3, 1.0f, 0.5f);
+    xent_case(64, 10, 1000.0f, 2.0f); /* exp would overflow without the max shift */
+    xent_case(0, 10, 1.0f, 1.0f);
+    worst_report();
+    tfree_all();
+}
+
+/* Labels outside [0,k) are refused before anything is read with them (ASan would catch a
+ * stray read of the 2-float logit rows). */
+static void test_xent_bad_labels(void) {
+    float l[4] = {1, 2, 3, 4}, pr[4], loss, dl[4];
+    int cor;
+    const int bad[2][2] = {{0, 2}, {-1, 0}};
+    for (int i = 0; i < 2; i++) {
+        dnas_clear_error();
+        CHECK(be->xent_fwd(be, pr, &loss, &cor, l, bad[i], 2, 2) == DNAS_ERR_INVALID_ARG,
+              "fwd accepted a bad label");
+        CHECK(strstr(dnas_last_error(), "label") != NULL, "message '%s'", dnas_last_error());
+        CHECK(be->xent_bwd(be, dl, pr, bad[i], 2, 2, 1.0f) == DNAS_ERR_INVALID_ARG,
+              "bwd accepted a bad label");
+    }
+}
+
+/* ================================ determinism ================================ */
+
+static int same_bits(const float *a, const float *b, size_t n) {
+    return memcmp(a, b, n * sizeof *a) == 0;
+}
+
+/* BN forward + backward at the realistic 64x32x32x16 size: twice with 2 threads, once with 1;
+ * all bit-identical (the reduction order depends only on the shape). */
+static void test_bn_deterministic(void) {
+    const dnas_shape xs = dnas_shape4(64, 16, 32, 32);
+    const size_t tot = dnas_shape_numel(xs), C = 16;
+    const dnas_bn_p p = {1e-5f, 0.1f};
+    float *x = fvec(tot, -1, 3), *dy = fvec(tot, -1, 1), *g = fvec(C, 0.5f, 1.5f),
+          *b = fvec(C, -1, 1);
+    float *out[3][7];
+    dnas_backend *bes[3] = {be, be, be1};
+    for (int r = 0; r < 3; r++) {
+        float *y = fvec(tot, 0, 0), *sm = fvec(C, 0, 0), *si = fvec(C, 0, 0);
+        float *rm = fvec(C, 0, 0), *rv = fvec(C, 1, 1);
+        float *dx = fvec(tot, 0, 0), *dg = fvec(C, 0, 0), *db = fvec(C, 0, 0);
+        expect_ok(bes[r]->bn_fwd_train(bes[r], &p, y, sm, si, rm, rv, x, xs, g, b), "bn fwd");
+        expect_ok(bes[r]->bn_bwd(bes[r], dx, 0, dg, db, dy, x, xs, sm, si, g), "bn bwd");
+        float *o[7] = {y, sm, si, rv, dx, dg, db};
+        memcpy(out[r], o, sizeof o);
+    }
+    const size_t len[7] = {tot, C, C, C, tot, C, C};
+    const char *nm[7] = {"y", "save_mean", "save_invstd", "running_var", "dx", "dgamma",
+                         "dbeta"};
+    for (int i = 0; i < 7; i++) {
+        CHECK(same_bits(out[0][i], out[1][i], len[i]), "%s differs between two runs", nm[i]);
+        CHECK(same_bits(out[0][i], out[2][i], len[i]), "%s differs between 2 and 1 threads",
+              nm[i]);
+    }
+    tfree_all();
+}
+
+static void test_wsum_deterministic(void) {
+    const size_t n = (size_t)64 * 32 * 32 * 16;
+    const int k = 4;
+    const float *xs[4];
+    for (int i = 0; i < k; i++) xs[i] = fvec(n, -1, 1);
+    float *m = fvec((size_t)k, 0, 1), *dy = fvec(n, -1, 1);
+    float *y[3], *dm[3], *dx[3][4];
+    int acc[4] = {0, 0, 0, 0};
+    dnas_backend *bes[3] = {be, be, be1};
+    for (int r = 0; r < 3; r++) {
+        y[r] = fvec(n, 0, 0);
+        dm[r] = fvec((size_t)k, 0, 0);
+        for (int i = 0; i < k; i++) dx[r][i] = fvec(n, 0, 0);
+        expect_ok(bes[r]->wsum_fwd(bes[r], y[r], n, k, xs, m), "wsum fwd");
+        expect_ok(bes[r]->wsum_bwd(bes[r], dx[r], acc, dm[r], n, k, dy, xs, m), "wsum bwd");
+    }
+    for (int r = 1; r < 3; r++) {
+        const char *what = r == 1 ? "between two runs" : "between 2 and 1 threads";
+        CHECK(same_bits(y[0], y[r], n), "y differs %s", what);
+        CHECK(same_bits(dm[0], dm[r], (size_t)k), "dm differs %s", what);
+        for (int i = 0; i < k; i++) CHECK(same_bits(dx[0][i], dx[r][i], n), "dx differs %s", what);
+    }
+    tfree_all();
+}
+
+static void test_bn_bad_shape(void) {
+    const dnas_bn_p p = {1e-5f, 0.1f};
+    float v[4] = {0};
+    CHECK(be->bn_fwd_train(be, &p, v, v, v, NULL, NULL, v, dnas_shape4(0, 4, 1, 1), NULL,
+                           NULL) == DNAS_ERR_INVALID_ARG,
+          "empty batch accepted");
+}
+
+int main(void) {
+    if (dnas_backend_cpu_create(2, &be) != DNAS_OK || dnas_backend_cpu_create(1, &be1) != DNAS_OK) {
+        printf("FAIL create: %s\n", dnas_last_error());
+        return 1;
+    }
+    RUN(test_backend_create_supports);
+    RUN(test_backend_workspace);
+    RUN(test_bn_fwd_train_affine_running);
+    RUN(test_bn_fwd_train_no_affine_no_running);
+    RUN(test_bn_fwd_train_offset_data);
+    RUN(test_bn_fwd_train_single_pixel);
+    RUN(test_bn_fwd_eval);
+    RUN(test_bn_bwd_acc0);
+    RUN(test_bn_bwd_acc1);
+    RUN(test_bn_bwd_null_grads);
+    RUN(test_bn_bad_shape);
+    RUN(test_bn_deterministic);
+    RUN(test_relu);
+    RUN(test_wsum_fwd);
+    RUN(test_wsum_bwd);
+    RUN(test_wsum_deterministic);
+    RUN(test_chancopy);
+    RUN(test_avgpool_fwd);
+    RUN(test_avgpool_bwd);
+    RUN(test_maxpool_fwd);
+    RUN(test_maxpool_bwd_ties);
+    RUN(test_pool_bad_args);
+    RUN(test_gap);
+    RUN(test_linear_fwd);
+    RUN(test_linear_bwd);
+    RUN(test_xent);
+    RUN(test_xent_bad_labels);
+    dnas_backend_destroy(be);
+    dnas_backend_destroy(be1);
+    TEST_EXIT();
+}

@@ -1,0 +1,252 @@
+/* dnas: the command-line tool. Uses only the public API (include/dnas.h).
+ *   dnas info   --space nb201 [--classes K --batch B --channels C --cells N]
+ *   dnas search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [--flag value ...]
+ *   dnas search --resume DIR [--threads T]
+ *   dnas query  '<NB201 arch string>' [--table nb201.csv]
+ *   dnas bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W]
+ * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 130 when interrupted). */
+#include "dnas.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static volatile int stop_flag;
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+}
+
+static int fail(dnas_status st) {
+    fprintf(stderr, "dnas: %s\n", dnas_last_error()[0] ? dnas_last_error() : dnas_status_string(st));
+    if (st == DNAS_ERR_INTERRUPTED) return 130;
+    return st == DNAS_ERR_INVALID_ARG ? 2 : 1;
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "dnas: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see dnas --help)\n");
+    return 2;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: dnas <command> [flags]\n"
+            "  info   --space nb201 [--classes K --batch B --channels C --cells N]\n"
+            "  search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [flags]\n"
+            "  search --resume DIR [--threads T]\n"
+            "  query  '<arch string>' [--table nb201.csv]\n"
+            "  bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W --anchor CMD|none]\n"
+            "`dnas search --help` lists every search flag with its default.\n");
+}
+
+/* Parses "--key value" pairs of a number-valued command (info). */
+static int parse_int(const char *flag, const char *v, int *out) {
+    char *end = NULL;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || end == v || *end || x < -1000000000L || x > 1000000000L)
+        return usage_error("%s needs an integer value", flag);
+    *out = (int)x;
+    return 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+    dnas_supernet_config c;
+    dnas_supernet_config_default(&c);
+    for (int i = 0; i < argc; i += 2) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (!strcmp(k, "--space")) {
+            if (!v) return usage_error("%s needs a value", k);
+            c.space = v;
+        } else if (!strcmp(k, "--classes")) rc = parse_int(k, v, &c.classes);
+        else if (!strcmp(k, "--batch")) rc = parse_int(k, v, &c.batch);
+        else if (!strcmp(k, "--channels")) rc = parse_int(k, v, &c.channels);
+        else if (!strcmp(k, "--cells")) rc = parse_int(k, v, &c.cells);
+        else if (!strcmp(k, "--track-bn")) rc = parse_int(k, v, &c.track_bn);
+        else if (!strcmp(k, "--plan")) { i--; continue; } /* the plan is always printed */
+        else return usage_error("unknown flag %s for info", k);
+        if (rc) return rc;
+    }
+    dnas_supernet *s = NULL;
+    dnas_status st = dnas_supernet_create(&c, &s);
+    if (st != DNAS_OK) return fail(st);
+    dnas_supernet_info in;
+    dnas_supernet_get_info(s, &in);
+    printf("space          %s (C=%d, N=%d, %d classes, %dx%d input)\n", c.space, c.channels,
+           c.cells, c.classes, c.image, c.image);
+    printf("weights        %zu\n", in.n_weights);
+    printf("bn buffers     %zu\n", in.n_buffers);
+    printf("alpha          %d x %d\n", in.arch_rows, in.arch_cols);
+    printf("graph nodes    %d\n", in.n_nodes);
+    printf("planned peak   %.1f MiB activations+gradients for batch %d (weights+grads %.1f MiB)\n",
+           in.peak_bytes / 1048576.0, c.batch, in.param_bytes / 1048576.0);
+    dnas_supernet_destroy(s);
+    return 0;
+}
+
+/* Applies "--key value" flags to a search config; `skip` names flags handled by the caller. */
+static int apply_flags(dnas_search_config *c, int argc, char **argv) {
+    for (int i = 0; i < argc; i += 2) {
+        if (strncmp(argv[i], "--", 2) != 0) return usage_error("unexpected argument '%s'", argv[i]);
+        if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+        const char *key = argv[i] + 2;
+        if (!strcmp(key, "out")) key = "out_dir";
+        if (!strcmp(key, "data")) key = "data_dir";
+        dnas_status st = dnas_search_config_set(c, key, argv[i + 1]);
+        if (st != DNAS_OK) return fail(st);
+    }
+    return 0;
+}
+
+static const char *find_flag(int argc, char **argv, const char *flag) {
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag)) return argv[i + 1];
+    return NULL;
+}
+
+static int cmd_search(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help")) {
+            dnas_search_config c;
+            dnas_search_config_default(&c, find_flag(argc, argv, "--algo"));
+            printf("usage: dnas search --out DIR [--flag value ...]   or   dnas search --resume DIR\n");
+            dnas_search_config_help(&c, stdout);
+            return 0;
+        }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    dnas_search_result r;
+    dnas_status st;
+    const char *resume = find_flag(argc, argv, "--resume");
+    if (resume) {
+        int threads = 0, progress = -1;
+        for (int i = 0; i < argc; i += 2) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+            if (!strcmp(argv[i], "--resume")) continue;
+            int rc = 0;
+            if (!strcmp(argv[i], "--threads")) rc = parse_int(argv[i], argv[i + 1], &threads);
+            else if (!strcmp(argv[i], "--progress")) rc = parse_int(argv[i], argv[i + 1], &progress);
+            else return usage_error("with --resume only --threads and --progress may be given, not %s", argv[i]);
+            if (rc) return rc;
+        }
+        st = dnas_search_resume(resume, threads, &stop_flag, progress, &r);
+    } else {
+        dnas_search_config c;
+        st = dnas_search_config_default(&c, find_flag(argc, argv, "--algo"));
+        if (st != DNAS_OK) return fail(st);
+        const char *table = getenv("DNAS_NB201_TABLE");
+        if (table) snprintf(c.table, sizeof c.table, "%s", table);
+        int rc = apply_flags(&c, argc, argv);
+        if (rc) return rc;
+        c.stop = &stop_flag;
+        st = dnas_search_run(&c, &r);
+    }
+    if (st != DNAS_OK) return fail(st);
+    printf("%s\n", r.arch);
+    return 0;
+}
+
+static int cmd_query(int argc, char **argv) {
+    const char *arch = NULL, *table = getenv("DNAS_NB201_TABLE");
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--table")) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+            table = argv[++i];
+        } else if (!strncmp(argv[i], "--", 2)) {
+            return usage_error("unknown flag %s for query", argv[i]);
+        } else if (!arch) {
+            arch = argv[i];
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!arch) return usage_error("%s", "query needs an arch string");
+    if (!table) table = "../shared/data/nb201/nb201.csv";
+    dnas_nb201_result q;
+    dnas_status st = dnas_nb201_query(table, arch, &q);
+    if (st != DNAS_OK) return fail(st);
+    printf("arch            %s\n", arch);
+    printf("index           %d\n", q.index);
+    printf("cifar10         valid %.2f  test %.2f\n", q.c10_valid, q.c10_test);
+    printf("cifar100        valid %.2f  test %.2f\n", q.c100_valid, q.c100_test);
+    printf("imagenet16-120  valid %.2f  test %.2f\n", q.in16_valid, q.in16_test);
+    return 0;
+}
+
+/* Runs the PyTorch anchor and returns its median ms (or a negative value). */
+static double run_anchor(const char *cmd, int threads, int batch, int steps, int warmup) {
+    char line[1024], full[1400];
+    snprintf(full, sizeof full, "%s --threads %d --batch %d --steps %d --warmup %d", cmd, threads,
+             batch, steps, warmup);
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    double ms = -1;
+    while (fgets(line, sizeof line, p)) {
+        const char *k = strstr(line, "\"ms_median\":");
+        if (k) ms = atof(k + strlen("\"ms_median\":"));
+    }
+    int rc = pclose(p);
+    return rc == 0 ? ms : -1;
+}
+
+static int cmd_bench(int argc, char **argv) {
+    if (argc < 1 || strcmp(argv[0], "step")) return usage_error("%s", "usage: dnas bench step [flags]");
+    dnas_bench_config b;
+    dnas_status st = dnas_search_config_default(&b.search, find_flag(argc, argv, "--algo"));
+    if (st != DNAS_OK) return fail(st);
+    b.search.threads = 2;
+    b.warmup = 5;
+    b.steps = 20;
+    const char *anchor = "python3 bench/torch_step.py";
+    const char *device = "cpu";
+    for (int i = 1; i < argc; i += 2) {
+        if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+        int rc = 0;
+        if (!strcmp(argv[i], "--steps")) rc = parse_int(argv[i], argv[i + 1], &b.steps);
+        else if (!strcmp(argv[i], "--warmup")) rc = parse_int(argv[i], argv[i + 1], &b.warmup);
+        else if (!strcmp(argv[i], "--anchor")) anchor = argv[i + 1];
+        else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
+        else {
+            st = dnas_search_config_set(&b.search, argv[i] + 2, argv[i + 1]);
+            if (strncmp(argv[i], "--", 2) || st != DNAS_OK)
+                return st != DNAS_OK ? fail(st) : usage_error("unexpected argument '%s'", argv[i]);
+        }
+        if (rc) return rc;
+    }
+    if (strcmp(device, "cpu"))
+        return usage_error("--device %s: this build has only the cpu backend", device);
+    dnas_bench_result r;
+    st = dnas_bench_step(&b, &r);
+    if (st != DNAS_OK) return fail(st);
+    printf("dnas    %s %s batch %d, %d threads: %.1f ms/step median (min %.1f, max %.1f, %d steps after %d warm-up)\n",
+           b.search.space, b.search.algo, b.search.batch, b.search.threads, r.ms_median, r.ms_min,
+           r.ms_max, r.steps, b.warmup);
+    fflush(stdout);
+    if (strcmp(anchor, "none") && strcmp(b.search.algo, "darts1") == 0) {
+        double t = run_anchor(anchor, b.search.threads, b.search.batch, b.steps, b.warmup);
+        if (t > 0)
+            printf("pytorch same step, same threads: %.1f ms/step median\nratio   dnas/pytorch = %.3f (pytorch is %.2fx slower)\n",
+                   t, r.ms_median / t, t / r.ms_median);
+        else
+            printf("pytorch anchor unavailable (`%s` failed; pip install torch)\n", anchor);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *fail_at = getenv("DNAS_FAIL_ALLOC_AT");
+    static dnas_failing_allocator fa;
+    if (fail_at) dnas_failing_allocator_install(&fa, atol(fail_at)); /* tests: fail the N-th allocation */
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "search")) return cmd_search(argc - 2, argv + 2);
+    if (!strcmp(cmd, "query")) return cmd_query(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    return usage_error("unknown command '%s'", cmd);
+}
