@@ -85,7 +85,9 @@ typedef struct {
     int batch;      /* images per weight batch (default 64) */
     int drop_last;  /* 0 (default, AutoDL): the last batch of an epoch is smaller; 1: dropped */
     int shuffle;    /* 1 (default): reshuffle `idx` every epoch; 0: file order (test sets) */
-    int augment;    /* 1 (default): random crop (pad 4) + horizontal flip on both batches */
+    int augment;    /* 1 (default): random crop 32 of the image zero-padded by 4, then a
+                       horizontal flip with p = 0.5, on both batches (torchvision order; pad
+                       pixels are black, so they normalise to -mean/std, not 0) */
     int prefetch;   /* 1 (default): prepare the next batch on a background thread */
     uint64_t seed;
 } dnas_loader_config;
@@ -109,6 +111,7 @@ typedef struct {
                                valid_idx; n = 0 and x = y = NULL without valid_data */
 } dnas_loader_batch;
 
+/* A loader is used from one thread (its own prefetch thread aside). */
 typedef struct dnas_loader dnas_loader;
 
 dnas_status dnas_loader_create(const dnas_loader_config *c, dnas_loader **out);

@@ -5,13 +5,57 @@
 #include "graph.h"
 #include "../core/rng.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int prof_slot(dnas_graph *g, const char *op) {
+    for (int i = 0; i < g->n_prof; i++)
+        if (g->prof[i].op == op) return i;
+    if (g->n_prof == 32) return 31;
+    g->prof[g->n_prof].op = op;
+    return g->n_prof++;
+}
+
+void dnas_graph_profile(dnas_graph *g, int on) {
+    g->profile = on;
+    g->n_prof = 0;
+    memset(g->prof, 0, sizeof g->prof);
+}
+
+void dnas_graph_profile_print(const dnas_graph *g, void *file) {
+    FILE *f = file;
+    double tf = 0, tb = 0;
+    for (int i = 0; i < g->n_prof; i++) {
+        tf += g->prof[i].fwd_s;
+        tb += g->prof[i].bwd_s;
+    }
+    fprintf(f, "%-12s %10s %8s %10s %8s\n", "op", "fwd ms", "calls", "bwd ms", "calls");
+    for (int i = 0; i < g->n_prof; i++)
+        fprintf(f, "%-12s %10.1f %8ld %10.1f %8ld\n", g->prof[i].op, 1e3 * g->prof[i].fwd_s,
+                g->prof[i].fwd_n, 1e3 * g->prof[i].bwd_s, g->prof[i].bwd_n);
+    fprintf(f, "%-12s %10.1f %8s %10.1f\n", "total", 1e3 * tf, "", 1e3 * tb);
+}
 
 dnas_status dnas_graph_forward(dnas_graph *g) {
     if (!g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph run before planning");
     for (int i = 0; i < g->n_nodes; i++) {
         dnas_node *n = &g->nodes[i];
         if (!n->active) continue;
+        if (g->profile) {
+            double t = now_s();
+            DNAS_TRY(n->op->forward(g, n));
+            int k = prof_slot(g, n->op->name);
+            g->prof[k].fwd_s += now_s() - t;
+            g->prof[k].fwd_n++;
+            continue;
+        }
         DNAS_TRY(n->op->forward(g, n));
     }
     return DNAS_OK;
@@ -55,7 +99,15 @@ dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
             out->grad_written = 1;
         }
         for (int j = 0; j < n->n_in; j++) n->acc[j] = g->vals[n->in[j]].grad_written;
-        DNAS_TRY(n->op->backward(g, n, wants));
+        if (g->profile) {
+            double t = now_s();
+            DNAS_TRY(n->op->backward(g, n, wants));
+            int k = prof_slot(g, n->op->name);
+            g->prof[k].bwd_s += now_s() - t;
+            g->prof[k].bwd_n++;
+        } else {
+            DNAS_TRY(n->op->backward(g, n, wants));
+        }
         for (int j = 0; j < n->n_in; j++)
             if (g->vals[n->in[j]].needs_grad) g->vals[n->in[j]].grad_written = 1;
     }

@@ -109,7 +109,16 @@ struct dnas_graph {
     size_t peak_bytes;
     int planned;
     float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
+
+    /* Optional per-op timing (dnas_graph_profile): seconds and calls per op name. */
+    int profile;
+    struct { const char *op; double fwd_s, bwd_s; long fwd_n, bwd_n; } prof[32];
+    int n_prof;
 };
+
+/* Turn per-op timing on (1) or off (0), and print the table to a FILE *. */
+void dnas_graph_profile(dnas_graph *g, int on);
+void dnas_graph_profile_print(const dnas_graph *g, void *file);
 
 /* ---- building --------------------------------------------------------------------------- */
 void dnas_graph_init(dnas_graph *g, dnas_backend *be);

@@ -2,6 +2,7 @@
 #include "search.h"
 #include "../core/alloc.h"
 #include "../core/rng.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -32,12 +33,16 @@ dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r) {
         for (size_t i = 0; i < 2 * px; i++) x[i] = dnas_rng_normal(&rng);
         for (int i = 0; i < 2 * n; i++) y[i] = (int)dnas_rng_below(&rng, (uint32_t)classes);
         dnas_data_batch tr = {n, x, y}, va = {n, x + px, y + n};
+        /* DNAS_PROFILE=1: per-op times of the timed steps on stderr. */
+        const char *prof = getenv("DNAS_PROFILE");
         for (int i = 0; i < c->warmup + c->steps && st == DNAS_OK; i++) {
+            if (prof && i == c->warmup) dnas_graph_profile(s->g, 1);
             double t0 = now_ms();
             st = dnas_search_step(s, &tr, &va);
             if (i >= c->warmup) ms[i - c->warmup] = now_ms() - t0;
         }
     }
+    if (st == DNAS_OK && s->g->profile) dnas_graph_profile_print(s->g, stderr);
     if (st == DNAS_OK) {
         qsort(ms, (size_t)c->steps, sizeof *ms, cmp_double);
         r->steps = c->steps;

@@ -62,6 +62,7 @@ static int resblock(dnas_graph *g, int idx, int x, int cout) {
  * feeds node j itself. One ReLU per source node serves every conv reading it. */
 static int search_cell(dnas_graph *g, int idx, int x, int track) {
     int node[4], relu[4];
+    if (x < 0) return -1; /* an earlier builder call failed; the graph holds the error */
     int c = g->vals[x].shape.c;
     char name[96];
     node[0] = x;

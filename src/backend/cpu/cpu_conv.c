@@ -54,6 +54,9 @@
 #ifndef BAND_PX_WGT
 #define BAND_PX_WGT 128
 #endif
+#ifndef WHOLE_IMG_BYTES
+#define WHOLE_IMG_BYTES (256 * 1024)
+#endif
 
 #define NOINLINE __attribute__((noinline))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
@@ -158,6 +161,8 @@ typedef struct {
     ptrdiff_t rs;  /* row stride (floats) of the buffer or of the source */
     int band_rows, nbands, max_rows;
     int band_px;   /* band_rows * DW */
+    int whole;     /* the buffer holds a whole padded image (rows rlo_all..), filled once */
+    int rlo_all;
 } plan_t;
 
 static void plan_init(plan_t *P, int N, int DH, int DW, int DC, int SH, int SW, int SC, int KH,
@@ -192,10 +197,20 @@ static void plan_init(plan_t *P, int N, int DH, int DW, int DC, int SH, int SW, 
         P->ncols = chi - clo + 1;
         P->rs = (ptrdiff_t)P->ncols * SC;
         P->max_rows = 0;
-        for (int b = 0; b < P->nbands; b++) {
-            int lo, hi;
-            if (axis_range(&P->ah, b * P->band_rows, imin(DH, (b + 1) * P->band_rows), &lo, &hi))
-                P->max_rows = imax(P->max_rows, hi - lo + 1);
+        /* A whole padded image per worker, when it fits in L2 comfortably: each source row
+         * is copied once instead of once per band that reads it (bands overlap by the
+         * kernel's halo). Otherwise, one band's rows at a time. */
+        P->whole = (size_t)(rhi - rlo + 1) * (size_t)P->rs * sizeof(float) <= WHOLE_IMG_BYTES;
+        P->rlo_all = rlo;
+        if (P->whole) {
+            P->max_rows = rhi - rlo + 1;
+        } else {
+            for (int b = 0; b < P->nbands; b++) {
+                int lo, hi;
+                if (axis_range(&P->ah, b * P->band_rows, imin(DH, (b + 1) * P->band_rows), &lo,
+                               &hi))
+                    P->max_rows = imax(P->max_rows, hi - lo + 1);
+            }
         }
     }
 }
@@ -204,19 +219,8 @@ static size_t plan_buf_floats(const plan_t *P) {
     return P->direct ? 0 : (size_t)P->max_rows * (size_t)P->rs;
 }
 
-/* Source view for dst rows [i0,i1) of image n: either the tensor itself or a padded copy. */
-static const float *plan_source(const plan_t *P, const float *src, int n, int i0, int i1,
-                                float *buf, int *rlo_out) {
-    const float *img = src + (size_t)n * P->SH * P->SW * P->SC;
-    if (P->direct) {
-        *rlo_out = 0;
-        return img;
-    }
-    int lo, hi;
-    if (!axis_range(&P->ah, i0, i1, &lo, &hi)) {
-        *rlo_out = 0;
-        return buf;
-    }
+/* Copies source rows lo..hi of one image into buf with zero padding around. */
+static void fill_rows(const plan_t *P, const float *img, float *buf, int lo, int hi) {
     const int SC = P->SC, SW = P->SW, c0 = P->clo, c1 = P->clo + P->ncols;
     const int a = imax(c0, 0), e = imin(c1, SW);
     for (int r = lo; r <= hi; r++) {
@@ -230,6 +234,31 @@ static const float *plan_source(const plan_t *P, const float *src, int n, int i0
                sizeof(float) * (size_t)(e - a) * SC);
         if (c1 > e) memset(row + (size_t)(e - c0) * SC, 0, sizeof(float) * (size_t)(c1 - e) * SC);
     }
+}
+
+/* Source view for dst rows [i0,i1) of image n: the tensor itself or a padded copy in buf.
+ * *cached is the image the worker's buffer holds in whole-image mode (-1: none). */
+static const float *plan_source(const plan_t *P, const float *src, int n, int i0, int i1,
+                                float *buf, int *cached, int *rlo_out) {
+    const float *img = src + (size_t)n * P->SH * P->SW * P->SC;
+    if (P->direct) {
+        *rlo_out = 0;
+        return img;
+    }
+    if (P->whole) {
+        if (*cached != n) {
+            fill_rows(P, img, buf, P->rlo_all, P->rlo_all + P->max_rows - 1);
+            *cached = n;
+        }
+        *rlo_out = P->rlo_all;
+        return buf;
+    }
+    int lo, hi;
+    if (!axis_range(&P->ah, i0, i1, &lo, &hi)) {
+        *rlo_out = 0;
+        return buf;
+    }
+    fill_rows(P, img, buf, lo, hi);
     *rlo_out = lo;
     return buf;
 }
@@ -239,12 +268,19 @@ static const float *plan_source(const plan_t *P, const float *src, int n, int i0
  * each instantiation so the accumulators live in registers. */
 
 /* Dense gather: dst[r][0..NV*8) (=|+=) bias + sum_t sum_k src[r][toff[t] + k] * w[t][k][:]. */
-static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *const *sp,
-                                  float *const *dp, const int *toff, const int *tidx, int nt,
-                                  int K, const float *w, const float *bias, int add,
-                                  int nvalid) {
+static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *sb,
+                                  const ptrdiff_t *so, float *db, const ptrdiff_t *dof,
+                                  const int *toff, const int *tidx, int nt, int K,
+                                  const float *w, const float *bias, int add, int nvalid) {
     __m256 a[MR][2];
+    const float *sp[MR];
+    float *dp[MR];
     const int L = NV * 8;
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        sp[r] = sb + so[r];
+        dp[r] = db + dof[r];
+    }
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
         a[r][0] = _mm256_setzero_ps();
@@ -296,14 +332,24 @@ static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *const 
     }
 }
 
-typedef void (*kd_fn)(const float *const *, float *const *, const int *, const int *, int, int,
-                      const float *, const float *, int, int);
+/* Arguments of a dense gather call: ns strips of R pixels; pixel q of the call reads
+ * sb + so[q] and writes db + dof[q]. Looping over strips inside the call lets one strip's
+ * stores overlap the next strip's FMAs and keeps call overhead off short (1x1) strips. */
+typedef struct {
+    const float *sb;
+    float *db;
+    const ptrdiff_t *so, *dof;
+    const int *toff, *tidx;
+    int nt, K;
+    const float *w, *bias;
+    int add, nvalid;
+} kd_args;
+typedef void (*kd_fn)(const kd_args *, int);
 #define KD_INST(R, NV)                                                                         \
-    static NOINLINE void kd_##R##_##NV(const float *const *sp, float *const *dp,               \
-                                       const int *toff, const int *tidx, int nt, int K,        \
-                                       const float *w, const float *bias, int add,             \
-                                       int nvalid) {                                           \
-        kd_impl(R, NV, sp, dp, toff, tidx, nt, K, w, bias, add, nvalid);                       \
+    static NOINLINE void kd_##R##_##NV(const kd_args *A, int ns) {                             \
+        for (int s_ = 0; s_ < ns; s_++)                                                        \
+            kd_impl(R, NV, A->sb, A->so + s_ * R, A->db, A->dof + s_ * R, A->toff, A->tidx,    \
+                    A->nt, A->K, A->w, A->bias, A->add, A->nvalid);                            \
     }
 KD_INST(1, 1) KD_INST(2, 1) KD_INST(3, 1) KD_INST(4, 1) KD_INST(5, 1) KD_INST(6, 1)
 KD_INST(1, 2) KD_INST(2, 2) KD_INST(3, 2) KD_INST(4, 2) KD_INST(5, 2) KD_INST(6, 2)
@@ -379,11 +425,18 @@ static const kw_fn kw_tab[2][2][MR] = {
 /* Depthwise gather over one 8-channel block: dst[r] (=|+=) bias + sum_t src[r][toff[t]] *
  * w[tidx[t]]. MASKED: only nvalid lanes are read or written (last block of a channel count
  * that is not a multiple of 8). */
-static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const float *const *sp,
-                                   float *const *dp, const int *toff, const int *tidx, int nt,
-                                   const float *w, ptrdiff_t wstride, const float *bias, int add,
-                                   int nvalid) {
+static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const float *sb,
+                                   const ptrdiff_t *so, float *db, const ptrdiff_t *dof,
+                                   const int *toff, const int *tidx, int nt, const float *w,
+                                   ptrdiff_t wstride, const float *bias, int add, int nvalid) {
     __m256 a[MR];
+    const float *sp[MR];
+    float *dp[MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        sp[r] = sb + so[r];
+        dp[r] = db + dof[r];
+    }
     const __m256i m = MASKED ? lane_mask(nvalid) : _mm256_setzero_si256();
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
@@ -407,14 +460,15 @@ static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const float *c
     }
 }
 
-typedef void (*kdw_fn)(const float *const *, float *const *, const int *, const int *, int,
-                       const float *, ptrdiff_t, const float *, int, int);
+typedef void (*kdw_fn)(const float *, const ptrdiff_t *, float *, const ptrdiff_t *,
+                       const int *, const int *, int, const float *, ptrdiff_t, const float *,
+                       int, int);
 #define KDW_INST(R, M)                                                                         \
-    static NOINLINE void kdw_##R##_##M(const float *const *sp, float *const *dp,               \
-                                       const int *toff, const int *tidx, int nt,               \
-                                       const float *w, ptrdiff_t ws, const float *bias,        \
-                                       int add, int nvalid) {                                  \
-        kdw_impl(R, M, sp, dp, toff, tidx, nt, w, ws, bias, add, nvalid);                      \
+    static NOINLINE void kdw_##R##_##M(const float *sb, const ptrdiff_t *so, float *db,        \
+                                       const ptrdiff_t *dof, const int *toff,                  \
+                                       const int *tidx, int nt, const float *w, ptrdiff_t ws,  \
+                                       const float *bias, int add, int nvalid) {               \
+        kdw_impl(R, M, sb, so, db, dof, toff, tidx, nt, w, ws, bias, add, nvalid);             \
     }
 KDW_INST(1, 0) KDW_INST(2, 0) KDW_INST(3, 0) KDW_INST(4, 0) KDW_INST(5, 0) KDW_INST(6, 0)
 KDW_INST(1, 1) KDW_INST(2, 1) KDW_INST(3, 1) KDW_INST(4, 1) KDW_INST(5, 1) KDW_INST(6, 1)
@@ -527,55 +581,64 @@ static void build_taps(const plan_t *P, int *ttoff, int *ttidx, int *ttcnt) {
 static void gather_worker(const gather_t *A, int vt, int T, float *buf, ptrdiff_t *soff,
                           ptrdiff_t *doff) {
     const plan_t *P = A->P;
-    const int nph_w = P->aw.div, nph = P->ah.div * nph_w;
+    const axis_t *ah = &P->ah, *aw = &P->aw;
+    const int nph_w = aw->div, nph = ah->div * nph_w, DH = P->DH, DW = P->DW, SC = P->SC;
+    const ptrdiff_t rs = P->rs, DC = P->DC;
     int seg[MAXS * MAXS + 1];
     long t0, t1;
+    int cached = -1;
     split((long)P->N * P->nbands, vt, T, &t0, &t1);
     for (long task = t0; task < t1; task++) {
         const int n = (int)(task / P->nbands), band = (int)(task % P->nbands);
-        const int i0 = band * P->band_rows, i1 = imin(P->DH, i0 + P->band_rows);
+        const int i0 = band * P->band_rows, i1 = imin(DH, i0 + P->band_rows);
         int rlo;
-        const float *base = plan_source(P, A->src, n, i0, i1, buf, &rlo);
+        const float *base = plan_source(P, A->src, n, i0, i1, buf, &cached, &rlo);
 
-        /* destination pixels of the band, grouped by phase */
+        /* Destination pixels of the band grouped by phase, as offsets from the source view
+         * and from the destination tensor (locals only: the stores must not alias them). */
         int np = 0;
         for (int c = 0; c < nph; c++) {
             const int phh = c / nph_w, phw = c % nph_w, has = A->ttcnt[c] > 0;
             seg[c] = np;
             for (int i = i0; i < i1; i++) {
                 int bh, qh;
-                axis_pos(&P->ah, i, &bh, &qh);
+                axis_pos(ah, i, &bh, &qh);
                 if (qh != phh) continue;
-                for (int j = 0; j < P->DW; j++) {
+                const ptrdiff_t srow = has ? (ptrdiff_t)(bh + ah->mn[phh] - rlo) * rs : 0;
+                const ptrdiff_t drow = ((ptrdiff_t)n * DH + i) * DW * DC;
+                const int mnw = aw->mn[phw] - P->clo;
+                if (aw->div == 1) { /* columns advance by mul source pixels */
+                    const ptrdiff_t step = has ? (ptrdiff_t)aw->mul * SC : 0;
+                    ptrdiff_t so = has ? srow + (ptrdiff_t)(aw->add + mnw) * SC : 0;
+                    for (int j = 0; j < DW; j++, np++, so += step) {
+                        soff[np] = so;
+                        doff[np] = drow + j * DC;
+                    }
+                    continue;
+                }
+                for (int j = 0; j < DW; j++) {
                     int bw, qw;
-                    axis_pos(&P->aw, j, &bw, &qw);
+                    axis_pos(aw, j, &bw, &qw);
                     if (qw != phw) continue;
-                    soff[np] = has ? (ptrdiff_t)(bh + P->ah.mn[phh] - rlo) * P->rs +
-                                         (ptrdiff_t)(bw + P->aw.mn[phw] - P->clo) * P->SC
-                                   : 0;
-                    doff[np] = (((ptrdiff_t)n * P->DH + i) * P->DW + j) * P->DC;
+                    soff[np] = has ? srow + (ptrdiff_t)(bw + mnw) * SC : 0;
+                    doff[np] = drow + j * DC;
                     np++;
                 }
             }
         }
         seg[nph] = np;
 
-        const float *sp[MR];
-        float *dp[MR];
         if (A->depthwise) {
-            for (int c0 = 0; c0 < A->Dg * A->G; c0 += 8) {
+            for (int c0 = 0; c0 < A->G; c0 += 8) {
                 const int nvalid = imin(8, A->G - c0), masked = nvalid < 8;
                 const float *bias = A->bpk ? A->bpk + c0 : NULL;
                 for (int c = 0; c < nph; c++) {
                     const int *toff = A->ttoff + c * A->ttmax, *tidx = A->ttidx + c * A->ttmax;
                     for (int k = seg[c]; k < seg[c + 1]; k += MR) {
                         const int R = imin(MR, seg[c + 1] - k);
-                        for (int r = 0; r < R; r++) {
-                            sp[r] = base + soff[k + r] + c0;
-                            dp[r] = A->dst + doff[k + r] + c0;
-                        }
-                        kdw_tab[masked][R - 1](sp, dp, toff, tidx, A->ttcnt[c], A->wpk + c0,
-                                               A->Dpad, bias, A->add, nvalid);
+                        kdw_tab[masked][R - 1](base + c0, soff + k, A->dst + c0, doff + k, toff,
+                                               tidx, A->ttcnt[c], A->wpk + c0, A->Dpad, bias,
+                                               A->add, nvalid);
                     }
                 }
             }
@@ -589,16 +652,20 @@ static void gather_worker(const gather_t *A, int vt, int T, float *buf, ptrdiff_
                 const float *w = A->wpk + ((size_t)g * A->Dpad + co0) * tk;
                 const float *bias = A->bpk ? A->bpk + (size_t)g * A->Dpad + co0 : NULL;
                 const kd_fn *tab = kd_tab[L / 8 - 1];
+                kd_args ka = {base + (size_t)g * A->K, A->dst + (size_t)g * A->Dg + co0,
+                              NULL, NULL, NULL, NULL, 0, A->K, w, bias, A->add, nvalid};
                 for (int c = 0; c < nph; c++) {
-                    const int *toff = A->ttoff + c * A->ttmax, *tidx = A->ttidx + c * A->ttmax;
-                    for (int k = seg[c]; k < seg[c + 1]; k += MR) {
-                        const int R = imin(MR, seg[c + 1] - k);
-                        for (int r = 0; r < R; r++) {
-                            sp[r] = base + soff[k + r] + (size_t)g * A->K;
-                            dp[r] = A->dst + doff[k + r] + (size_t)g * A->Dg + co0;
-                        }
-                        tab[R - 1](sp, dp, toff, tidx, A->ttcnt[c], A->K, w, bias, A->add,
-                                   nvalid);
+                    const int k0 = seg[c], cnt = seg[c + 1] - k0, full = cnt / MR;
+                    ka.toff = A->ttoff + c * A->ttmax;
+                    ka.tidx = A->ttidx + c * A->ttmax;
+                    ka.nt = A->ttcnt[c];
+                    ka.so = soff + k0;
+                    ka.dof = doff + k0;
+                    if (full) tab[MR - 1](&ka, full);
+                    if (cnt % MR) {
+                        ka.so += full * MR;
+                        ka.dof += full * MR;
+                        tab[cnt % MR - 1](&ka, 1);
                     }
                 }
             }
@@ -856,25 +923,35 @@ static void wgrad_worker(const wgrad_t *A, int vt, int T, float *buf, float *par
     const plan_t *P = A->P;
     const int OW = P->DW, C = P->DC; /* dy grid: DH x DW, channels DC = cout */
     long t0, t1;
+    int cached = -1;
     split((long)P->N * P->nbands, vt, T, &t0, &t1);
     for (long task = t0; task < t1; task++) {
         const int n = (int)(task / P->nbands), band = (int)(task % P->nbands);
         const int i0 = band * P->band_rows, i1 = imin(P->DH, i0 + P->band_rows);
         const float *dyb = A->dy + (((size_t)n * P->DH + i0) * OW) * C;
         const int npx = (i1 - i0) * OW;
-        if (A->want_b) { /* bias gradient: column sums of the band's dy */
-            for (int q = 0; q < npx; q++) {
-                const float *d = dyb + (size_t)q * C;
-                int c = 0;
-                for (; c + 8 <= C; c += 8)
-                    _mm256_store_ps(pdb + c, _mm256_add_ps(_mm256_load_ps(pdb + c),
-                                                           _mm256_loadu_ps(d + c)));
-                for (; c < C; c++) pdb[c] += d[c];
+        if (A->want_b) { /* bias gradient: column sums of the band's dy, in registers */
+            for (int c0 = 0; c0 < C; c0 += 8) {
+                const __m256i m = lane_mask(C - c0);
+                const int full = C - c0 >= 8;
+                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+                const float *d = dyb + c0;
+                int q = 0;
+                if (full) /* four chains hide the add latency */
+                    for (; q + 4 <= npx; q += 4, d += 4 * C) {
+                        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(d));
+                        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(d + C));
+                        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(d + 2 * C));
+                        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(d + 3 * C));
+                    }
+                for (; q < npx; q++, d += C) s0 = _mm256_add_ps(s0, _mm256_maskload_ps(d, m));
+                const __m256 t = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+                _mm256_store_ps(pdb + c0, _mm256_add_ps(_mm256_load_ps(pdb + c0), t));
             }
         }
         if (!A->want_w) continue;
         int rlo;
-        const float *base = plan_source(P, A->x, n, i0, i1, buf, &rlo);
+        const float *base = plan_source(P, A->x, n, i0, i1, buf, &cached, &rlo);
         /* pixel (i0, 0) reads source row i0*s - pad and column -pad (taps add k*dil) */
         const float *srow = base + (ptrdiff_t)(i0 * A->stride - A->pad - rlo) * P->rs +
                             (ptrdiff_t)(-A->pad - P->clo) * P->SC;

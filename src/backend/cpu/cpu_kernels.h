@@ -38,6 +38,11 @@
  * (compare-and-select became branches; strided pixel loops got gathers). With
  * -march=x86-64-v3 each is one AVX2 register; lesser targets split them. Loads and stores go
  * through memcpy: unaligned, and no aliasing questions. */
+#if !defined(__AVX__) && defined(__GNUC__) && !defined(__clang__)
+/* Without AVX (ARCH=x86-64) GCC warns that 32-byte vector arguments change the ABI; these
+ * helpers are static and inlined, so there is no ABI to keep. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float dnas_v8f __attribute__((vector_size(32)));
 typedef int dnas_v8i __attribute__((vector_size(32)));
 typedef float dnas_v4f __attribute__((vector_size(16)));
@@ -58,11 +63,12 @@ static inline dnas_v8f v8f_select(dnas_v8i mask, dnas_v8f a, dnas_v8f b) {
 static inline dnas_v8i v8i_select(dnas_v8i mask, dnas_v8i a, dnas_v8i b) {
     return (a & mask) | (b & ~mask);
 }
-/* 4 floats from memory widened to double (one vcvtps2pd with a memory operand) */
+/* 4 floats from memory widened to double: one vcvtps2pd ymm. (GCC 12 splits
+ * __builtin_convertvector of a widening into 128-bit halves; the element-wise form is not.) */
 static inline dnas_v4d v4d_load_f(const float *p) {
     dnas_v4f v;
     memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, dnas_v4d);
+    return (dnas_v4d){v[0], v[1], v[2], v[3]};
 }
 static inline dnas_v4d v4d_set1(double a) { return (dnas_v4d){a, a, a, a}; }
 /* The first n <= 8 floats (rest zero) / store only n lanes: one code path serves full chunks

@@ -1,0 +1,161 @@
+/* End to end: reduced NB201 searches on the real CIFAR-10 (decoded from ../shared/data by
+ * `make testdata`), and a search killed with SIGKILL mid-epoch then resumed, which must end
+ * bit-identical to an uninterrupted one. */
+#include "test.h"
+#include "e2e.h"
+#include "io/checkpoint.h"
+#include "core/alloc.h"
+
+static char table[600];
+
+static double last_epoch_value(const char *log, const char *key) {
+    /* The last "epoch" line's value of key. */
+    const char *p = log, *last = NULL;
+    while ((p = strstr(p, "\"kind\": \"epoch\""))) last = p++;
+    if (!last) return -1;
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *k = strstr(last, pat);
+    return k ? atof(k + strlen(pat)) : -1;
+}
+
+static void run_dir(char *buf, size_t cap, const char *tag) {
+    snprintf(buf, cap, "/tmp/dnas-e2e-%d-%s", (int)getpid(), tag);
+    e2e_rm_rf(buf);
+}
+
+static void test_reduced_darts1_learns(void) {
+    char dir[256], path[400], log[65536];
+    run_dir(dir, sizeof dir, "v1");
+    int rc = e2e_run(e2e_argv(e2e_tool(), "search", "--space", "nb201", "--algo", "darts1",
+                              "--dataset", "cifar10", "--data", e2e_cifar_dir(), "--channels", "8",
+                              "--cells", "1", "--train-images", "1536", "--epochs", "2", "--seed", "1",
+                              "--threads", "2", "--progress", "0", "--log-every", "8", "--table", table,
+                              "--out", dir, NULL));
+    printf("%s", e2e_out);
+    CHECK(rc == 0, "search exited %d", rc);
+    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    e2e_slurp(path, log, sizeof log);
+    double acc = last_epoch_value(log, "train_acc"), vacc = last_epoch_value(log, "valid_acc");
+    printf("  epoch 2: supernet train acc %.2f%%, valid (arch batches) acc %.2f%% (chance 10%%)\n", acc, vacc);
+    CHECK(acc > 20.0, "supernet train accuracy %.2f%% is not above chance", acc);
+    CHECK(strstr(log, "\"kind\": \"result\"") && strstr(log, "\"c10_test\""), "no NB201 result line in log.jsonl");
+    snprintf(path, sizeof path, "%s/alphas.jsonl", dir);
+    char alphas[65536];
+    e2e_slurp(path, alphas, sizeof alphas);
+    CHECK(e2e_count_lines(alphas) == 2, "alphas.jsonl has %d lines, expected 2", e2e_count_lines(alphas));
+    snprintf(path, sizeof path, "%s/genotype.txt", dir);
+    char geno[256];
+    e2e_slurp(path, geno, sizeof geno);
+    CHECK(geno[0] == '|' && strstr(geno, "~2|"), "genotype.txt holds '%s'", geno);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    CHECK(e2e_file_exists(path), "no config.json");
+    e2e_rm_rf(dir);
+}
+
+static void test_reduced_darts2_runs(void) {
+    char dir[256], path[400], log[65536];
+    run_dir(dir, sizeof dir, "v2");
+    int rc = e2e_run(e2e_argv(e2e_tool(), "search", "--space", "nb201", "--algo", "darts2",
+                              "--dataset", "cifar10", "--data", e2e_cifar_dir(), "--channels", "8",
+                              "--cells", "1", "--train-images", "512", "--epochs", "1", "--seed", "2",
+                              "--threads", "2", "--progress", "0", "--out", dir, NULL));
+    printf("%s", e2e_out);
+    CHECK(rc == 0, "darts2 search exited %d", rc);
+    snprintf(path, sizeof path, "%s/log.jsonl", dir);
+    e2e_slurp(path, log, sizeof log);
+    double loss = last_epoch_value(log, "train_loss");
+    CHECK(loss > 0 && loss < 2.6, "darts2 epoch train loss %.3f", loss);
+    e2e_rm_rf(dir);
+}
+
+/* Compares the search state in two checkpoints entry by entry, byte for byte. */
+static void compare_ckpts(const char *a, const char *b) {
+    dnas_ckpt *ca = NULL, *cb = NULL;
+    CHECK(dnas_ckpt_read(a, NULL, &ca) == DNAS_OK, "%s", dnas_last_error());
+    CHECK(dnas_ckpt_read(b, NULL, &cb) == DNAS_OK, "%s", dnas_last_error());
+    if (!ca || !cb) {
+        dnas_ckpt_free(ca);
+        dnas_ckpt_free(cb);
+        return;
+    }
+    const char *names[] = {"weights", "buffers", "alpha", "sgd.momentum", "adam.m", "adam.v",
+                           "adam.t", "epoch", "step", "total_steps", "meters"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        size_t na = 0, nb = 0;
+        const void *pa = dnas_ckpt_find(ca, names[i], &na), *pb = dnas_ckpt_find(cb, names[i], &nb);
+        CHECK(pa && pb && na == nb, "entry %s missing or of another size", names[i]);
+        if (pa && pb && na == nb) {
+            int same = memcmp(pa, pb, na) == 0;
+            printf("  %-13s %8zu bytes: %s\n", names[i], na, same ? "identical" : "DIFFERENT");
+            CHECK(same, "entry %s differs between the resumed and the uninterrupted run", names[i]);
+        }
+    }
+    dnas_ckpt_free(ca);
+    dnas_ckpt_free(cb);
+}
+
+static void test_sigkill_resume_bit_identical(void) {
+    char da[256], db[256], pa[400], pb[400];
+    run_dir(da, sizeof da, "ref");
+    run_dir(db, sizeof db, "kill");
+#define SEARCH_ARGS(dir)                                                                      \
+    e2e_tool(), "search", "--space", "nb201", "--algo", "darts1", "--dataset", "cifar10",     \
+        "--data", e2e_cifar_dir(), "--channels", "4", "--cells", "1", "--train-images", "1280", \
+        "--epochs", "2", "--seed", "7", "--threads", "2", "--progress", "0", "--log-every", "1", \
+        "--ckpt-every", "3", "--out", dir, NULL
+    int rc = e2e_run(e2e_argv(SEARCH_ARGS(da)));
+    CHECK(rc == 0, "uninterrupted search exited %d: %s", rc, e2e_out);
+
+    char out[300];
+    snprintf(out, sizeof out, "%s.out", db);
+    pid_t pid = e2e_spawn(e2e_argv(SEARCH_ARGS(db)), out);
+    snprintf(pb, sizeof pb, "%s/log.jsonl", db);
+    /* Kill it once it is well into the second epoch (20 steps per epoch, one log line each). */
+    int killed_running = 0;
+    for (int t = 0; t < 60000; t++) {
+        char log[65536];
+        e2e_slurp(pb, log, sizeof log);
+        if (e2e_count_lines(log) >= 27) {
+            killed_running = waitpid(pid, NULL, WNOHANG) == 0;
+            kill(pid, SIGKILL);
+            break;
+        }
+        usleep(1000);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(killed_running && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+          "the search was not killed mid-run (it finished first?)");
+    char log[65536];
+    e2e_slurp(pb, log, sizeof log);
+    printf("  killed with SIGKILL after %d log lines\n", e2e_count_lines(log));
+    rc = e2e_run(e2e_argv(e2e_tool(), "search", "--resume", db, "--threads", "2", "--progress", "0", NULL));
+    printf("%s", e2e_out);
+    CHECK(rc == 0, "resume exited %d", rc);
+    snprintf(pa, sizeof pa, "%s/checkpoint.dnas", da);
+    snprintf(pb, sizeof pb, "%s/checkpoint.dnas", db);
+    compare_ckpts(pa, pb);
+    /* The per-epoch alpha log must not have doubled or lost lines. */
+    char aa[65536], ab[65536];
+    snprintf(pa, sizeof pa, "%s/alphas.jsonl", da);
+    snprintf(pb, sizeof pb, "%s/alphas.jsonl", db);
+    e2e_slurp(pa, aa, sizeof aa);
+    e2e_slurp(pb, ab, sizeof ab);
+    CHECK(strcmp(aa, ab) == 0, "alphas.jsonl differs between resumed and uninterrupted runs");
+    e2e_rm_rf(da);
+    e2e_rm_rf(db);
+    unlink(out);
+}
+
+int main(void) {
+    snprintf(table, sizeof table, "%s/nb201/nb201.csv", t_shared_data());
+    if (!e2e_file_exists(e2e_cifar_dir())) {
+        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
+        return 1;
+    }
+    RUN(test_reduced_darts1_learns);
+    RUN(test_reduced_darts2_runs);
+    RUN(test_sigkill_resume_bit_identical);
+    TEST_EXIT();
+}
