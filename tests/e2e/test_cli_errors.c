@@ -196,6 +196,26 @@ static void test_query(void) {
           "best arch: expected index 6111, C10 test 94.37");
 }
 
+/* valgrind: no leak and no memory error in `dnas info` (and in a failing `dnas info`). */
+static void test_valgrind_info(void) {
+    if (system("valgrind --version >/dev/null 2>&1") != 0) {
+        CHECK(0, "valgrind is not installed (scripts/setup installs it)");
+        return;
+    }
+    char tool[600];
+    snprintf(tool, sizeof tool, "%s", e2e_tool());
+    const char *vg = "/usr/bin/valgrind";
+    int rc = e2e_run(e2e_argv(vg, "-q", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect,possible",
+                              "--error-exitcode=33", tool, "info", "--space", "nb201", "--batch", "8", NULL));
+    CHECK(rc == 0, "valgrind on dnas info: exit %d: %s", rc, e2e_out);
+    setenv("DNAS_FAIL_ALLOC_AT", "20", 1);
+    rc = e2e_run(e2e_argv(vg, "-q", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect,possible",
+                          "--error-exitcode=33", tool, "info", "--space", "nb201", "--batch", "8", NULL));
+    unsetenv("DNAS_FAIL_ALLOC_AT");
+    CHECK(rc == 1, "valgrind on a failing dnas info: exit %d (33 = leak/memory error): %s", rc, e2e_out);
+    printf("  valgrind: dnas info and dnas info with its 20th allocation failing: no leaks, no errors\n");
+}
+
 int main(void) {
     snprintf(table, sizeof table, "%s/nb201/nb201.csv", t_shared_data());
     RUN(test_usage_errors);
@@ -204,5 +224,6 @@ int main(void) {
     RUN(test_bad_dataset);
     RUN(test_bad_checkpoints_and_run_dirs);
     RUN(test_query);
+    RUN(test_valgrind_info);
     TEST_EXIT();
 }

@@ -510,6 +510,39 @@ static void test_maxpool_bwd_ties(void) {
     tfree_all();
 }
 
+/* The NB201 stage-1 size, 64x32x32x16, with the 3x3 stride-1 windows the search space uses
+ * (count_include_pad off as in NB201): the interior fast paths carry almost all of it. */
+static void test_pool_nb201_size(void) {
+    worst_reset();
+    const dnas_pool_p p = {3, 1, 1, 0};
+    const dnas_shape xs = dnas_shape4(64, 16, 32, 32);
+    const size_t n = dnas_shape_numel(xs);
+    float *x = pool_input(n, 0), *dy = fvec(n, -1, 1), *y = fvec(n, 0, 0), *dx = fvec(n, 0, 0);
+    double *xd = dvec(x, n), *dyd = dvec(dy, n), *yd = dzero(n), *dxd = dzero(n);
+    expect_ok(be->avgpool_fwd(be, &p, y, xs, x, xs), "avgpool_fwd");
+    dnas_ref_avgpool_fwd(&p, yd, xs, xd, xs);
+    expect_close("avgpool y", y, yd, n, TOL);
+    expect_ok(be->avgpool_bwd(be, &p, dx, 0, xs, dy, xs), "avgpool_bwd");
+    dnas_ref_avgpool_bwd(&p, dxd, 0, xs, dyd, xs);
+    expect_close("avgpool dx", dx, dxd, n, TOL);
+    expect_ok(be->maxpool_fwd(be, &p, y, xs, x, xs), "maxpool_fwd");
+    dnas_ref_maxpool_fwd(&p, yd, xs, xd, xs);
+    expect_close("maxpool y", y, yd, n, TOL);
+    expect_ok(be->maxpool_bwd(be, &p, dx, 0, xs, x, dy, xs), "maxpool_bwd");
+    dnas_ref_maxpool_bwd(&p, dxd, 0, xs, xd, dyd, xs);
+    expect_close("maxpool dx", dx, dxd, n, TOL);
+    worst_report();
+    tfree_all();
+}
+
+static void test_bn_nb201_size(void) {
+    worst_reset();
+    bn_train_case((shp){64, 32, 32, 16}, 1, 1, 0.5f, 2.0f);
+    bn_bwd_case((shp){64, 32, 32, 16}, 1, 1, 7);
+    worst_report();
+    tfree_all();
+}
+
 static void test_pool_bad_args(void) {
     dnas_pool_p bad = {3, 0, 1, 0};
     float x[64] = {0}, y[64];
@@ -719,6 +752,7 @@ int main(void) {
     RUN(test_bn_bwd_acc0);
     RUN(test_bn_bwd_acc1);
     RUN(test_bn_bwd_null_grads);
+    RUN(test_bn_nb201_size);
     RUN(test_bn_bad_shape);
     RUN(test_bn_deterministic);
     RUN(test_relu);
@@ -730,6 +764,7 @@ int main(void) {
     RUN(test_avgpool_bwd);
     RUN(test_maxpool_fwd);
     RUN(test_maxpool_bwd_ties);
+    RUN(test_pool_nb201_size);
     RUN(test_pool_bad_args);
     RUN(test_gap);
     RUN(test_linear_fwd);
