@@ -1,9 +1,10 @@
 /* Average and max pooling on NHWC floats.
  *
  * Each output pixel works on chunks of 8 channels held in a register: a window position of a
- * chunk is one vector load. Rows are split into a border, done by a general per-pixel loop,
- * and (for the 3x3 windows the search spaces use) an interior of straight-line code; the
- * stride-1 interior also reuses column sums between neighbouring outputs.
+ * chunk is one vector load. For the 3x3 windows the search spaces use, every pixel whose
+ * window covers 2 or 3 whole rows of 3 columns takes straight-line code (the stride-1 average
+ * also reuses column sums between neighbours); only the left/right border pixels and other
+ * window sizes take the general per-pixel loop.
  * Both backwards are gathers (each dx pixel sums the dy of the windows that contain it, for
  * max pool only those whose recomputed argmax it is), so dx is written once, in order, and
  * needs no zeroing. */
@@ -86,38 +87,61 @@ static DNAS_INLINE void avg_fwd_px(float *yrow, const float *ximg, const float *
     v8f_store_n(yrow + (size_t)ow * C, a * v8f_set1(inv[ow]), cw);
 }
 
-static DNAS_INLINE dnas_v8f col3(const float *r0, const float *r1, const float *r2, size_t o,
-                                 int cw) {
-    return (v8f_load_n(r0 + o, cw) + v8f_load_n(r1 + o, cw)) + v8f_load_n(r2 + o, cw);
+/* sum of the nr (2 or 3) rows r0, r1, r2 at offset o */
+static DNAS_INLINE dnas_v8f colsum(const float *r0, const float *r1, const float *r2, int nr,
+                                   size_t o, int cw) {
+    dnas_v8f t = v8f_load_n(r0 + o, cw) + v8f_load_n(r1 + o, cw);
+    if (nr == 3) t += v8f_load_n(r2 + o, cw);
+    return t;
+}
+
+/* Outputs [a, b) of a row whose 3x3 windows cover nr whole input rows r[]. (Everything the
+ * loops use is copied into locals: through pointers the compiler reloads it every pass.) */
+static DNAS_INLINE void avg_fwd_fast(float *yrow, const float *const *r, int nr, const float *inv,
+                                     const geo *g, int a, int b, int cw) {
+    const size_t C = (size_t)g->C;
+    const float *r0 = r[0], *r1 = r[1], *r2 = r[2];
+    const int s = g->s, pad = g->pad;
+    if (s == 1) { /* slide: each column sum serves three outputs */
+        size_t o = (size_t)(a - pad) * C; /* one offset walks all rows */
+        dnas_v8f c0 = colsum(r0, r1, r2, nr, o, cw), c1 = colsum(r0, r1, r2, nr, o + C, cw);
+        float *yp = yrow + (size_t)a * C;
+        for (int ow = a; ow < b; ow++, o += C, yp += C) {
+            dnas_v8f c2 = colsum(r0, r1, r2, nr, o + 2 * C, cw);
+            v8f_store_n(yp, ((c0 + c1) + c2) * v8f_set1(inv[ow]), cw);
+            c0 = c1;
+            c1 = c2;
+        }
+    } else {
+        for (int ow = a; ow < b; ow++) {
+            size_t o = (size_t)(ow * s - pad) * C;
+            dnas_v8f t = (colsum(r0, r1, r2, nr, o, cw) + colsum(r0, r1, r2, nr, o + C, cw)) +
+                         colsum(r0, r1, r2, nr, o + 2 * C, cw);
+            v8f_store_n(yrow + (size_t)ow * C, t * v8f_set1(inv[ow]), cw);
+        }
+    }
+}
+
+/* Window rows [hs, he) as row pointers for the fast paths: nr = 2 or 3, else 0. */
+static int fast_rows(const float *img, const geo *g, int hs, int he, const float **r) {
+    int nr = g->k == 3 ? he - hs : 0;
+    if (nr != 2 && nr != 3) return 0;
+    const size_t WC = (size_t)g->W * g->C;
+    r[0] = img + (size_t)hs * WC;
+    r[1] = r[0] + WC;
+    r[2] = nr == 3 ? r[1] + WC : r[1];
+    return nr;
 }
 
 /* One output row for one channel chunk; inv is the row's 1/divisor. */
 static DNAS_INLINE void avg_fwd_row(float *yrow, const float *ximg, const float *inv, const geo *g,
                                     int hs, int he, int cw) {
-    int a = 0, b = 0;
-    if (g->k == 3 && he - hs == 3) interior(g, &a, &b);
+    const float *r[3];
+    int nr = fast_rows(ximg, g, hs, he, r), a = 0, b = 0;
+    if (nr) interior(g, &a, &b);
     for (int ow = 0; ow < a; ow++) avg_fwd_px(yrow, ximg, inv, g, hs, he, ow, cw);
-    if (a < b) {
-        const size_t C = (size_t)g->C;
-        const float *r0 = ximg + (size_t)hs * g->W * C, *r1 = r0 + g->W * C, *r2 = r1 + g->W * C;
-        if (g->s == 1) { /* slide: each column sum serves three outputs */
-            size_t o = (size_t)(a - g->pad) * C;
-            dnas_v8f c0 = col3(r0, r1, r2, o, cw), c1 = col3(r0, r1, r2, o + C, cw);
-            for (int ow = a; ow < b; ow++) {
-                dnas_v8f c2 = col3(r0, r1, r2, (size_t)(ow - g->pad + 2) * C, cw);
-                v8f_store_n(yrow + (size_t)ow * C, ((c0 + c1) + c2) * v8f_set1(inv[ow]), cw);
-                c0 = c1;
-                c1 = c2;
-            }
-        } else {
-            for (int ow = a; ow < b; ow++) {
-                size_t o = (size_t)(ow * g->s - g->pad) * C;
-                dnas_v8f t = (col3(r0, r1, r2, o, cw) + col3(r0, r1, r2, o + C, cw)) +
-                             col3(r0, r1, r2, o + 2 * C, cw);
-                v8f_store_n(yrow + (size_t)ow * C, t * v8f_set1(inv[ow]), cw);
-            }
-        }
-    }
+    if (nr == 3) avg_fwd_fast(yrow, r, 3, inv, g, a, b, cw);
+    else if (nr == 2) avg_fwd_fast(yrow, r, 2, inv, g, a, b, cw);
     for (int ow = b; ow < g->OW; ow++) avg_fwd_px(yrow, ximg, inv, g, hs, he, ow, cw);
 }
 
@@ -152,6 +176,13 @@ static inline void out_range(int i, int k, int s, int pad, int on, int *lo, int 
     *hi = imin((i + pad) / s + 1, on);
 }
 
+/* For 3x3 stride 1 gathers: dx pixels [*a, *b) of a row see all three output columns
+ * iw+pad-2 .. iw+pad. */
+static void gather_interior(const geo *g, int *a, int *b) {
+    *a = imin(imax(0, 2 - g->pad), g->W);
+    *b = imax(imin(g->W, g->OW - g->pad), *a);
+}
+
 /* dx pixel iw of one dx row (contributing output rows [ohl, ohh)): gather dy * 1/divisor in
  * (oh, ow) order. */
 static DNAS_INLINE void avg_bwd_px(float *dxrow, int acc, const float *dyimg, const float *inv,
@@ -170,40 +201,53 @@ static DNAS_INLINE void avg_bwd_px(float *dxrow, int acc, const float *dyimg, co
     v8f_store_n(d, a, cw);
 }
 
-/* sum over three output rows of dy * 1/divisor at output column ow */
-static DNAS_INLINE dnas_v8f dcol3(const float *d0, const float *d1, const float *d2,
-                                  const float *i0, const float *i1, const float *i2, int ow,
-                                  size_t C, int cw) {
+/* sum over the nr output rows d0.. (1/divisor rows i0..) of dy / divisor at column ow */
+static DNAS_INLINE dnas_v8f dcolsum(const float *d0, const float *d1, const float *d2,
+                                    const float *i0, const float *i1, const float *i2, int nr,
+                                    int ow, size_t C, int cw) {
     size_t o = (size_t)ow * C;
-    return (v8f_load_n(d0 + o, cw) * v8f_set1(i0[ow]) + v8f_load_n(d1 + o, cw) * v8f_set1(i1[ow])) +
-           v8f_load_n(d2 + o, cw) * v8f_set1(i2[ow]);
+    dnas_v8f t = v8f_load_n(d0 + o, cw) * v8f_set1(i0[ow]) +
+                 v8f_load_n(d1 + o, cw) * v8f_set1(i1[ow]);
+    if (nr == 3) t += v8f_load_n(d2 + o, cw) * v8f_set1(i2[ow]);
+    return t;
+}
+
+static DNAS_INLINE void avg_bwd_fast(float *dxrow, int acc, const float *const *d,
+                                     const float *const *iv, int nr, const geo *g, int a, int b,
+                                     int cw) {
+    const size_t C = (size_t)g->C;
+    const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *i0 = iv[0], *i1 = iv[1], *i2 = iv[2];
+    int o = a + g->pad - 2;
+    dnas_v8f c0 = dcolsum(d0, d1, d2, i0, i1, i2, nr, o, C, cw);
+    dnas_v8f c1 = dcolsum(d0, d1, d2, i0, i1, i2, nr, o + 1, C, cw);
+    float *p = dxrow + (size_t)a * C;
+    for (int iw = a; iw < b; iw++, p += C) {
+        dnas_v8f c2 = dcolsum(d0, d1, d2, i0, i1, i2, nr, iw - a + o + 2, C, cw);
+        dnas_v8f t = (c0 + c1) + c2;
+        if (acc) t += v8f_load_n(p, cw);
+        v8f_store_n(p, t, cw);
+        c0 = c1;
+        c1 = c2;
+    }
 }
 
 static DNAS_INLINE void avg_bwd_row(float *dxrow, int acc, const float *dyimg, const float *inv,
                                     const geo *g, int ohl, int ohh, int cw) {
-    /* Interior for 3x3 stride 1: the dx pixel sees output columns iw+pad-2 .. iw+pad. */
+    /* 3x3 stride 1 with 2 or 3 contributing output rows: sliding column sums. */
+    const int nr = g->k == 3 && g->s == 1 ? ohh - ohl : 0;
     int a = 0, b = 0;
-    if (g->k == 3 && g->s == 1 && ohh - ohl == 3) {
-        a = imin(imax(0, 2 - g->pad), g->W);
-        b = imax(imin(g->W, g->OW - g->pad), a);
-    }
+    if (nr == 2 || nr == 3) gather_interior(g, &a, &b);
     for (int iw = 0; iw < a; iw++) avg_bwd_px(dxrow, acc, dyimg, inv, g, ohl, ohh, iw, cw);
     if (a < b) {
-        const size_t C = (size_t)g->C, rowlen = (size_t)g->OW * C;
-        const float *d0 = dyimg + (size_t)ohl * rowlen, *d1 = d0 + rowlen, *d2 = d1 + rowlen;
-        const float *i0 = inv + (size_t)ohl * g->OW, *i1 = i0 + g->OW, *i2 = i1 + g->OW;
-        int o = a + g->pad - 2;
-        dnas_v8f c0 = dcol3(d0, d1, d2, i0, i1, i2, o, C, cw);
-        dnas_v8f c1 = dcol3(d0, d1, d2, i0, i1, i2, o + 1, C, cw);
-        for (int iw = a; iw < b; iw++) {
-            dnas_v8f c2 = dcol3(d0, d1, d2, i0, i1, i2, iw + g->pad, C, cw);
-            dnas_v8f t = (c0 + c1) + c2;
-            float *d = dxrow + (size_t)iw * C;
-            if (acc) t += v8f_load_n(d, cw);
-            v8f_store_n(d, t, cw);
-            c0 = c1;
-            c1 = c2;
+        const size_t rowlen = (size_t)g->OW * g->C;
+        const float *d[3], *iv[3];
+        for (int r = 0; r < 3; r++) {
+            int oh = ohl + imin(r, nr - 1); /* nr == 2: the third is never read */
+            d[r] = dyimg + (size_t)oh * rowlen;
+            iv[r] = inv + (size_t)oh * g->OW;
         }
+        if (nr == 3) avg_bwd_fast(dxrow, acc, d, iv, 3, g, a, b, cw);
+        else avg_bwd_fast(dxrow, acc, d, iv, 2, g, a, b, cw);
     }
     for (int iw = b; iw < g->W; iw++) avg_bwd_px(dxrow, acc, dyimg, inv, g, ohl, ohh, iw, cw);
 }
@@ -245,8 +289,9 @@ static DNAS_INLINE void max_step(dnas_v8f v, dnas_v8f *b) {
     *b = v8f_select(v > *b, v, *b);
 #endif
 }
-/* The argmax is kept as the position q in the k*k window (row-major; origin at the padded
- * window corner), which is a compile-time constant in the unrolled 3x3 code. */
+/* The argmax is kept as q = (ih - hs)*k + (iw - w0): the position in the window counted from
+ * its first valid row and its (possibly padded) first column. In the straight-line code q is
+ * a compile-time constant. */
 static DNAS_INLINE void argmax_step(dnas_v8f v, int q, dnas_v8f *b, dnas_v8i *at) {
     dnas_v8i t = v > *b;
     *b = v8f_select(t, v, *b);
@@ -266,26 +311,32 @@ static DNAS_INLINE void max_fwd_px(float *yrow, const float *ximg, const geo *g,
     v8f_store_n(yrow + (size_t)ow * C, b, cw);
 }
 
-static DNAS_INLINE void max_fwd_row(float *yrow, const float *ximg, const geo *g, int hs, int he,
-                                    int cw) {
-    int a = 0, b = 0;
-    if (g->k == 3 && he - hs == 3) interior(g, &a, &b);
-    for (int ow = 0; ow < a; ow++) max_fwd_px(yrow, ximg, g, hs, he, ow, cw);
+/* Outputs [a, b) whose 3x3 windows cover nr whole rows r[]: the same order, unrolled. */
+static DNAS_INLINE void max_fwd_fast(float *yrow, const float *const *r, int nr, const geo *g,
+                                     int a, int b, int cw) {
     const size_t C = (size_t)g->C;
-    const float *r0 = ximg + (size_t)hs * g->W * C, *r1 = r0 + g->W * C, *r2 = r1 + g->W * C;
-    for (int ow = a; ow < b; ow++) { /* 3x3 interior: the same order, unrolled */
+    for (int ow = a; ow < b; ow++) {
         size_t o = (size_t)(ow * g->s - g->pad) * C;
-        dnas_v8f m = v8f_load_n(r0 + o, cw);
-        max_step(v8f_load_n(r0 + o + C, cw), &m);
-        max_step(v8f_load_n(r0 + o + 2 * C, cw), &m);
-        max_step(v8f_load_n(r1 + o, cw), &m);
-        max_step(v8f_load_n(r1 + o + C, cw), &m);
-        max_step(v8f_load_n(r1 + o + 2 * C, cw), &m);
-        max_step(v8f_load_n(r2 + o, cw), &m);
-        max_step(v8f_load_n(r2 + o + C, cw), &m);
-        max_step(v8f_load_n(r2 + o + 2 * C, cw), &m);
+        dnas_v8f m = v8f_load_n(r[0] + o, cw);
+        max_step(v8f_load_n(r[0] + o + C, cw), &m);
+        max_step(v8f_load_n(r[0] + o + 2 * C, cw), &m);
+        for (int i = 1; i < nr; i++) {
+            max_step(v8f_load_n(r[i] + o, cw), &m);
+            max_step(v8f_load_n(r[i] + o + C, cw), &m);
+            max_step(v8f_load_n(r[i] + o + 2 * C, cw), &m);
+        }
         v8f_store_n(yrow + (size_t)ow * C, m, cw);
     }
+}
+
+static DNAS_INLINE void max_fwd_row(float *yrow, const float *ximg, const geo *g, int hs, int he,
+                                    int cw) {
+    const float *r[3];
+    int nr = fast_rows(ximg, g, hs, he, r), a = 0, b = 0;
+    if (nr) interior(g, &a, &b);
+    for (int ow = 0; ow < a; ow++) max_fwd_px(yrow, ximg, g, hs, he, ow, cw);
+    if (nr == 3) max_fwd_fast(yrow, r, 3, g, a, b, cw);
+    else if (nr == 2) max_fwd_fast(yrow, r, 2, g, a, b, cw);
     for (int ow = b; ow < g->OW; ow++) max_fwd_px(yrow, ximg, g, hs, he, ow, cw);
 }
 
@@ -308,56 +359,67 @@ dnas_status dnas_cpu_maxpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *
     return DNAS_OK;
 }
 
-/* Backward, per image and channel chunk: first the argmax of every window (its window
- * position q, -1 for a window without input) into a per-thread buffer, then a gather: each dx
- * pixel adds the dy of the windows whose argmax it is, in (oh, ow) order. dx is written once
- * (no zeroing pass, no scattered read-modify-writes). */
+/* Backward, per image and channel chunk: first the argmax q of every window (-1 for a window
+ * without input) into a per-thread buffer, then a gather: each dx pixel adds the dy of the
+ * windows whose argmax it is, in (oh, ow) order. dx is written once (no zeroing pass, no
+ * scattered read-modify-writes). */
 
 static DNAS_INLINE dnas_v8i max_arg_px(const float *ximg, const geo *g, int hs, int he, int ow,
-                                       int h0, int cw) {
+                                       int cw) {
     const size_t C = (size_t)g->C;
     const int k = g->k;
     int w0 = ow * g->s - g->pad, ws = imax(w0, 0), we = imin(w0 + k, g->W);
     if (hs >= he || ws >= we) return v8i_set1(-1);
     dnas_v8f b = v8f_load_n(ximg + ((size_t)hs * g->W + ws) * C, cw);
-    dnas_v8i at = v8i_set1((hs - h0) * k + (ws - w0));
+    dnas_v8i at = v8i_set1(ws - w0);
     for (int ih = hs; ih < he; ih++) {
         const float *r = ximg + (size_t)ih * g->W * C;
         for (int iw = ws; iw < we; iw++)
-            argmax_step(v8f_load_n(r + (size_t)iw * C, cw), (ih - h0) * k + (iw - w0), &b, &at);
+            argmax_step(v8f_load_n(r + (size_t)iw * C, cw), (ih - hs) * k + (iw - w0), &b, &at);
     }
     return at;
 }
 
-/* argmax of one output row (window rows start at h0, valid [hs, he)) into at[ow] */
-static DNAS_INLINE void max_arg_row(dnas_v8i *at, const float *ximg, const geo *g, int h0, int hs,
-                                    int he, int cw) {
-    int a = 0, b = 0;
-    if (g->k == 3 && he - hs == 3) interior(g, &a, &b);
-    for (int ow = 0; ow < a; ow++) at[ow] = max_arg_px(ximg, g, hs, he, ow, h0, cw);
+static DNAS_INLINE void max_arg_fast(dnas_v8i *at, const float *const *r, int nr, const geo *g,
+                                     int a, int b, int cw) {
     const size_t C = (size_t)g->C;
-    const float *r0 = ximg + (size_t)hs * g->W * C, *r1 = r0 + g->W * C, *r2 = r1 + g->W * C;
-    for (int ow = a; ow < b; ow++) { /* 3x3 interior: the same order, unrolled */
+    for (int ow = a; ow < b; ow++) {
         size_t o = (size_t)(ow * g->s - g->pad) * C;
-        dnas_v8f m = v8f_load_n(r0 + o, cw);
+        dnas_v8f m = v8f_load_n(r[0] + o, cw);
         dnas_v8i t = v8i_set1(0);
-        argmax_step(v8f_load_n(r0 + o + C, cw), 1, &m, &t);
-        argmax_step(v8f_load_n(r0 + o + 2 * C, cw), 2, &m, &t);
-        argmax_step(v8f_load_n(r1 + o, cw), 3, &m, &t);
-        argmax_step(v8f_load_n(r1 + o + C, cw), 4, &m, &t);
-        argmax_step(v8f_load_n(r1 + o + 2 * C, cw), 5, &m, &t);
-        argmax_step(v8f_load_n(r2 + o, cw), 6, &m, &t);
-        argmax_step(v8f_load_n(r2 + o + C, cw), 7, &m, &t);
-        argmax_step(v8f_load_n(r2 + o + 2 * C, cw), 8, &m, &t);
+        argmax_step(v8f_load_n(r[0] + o + C, cw), 1, &m, &t);
+        argmax_step(v8f_load_n(r[0] + o + 2 * C, cw), 2, &m, &t);
+        for (int i = 1; i < nr; i++) {
+            argmax_step(v8f_load_n(r[i] + o, cw), 3 * i, &m, &t);
+            argmax_step(v8f_load_n(r[i] + o + C, cw), 3 * i + 1, &m, &t);
+            argmax_step(v8f_load_n(r[i] + o + 2 * C, cw), 3 * i + 2, &m, &t);
+        }
         at[ow] = t;
     }
-    for (int ow = b; ow < g->OW; ow++) at[ow] = max_arg_px(ximg, g, hs, he, ow, h0, cw);
 }
 
-/* dy of output o where its argmax is window position q, else 0 */
+/* argmax of one output row (valid window rows [hs, he)) into at[ow] */
+static DNAS_INLINE void max_arg_row(dnas_v8i *at, const float *ximg, const geo *g, int hs, int he,
+                                    int cw) {
+    const float *r[3];
+    int nr = fast_rows(ximg, g, hs, he, r), a = 0, b = 0;
+    if (nr) interior(g, &a, &b);
+    for (int ow = 0; ow < a; ow++) at[ow] = max_arg_px(ximg, g, hs, he, ow, cw);
+    if (nr == 3) max_arg_fast(at, r, 3, g, a, b, cw);
+    else if (nr == 2) max_arg_fast(at, r, 2, g, a, b, cw);
+    for (int ow = b; ow < g->OW; ow++) at[ow] = max_arg_px(ximg, g, hs, he, ow, cw);
+}
+
+/* dy of output o where its argmax is q, else 0 */
 static DNAS_INLINE dnas_v8f pick(const dnas_v8i *at, const float *dyimg, size_t o, size_t C,
                                  dnas_v8i q, int cw) {
     return (dnas_v8f)((at[o] == q) & (dnas_v8i)v8f_load_n(dyimg + o * C, cw));
+}
+
+/* window position of input (ih, iw) in the window of output (oh, ow), as argmax stores it */
+static inline int win_pos(const geo *g, int ih, int iw, int oh, int ow) {
+    int h0 = oh * g->s - g->pad, w0 = ow * g->s - g->pad;
+    return (ih - imax(h0, 0)) * g->k + (iw - w0);
 }
 
 /* dx pixel iw of input row ih (contributing output rows [ohl, ohh)), any geometry */
@@ -365,51 +427,57 @@ static DNAS_INLINE void max_gather_px(float *dxrow, int acc, const dnas_v8i *at,
                                       const float *dyimg, const geo *g, int ih, int ohl, int ohh,
                                       int iw, int cw) {
     const size_t C = (size_t)g->C, OW = (size_t)g->OW;
-    const int k = g->k, s = g->s, pad = g->pad;
     int owl, owh;
-    out_range(iw, k, s, pad, g->OW, &owl, &owh);
+    out_range(iw, g->k, g->s, g->pad, g->OW, &owl, &owh);
     dnas_v8f v = {0};
     for (int oh = ohl; oh < ohh; oh++)
         for (int ow = owl; ow < owh; ow++)
-            v += pick(at, dyimg, (size_t)oh * OW + ow, C,
-                      v8i_set1((ih - (oh * s - pad)) * k + (iw - (ow * s - pad))), cw);
+            v += pick(at, dyimg, (size_t)oh * OW + ow, C, v8i_set1(win_pos(g, ih, iw, oh, ow)),
+                      cw);
     float *d = dxrow + (size_t)iw * C;
     if (acc) v += v8f_load_n(d, cw);
     v8f_store_n(d, v, cw);
+}
+
+/* 3x3 stride 1, dx pixels [a, b) of row ih with nr (2 or 3) contributing output rows from ohl:
+ * output (ohl + i, iw + pad - 2 + j) holds this pixel at q = qr[i] + 2 - j, where qr[i] only
+ * depends on the row, so the nine compare constants are set up once per row. */
+static DNAS_INLINE void max_gather_fast(float *dxrow, int acc, const dnas_v8i *at,
+                                        const float *dyimg, const geo *g, int ih, int ohl,
+                                        int nr, int a, int b, int cw) {
+    const size_t C = (size_t)g->C, OW = (size_t)g->OW;
+    dnas_v8i q[3][3];
+    for (int i = 0; i < nr; i++) {
+        int qr = win_pos(g, ih, 0, ohl + i, g->pad); /* column part: 0 - (pad - pad) = 0 */
+        for (int j = 0; j < 3; j++) q[i][j] = v8i_set1(qr + 2 - j);
+    }
+    size_t o = (size_t)ohl * OW + (size_t)(a + g->pad - 2);
+    for (int iw = a; iw < b; iw++, o++) {
+        dnas_v8f v = pick(at, dyimg, o, C, q[0][0], cw);
+        v += pick(at, dyimg, o + 1, C, q[0][1], cw);
+        v += pick(at, dyimg, o + 2, C, q[0][2], cw);
+        for (int i = 1; i < nr; i++) {
+            v += pick(at, dyimg, o + i * OW, C, q[i][0], cw);
+            v += pick(at, dyimg, o + i * OW + 1, C, q[i][1], cw);
+            v += pick(at, dyimg, o + i * OW + 2, C, q[i][2], cw);
+        }
+        float *d = dxrow + (size_t)iw * C;
+        if (acc) v += v8f_load_n(d, cw);
+        v8f_store_n(d, v, cw);
+    }
 }
 
 /* one dx row (input row ih, contributing output rows [ohl, ohh)) */
 static DNAS_INLINE void max_gather_row(float *dxrow, int acc, const dnas_v8i *at,
                                        const float *dyimg, const geo *g, int ih, int ohl,
                                        int ohh, int cw) {
+    const int nr = g->k == 3 && g->s == 1 ? ohh - ohl : 0;
     int a = 0, b = 0;
-    if (g->k == 3 && g->s == 1 && ohh - ohl == 3) {
-        a = imin(imax(0, 2 - g->pad), g->W);
-        b = imax(imin(g->W, g->OW - g->pad), a);
-    }
+    if (nr == 2 || nr == 3) gather_interior(g, &a, &b);
     for (int iw = 0; iw < a; iw++) max_gather_px(dxrow, acc, at, dyimg, g, ih, ohl, ohh, iw, cw);
     if (a < b) {
-        /* 3x3 stride 1 interior: output (ohl + r, iw + pad - 2 + c) sees this pixel at window
-         * position (2 - r, 2 - c), i.e. q = 8 - 3r - c. */
-        const size_t C = (size_t)g->C, OW = (size_t)g->OW;
-        const dnas_v8i q0 = v8i_set1(0), q1 = v8i_set1(1), q2 = v8i_set1(2), q3 = v8i_set1(3),
-                       q4 = v8i_set1(4), q5 = v8i_set1(5), q6 = v8i_set1(6), q7 = v8i_set1(7),
-                       q8 = v8i_set1(8);
-        size_t o = (size_t)ohl * OW + (size_t)(a + g->pad - 2);
-        for (int iw = a; iw < b; iw++, o++) {
-            dnas_v8f v = pick(at, dyimg, o, C, q8, cw);
-            v += pick(at, dyimg, o + 1, C, q7, cw);
-            v += pick(at, dyimg, o + 2, C, q6, cw);
-            v += pick(at, dyimg, o + OW, C, q5, cw);
-            v += pick(at, dyimg, o + OW + 1, C, q4, cw);
-            v += pick(at, dyimg, o + OW + 2, C, q3, cw);
-            v += pick(at, dyimg, o + 2 * OW, C, q2, cw);
-            v += pick(at, dyimg, o + 2 * OW + 1, C, q1, cw);
-            v += pick(at, dyimg, o + 2 * OW + 2, C, q0, cw);
-            float *d = dxrow + (size_t)iw * C;
-            if (acc) v += v8f_load_n(d, cw);
-            v8f_store_n(d, v, cw);
-        }
+        if (nr == 3) max_gather_fast(dxrow, acc, at, dyimg, g, ih, ohl, 3, a, b, cw);
+        else max_gather_fast(dxrow, acc, at, dyimg, g, ih, ohl, 2, a, b, cw);
     }
     for (int iw = b; iw < g->W; iw++)
         max_gather_px(dxrow, acc, at, dyimg, g, ih, ohl, ohh, iw, cw);
@@ -419,7 +487,7 @@ static DNAS_INLINE void max_bwd_chunk(float *dximg, int acc, const float *ximg, 
                                       dnas_v8i *at, const geo *g, int cw) {
     for (int oh = 0; oh < g->OH; oh++) {
         int h0 = oh * g->s - g->pad, hs = imax(h0, 0), he = imin(h0 + g->k, g->H);
-        max_arg_row(at + (size_t)oh * g->OW, ximg, g, h0, hs, he, cw);
+        max_arg_row(at + (size_t)oh * g->OW, ximg, g, hs, he, cw);
     }
     for (int ih = 0; ih < g->H; ih++) {
         int ohl, ohh;
