@@ -10,19 +10,22 @@
  * So backward-data is a forward-style gather over dy (no atomics, no scatter), for any
  * stride / dilation / padding, with stride 1 being a plain flipped-kernel convolution.
  *
- * Work is split into bands of destination rows of one image. Per band, the source rows it
- * needs are copied into a zero-padded per-worker buffer (or read in place when no padding is
- * needed), so the inner loops never test bounds. The micro-kernel keeps a strip of up to 6
- * destination pixels x 16 destination channels in 12 ymm accumulators and walks (tap, k):
- * 2 weight loads + 6 broadcasts feed 12 FMAs. Pixels of a strip may come from different
- * rows: each has its own pointer, so row ends do not waste lanes.
+ * Work is split into bands of destination rows of one image. The source rows a band needs
+ * come from a zero-padded per-thread copy (the whole image when it fits in L2, filled once
+ * per image; else the band's rows), or from the tensor itself when no padding is needed, so
+ * the inner loops never test bounds. The micro-kernel keeps a strip of up to 6 destination
+ * pixels x 16 destination channels in 12 ymm accumulators and walks (tap, k): 2 weight
+ * loads + 6 broadcasts feed 12 FMAs. Pixels of a strip may come from different rows: each
+ * has its own pointer, so row ends do not waste lanes.
  *
  * Backward-weight is the GEMM dW[tap,ci][co] += sum_p x[p + off(tap,ci)] * dy[p][co]: a strip
- * of 6 (tap,ci) rows x 16 output channels in registers, walking the pixels of a band. Each
- * worker sums into its own partial buffer; partials are added in worker order at the end.
+ * of 6 (tap,ci) rows x 16 output channels in registers, walking the pixels of a band.
  *
- * Determinism: work is split statically over T = dnas_cpu_threads() virtual workers, so for a
- * fixed T every float is summed in the same order, whatever OpenMP actually runs.
+ * Threads and determinism: forward and backward-data hand out bands dynamically (each output
+ * is computed by one thread in a fixed order, so the schedule cannot change it). The weight
+ * gradient is cut into 4*T fixed chunks (T = dnas_cpu_threads()), each summed into its own
+ * partial buffer, handed out dynamically, then added in chunk order: bit-identical results
+ * for a given T, and no thread waits on a core that another process has taken.
  * Depthwise convolutions (groups == cin == cout) have their own paths vectorised over
  * channels. Kernels larger than MAXK or strides larger than MAXS take a scalar fallback. */
 #include <immintrin.h>
@@ -33,6 +36,9 @@
 
 #include "../../core/status.h"
 #include "cpu_internal.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define MR 6    /* pixels (forward) or (tap,ci) rows (weight grad) per micro-kernel strip */
 #define MAXK 16 /* largest kernel extent per axis on the fast paths */
@@ -47,7 +53,8 @@
 #endif
 
 /* Destination pixels per band: the band's source rows, its dy rows and the weights of one
- * output-channel block should stay in L1/L2 while the strips walk them. */
+ * output-channel block should stay in L1/L2 while the strips walk them. WHOLE_IMG_BYTES: the
+ * largest padded image kept whole in a thread's buffer. */
 #ifndef BAND_PX_FWD
 #define BAND_PX_FWD 96
 #endif
@@ -277,10 +284,7 @@ static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *sb,
     float *dp[MR];
     const int L = NV * 8;
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) {
-        sp[r] = sb + so[r];
-        dp[r] = db + dof[r];
-    }
+    for (int r = 0; r < R; r++) sp[r] = sb + so[r];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
         a[r][0] = _mm256_setzero_ps();
@@ -302,6 +306,9 @@ static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *sb,
             }
         }
     }
+    /* destination pointers only now: during the loop the registers hold the sources */
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) dp[r] = db + dof[r];
     /* every loop touching a[][] is fully unrolled so that the array stays in registers */
     if (nvalid == L) {
 #pragma GCC unroll 6
@@ -345,11 +352,13 @@ typedef struct {
     int add, nvalid;
 } kd_args;
 typedef void (*kd_fn)(const kd_args *, int);
+
 #define KD_INST(R, NV)                                                                         \
     static NOINLINE void kd_##R##_##NV(const kd_args *A, int ns) {                             \
-        for (int s_ = 0; s_ < ns; s_++)                                                        \
+        for (int s_ = 0; s_ < ns; s_++) {                                                      \
             kd_impl(R, NV, A->sb, A->so + s_ * R, A->db, A->dof + s_ * R, A->toff, A->tidx,    \
                     A->nt, A->K, A->w, A->bias, A->add, A->nvalid);                            \
+        }                                                                                      \
     }
 KD_INST(1, 1) KD_INST(2, 1) KD_INST(3, 1) KD_INST(4, 1) KD_INST(5, 1) KD_INST(6, 1)
 KD_INST(1, 2) KD_INST(2, 2) KD_INST(3, 2) KD_INST(4, 2) KD_INST(5, 2) KD_INST(6, 2)
@@ -425,50 +434,66 @@ static const kw_fn kw_tab[2][2][MR] = {
 /* Depthwise gather over one 8-channel block: dst[r] (=|+=) bias + sum_t src[r][toff[t]] *
  * w[tidx[t]]. MASKED: only nvalid lanes are read or written (last block of a channel count
  * that is not a multiple of 8). */
-static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const float *sb,
-                                   const ptrdiff_t *so, float *db, const ptrdiff_t *dof,
-                                   const int *toff, const int *tidx, int nt, const float *w,
-                                   ptrdiff_t wstride, const float *bias, int add, int nvalid) {
-    __m256 a[MR];
+typedef struct {
+    const float *sb;
+    float *db;
+    const ptrdiff_t *so, *dof;
+    const int *toff, *tidx;
+    int nt;
+    const float *w;     /* packed [tap][wstride] */
+    ptrdiff_t wstride;
+    const float *bias;  /* [channels] or NULL */
+    int add, nvalid;
+    int nblk;           /* 8-channel blocks per pixel, looped inside the call */
+} kdw_args;
+
+/* Depthwise gather: for each strip of R pixels and each 8-channel block,
+ * dst[r][c] (=|+=) bias[c] + sum_t src[r][toff[t] + c] * w[tidx[t]][c]. MASKED: one block with
+ * only nvalid lanes read or written (the tail of a channel count that is not a multiple
+ * of 8). */
+static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const kdw_args *A,
+                                   const ptrdiff_t *so, const ptrdiff_t *dof) {
     const float *sp[MR];
     float *dp[MR];
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) {
-        sp[r] = sb + so[r];
-        dp[r] = db + dof[r];
-    }
-    const __m256i m = MASKED ? lane_mask(nvalid) : _mm256_setzero_si256();
+    for (int r = 0; r < R; r++) sp[r] = A->sb + so[r];
+    const __m256i m = MASKED ? lane_mask(A->nvalid) : _mm256_setzero_si256();
+    for (int b = 0; b < A->nblk; b++) {
+        const int c0 = 8 * b;
+        const float *w = A->w + c0;
+        __m256 a[MR];
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
-    for (int t = 0; t < nt; t++) {
-        const __m256 wv = _mm256_load_ps(w + (ptrdiff_t)tidx[t] * wstride);
-        const int o = toff[t];
+        for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
+        for (int t = 0; t < A->nt; t++) {
+            const __m256 wv = _mm256_load_ps(w + (ptrdiff_t)A->tidx[t] * A->wstride);
+            const int o = A->toff[t] + c0;
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                const __m256 xv = MASKED ? _mm256_maskload_ps(sp[r] + o, m)
+                                         : _mm256_loadu_ps(sp[r] + o);
+                a[r] = _mm256_fmadd_ps(xv, wv, a[r]);
+            }
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) dp[r] = A->db + dof[r] + c0;
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
-            const __m256 xv = MASKED ? _mm256_maskload_ps(sp[r] + o, m)
-                                     : _mm256_loadu_ps(sp[r] + o);
-            a[r] = _mm256_fmadd_ps(xv, wv, a[r]);
+            __m256 v = a[r];
+            if (A->add)
+                v = _mm256_add_ps(v, MASKED ? _mm256_maskload_ps(dp[r], m)
+                                            : _mm256_loadu_ps(dp[r]));
+            else if (A->bias)
+                v = _mm256_add_ps(v, _mm256_load_ps(A->bias + c0));
+            if (MASKED) _mm256_maskstore_ps(dp[r], m, v);
+            else _mm256_storeu_ps(dp[r], v);
         }
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < R; r++) {
-        __m256 v = a[r];
-        if (add) v = _mm256_add_ps(v, MASKED ? _mm256_maskload_ps(dp[r], m) : _mm256_loadu_ps(dp[r]));
-        else if (bias) v = _mm256_add_ps(v, _mm256_load_ps(bias));
-        if (MASKED) _mm256_maskstore_ps(dp[r], m, v);
-        else _mm256_storeu_ps(dp[r], v);
     }
 }
 
-typedef void (*kdw_fn)(const float *, const ptrdiff_t *, float *, const ptrdiff_t *,
-                       const int *, const int *, int, const float *, ptrdiff_t, const float *,
-                       int, int);
+typedef void (*kdw_fn)(const kdw_args *, int);
 #define KDW_INST(R, M)                                                                         \
-    static NOINLINE void kdw_##R##_##M(const float *sb, const ptrdiff_t *so, float *db,        \
-                                       const ptrdiff_t *dof, const int *toff,                  \
-                                       const int *tidx, int nt, const float *w, ptrdiff_t ws,  \
-                                       const float *bias, int add, int nvalid) {               \
-        kdw_impl(R, M, sb, so, db, dof, toff, tidx, nt, w, ws, bias, add, nvalid);             \
+    static NOINLINE void kdw_##R##_##M(const kdw_args *A, int ns) {                            \
+        for (int s_ = 0; s_ < ns; s_++) kdw_impl(R, M, A, A->so + s_ * R, A->dof + s_ * R);    \
     }
 KDW_INST(1, 0) KDW_INST(2, 0) KDW_INST(3, 0) KDW_INST(4, 0) KDW_INST(5, 0) KDW_INST(6, 0)
 KDW_INST(1, 1) KDW_INST(2, 1) KDW_INST(3, 1) KDW_INST(4, 1) KDW_INST(5, 1) KDW_INST(6, 1)
@@ -538,10 +563,17 @@ static size_t carve(carve_t *c, size_t bytes) {
     return o;
 }
 
-/* Static split of `ntask` tasks over T workers. */
-static inline void split(long ntask, int vt, int T, long *t0, long *t1) {
-    *t0 = ntask * vt / T;
-    *t1 = ntask * (vt + 1) / T;
+/* Contiguous split of `ntask` tasks into nparts parts; part i is [*t0, *t1). */
+static inline void split(long ntask, int i, int nparts, long *t0, long *t1) {
+    *t0 = ntask * i / nparts;
+    *t1 = ntask * (i + 1) / nparts;
+}
+static inline int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -578,17 +610,23 @@ static void build_taps(const plan_t *P, int *ttoff, int *ttidx, int *ttcnt) {
         }
 }
 
-static void gather_worker(const gather_t *A, int vt, int T, float *buf, ptrdiff_t *soff,
+/* Runs inside a parallel region: bands are handed out dynamically (whole images at a time
+ * when there are enough, so the image buffer is filled once); each output is written by one
+ * thread in a fixed order, so the schedule does not change the result. Dynamic scheduling
+ * keeps both cores busy when the machine is shared. */
+static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
                           ptrdiff_t *doff) {
     const plan_t *P = A->P;
     const axis_t *ah = &P->ah, *aw = &P->aw;
     const int nph_w = aw->div, nph = ah->div * nph_w, DH = P->DH, DW = P->DW, SC = P->SC;
     const ptrdiff_t rs = P->rs, DC = P->DC;
     int seg[MAXS * MAXS + 1];
-    long t0, t1;
     int cached = -1;
-    split((long)P->N * P->nbands, vt, T, &t0, &t1);
-    for (long task = t0; task < t1; task++) {
+    const long ntask = (long)P->N * P->nbands;
+    const int chunk = P->N >= 2 * T ? P->nbands : 1;
+    (void)chunk;
+    OMP(omp for schedule(dynamic, chunk))
+    for (long task = 0; task < ntask; task++) {
         const int n = (int)(task / P->nbands), band = (int)(task % P->nbands);
         const int i0 = band * P->band_rows, i1 = imin(DH, i0 + P->band_rows);
         int rlo;
@@ -629,16 +667,31 @@ static void gather_worker(const gather_t *A, int vt, int T, float *buf, ptrdiff_
         seg[nph] = np;
 
         if (A->depthwise) {
-            for (int c0 = 0; c0 < A->G; c0 += 8) {
-                const int nvalid = imin(8, A->G - c0), masked = nvalid < 8;
-                const float *bias = A->bpk ? A->bpk + c0 : NULL;
-                for (int c = 0; c < nph; c++) {
-                    const int *toff = A->ttoff + c * A->ttmax, *tidx = A->ttidx + c * A->ttmax;
-                    for (int k = seg[c]; k < seg[c + 1]; k += MR) {
-                        const int R = imin(MR, seg[c + 1] - k);
-                        kdw_tab[masked][R - 1](base + c0, soff + k, A->dst + c0, doff + k, toff,
-                                               tidx, A->ttcnt[c], A->wpk + c0, A->Dpad, bias,
-                                               A->add, nvalid);
+            const int C = A->G, C8 = C & ~7;
+            for (int c = 0; c < nph; c++) {
+                const int k0 = seg[c], cnt = seg[c + 1] - k0, full = cnt / MR;
+                kdw_args ka = {base, A->dst, soff + k0, doff + k0, A->ttoff + c * A->ttmax,
+                               A->ttidx + c * A->ttmax, A->ttcnt[c], A->wpk, A->Dpad, A->bpk,
+                               A->add, 8, C8 / 8};
+                for (int pass = 0; pass < 2; pass++) { /* full 8-channel blocks, then tail */
+                    if (pass == 1) {
+                        if (C8 == C) break;
+                        ka.sb = base + C8;
+                        ka.db = A->dst + C8;
+                        ka.w = A->wpk + C8;
+                        ka.bias = A->bpk ? A->bpk + C8 : NULL;
+                        ka.nvalid = C - C8;
+                        ka.nblk = 1;
+                    } else if (!C8) {
+                        continue;
+                    }
+                    ka.so = soff + k0;
+                    ka.dof = doff + k0;
+                    if (full) kdw_tab[pass][MR - 1](&ka, full);
+                    if (cnt % MR) {
+                        ka.so += full * MR;
+                        ka.dof += full * MR;
+                        kdw_tab[pass][cnt % MR - 1](&ka, 1);
                     }
                 }
             }
@@ -717,10 +770,10 @@ static dnas_status gather_run(dnas_backend *be, gather_t *A, plan_t *P,
     A->ttcnt = ttcnt;
     A->ttmax = tt;
     A->P = P;
-    OMP(omp parallel for num_threads(T) schedule(static, 1))
-    for (int vt = 0; vt < T; vt++) {
-        char *mine = wsb + o_wk + perw * vt;
-        gather_worker(A, vt, T, (float *)mine, (ptrdiff_t *)(mine + bufb),
+    OMP(omp parallel num_threads(T))
+    {
+        char *mine = wsb + o_wk + perw * thread_id();
+        gather_worker(A, T, (float *)mine, (ptrdiff_t *)(mine + bufb),
                       (ptrdiff_t *)(mine + bufb + pxb));
     }
     return DNAS_OK;
@@ -919,12 +972,12 @@ typedef struct {
     int want_w, want_b;
 } wgrad_t;
 
-static void wgrad_worker(const wgrad_t *A, int vt, int T, float *buf, float *part, float *pdb) {
+/* Bands [t0, t1) summed into one chunk's partials part / pdb. buf and *cached are the
+ * calling thread's source buffer and the image it holds. */
+static void wgrad_chunk(const wgrad_t *A, long t0, long t1, float *buf, int *cached, float *part,
+                        float *pdb) {
     const plan_t *P = A->P;
     const int OW = P->DW, C = P->DC; /* dy grid: DH x DW, channels DC = cout */
-    long t0, t1;
-    int cached = -1;
-    split((long)P->N * P->nbands, vt, T, &t0, &t1);
     for (long task = t0; task < t1; task++) {
         const int n = (int)(task / P->nbands), band = (int)(task % P->nbands);
         const int i0 = band * P->band_rows, i1 = imin(P->DH, i0 + P->band_rows);
@@ -951,7 +1004,7 @@ static void wgrad_worker(const wgrad_t *A, int vt, int T, float *buf, float *par
         }
         if (!A->want_w) continue;
         int rlo;
-        const float *base = plan_source(P, A->x, n, i0, i1, buf, &cached, &rlo);
+        const float *base = plan_source(P, A->x, n, i0, i1, buf, cached, &rlo);
         /* pixel (i0, 0) reads source row i0*s - pad and column -pad (taps add k*dil) */
         const float *srow = base + (ptrdiff_t)(i0 * A->stride - A->pad - rlo) * P->rs +
                             (ptrdiff_t)(-A->pad - P->clo) * P->SC;
@@ -960,11 +1013,13 @@ static void wgrad_worker(const wgrad_t *A, int vt, int T, float *buf, float *par
             const int tt = P->KH * P->KW;
             for (int c0 = 0; c0 < C; c0 += 8) {
                 const int nvalid = imin(8, C - c0), masked = nvalid < 8;
-                for (int t = 0; t < tt; t += DWT) {
-                    const int nt = imin(DWT, tt - t);
+                const int nchunk = (tt + DWT - 1) / DWT; /* balanced: 9 taps = 5 + 4 */
+                for (int q = 0, t = 0; q < nchunk; q++) {
+                    const int nt = (tt - t) / (nchunk - q);
                     kdww_tab[masked][nt - 1](srow + c0, i1 - i0, OW, rstep, pstep, dyb + c0, C,
                                              A->offs + t, part + (size_t)t * A->Cpad + c0,
                                              A->Cpad, nvalid);
+                    t += nt;
                 }
             }
             continue;
@@ -987,12 +1042,11 @@ static void wgrad_worker(const wgrad_t *A, int vt, int T, float *buf, float *par
     }
 }
 
-static void naive_wgrad_worker(const dnas_conv_p *p, const float *x, dnas_shape xs,
-                               const float *dy, dnas_shape ys, int vt, int T, float *part,
-                               float *pdb, int want_w, int want_b) {
+/* Fallback: images [n0, n1) into one chunk's partials (OHWI like dw). */
+static void naive_wgrad_chunk(const dnas_conv_p *p, const float *x, dnas_shape xs,
+                              const float *dy, dnas_shape ys, long n0, long n1, float *part,
+                              float *pdb, int want_w, int want_b) {
     const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G;
-    long n0, n1;
-    split(ys.n, vt, T, &n0, &n1);
     for (long n = n0; n < n1; n++)
         for (int oh = 0; oh < ys.h; oh++)
             for (int ow = 0; ow < ys.w; ow++)
@@ -1043,11 +1097,18 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
         plan_init(&P, ys.n, ys.h, ys.w, ys.c, xs.h, xs.w, xs.c, p->kh, p->kw, BAND_PX_WGT);
     }
 
+    /* Work is cut into nch fixed chunks, each summed into its own partial buffer and handed
+     * out dynamically; the partials are then added in chunk order. The result depends only
+     * on nch (fixed by T and the shape), not on which thread ran what, so it is bit-identical
+     * from run to run, and a core stolen by another process does not stall the other. */
+    const long ntask = fast ? (long)P.N * P.nbands : (long)ys.n;
+    const int nch = (int)(ntask < 4L * T ? ntask : 4L * T);
     carve_t c = {0};
     const size_t bufb = fast ? align64(plan_buf_floats(&P) * sizeof(float)) : 0;
     const size_t partb = align64(wfl * sizeof(float)), dbb = align64(dbfl * sizeof(float));
-    const size_t perw = bufb + partb + dbb;
-    size_t o_wk = carve(&c, perw * T);
+    const size_t perch = partb + dbb;
+    size_t o_buf = carve(&c, bufb * T);
+    size_t o_ch = carve(&c, perch * nch);
     size_t o_off = carve(&c, (size_t)(depthwise ? tt : G * KK) * sizeof(int));
     void *ws;
     DNAS_TRY(dnas_cpu_workspace(be, c.off, &ws));
@@ -1084,40 +1145,43 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
         A.offs = offs;
     }
 
-    OMP(omp parallel for num_threads(T) schedule(static, 1))
-    for (int vt = 0; vt < T; vt++) {
-        char *mine = wsb + o_wk + perw * vt;
-        float *buf = (float *)mine, *part = (float *)(mine + bufb),
-              *pdb = (float *)(mine + bufb + partb);
-        memset(part, 0, wfl * sizeof(float));
-        memset(pdb, 0, dbfl * sizeof(float));
-        if (fast) wgrad_worker(&A, vt, T, buf, part, pdb);
-        else naive_wgrad_worker(p, x, xs, dy, ys, vt, T, part, pdb, dw != NULL, db != NULL);
-    }
-
-    /* Reduce the partials in worker order (deterministic) and add into dw / db (OHWI). */
-#define PART(vt) ((const float *)(wsb + o_wk + perw * (size_t)(vt) + bufb))
-    if (dw) {
-    OMP(omp parallel for num_threads(T) schedule(static))
-        for (int co = 0; co < p->cout; co++) {
+    OMP(omp parallel num_threads(T))
+    {
+        float *buf = (float *)(wsb + o_buf + bufb * thread_id());
+        int cached = -1;
+        OMP(omp for schedule(dynamic, 1))
+        for (int ch = 0; ch < nch; ch++) {
+            float *part = (float *)(wsb + o_ch + perch * ch), *pdb = part + partb / sizeof(float);
+            long t0, t1;
+            split(ntask, ch, nch, &t0, &t1);
+            memset(part, 0, wfl * sizeof(float));
+            memset(pdb, 0, dbfl * sizeof(float));
+            if (fast) wgrad_chunk(&A, t0, t1, buf, &cached, part, pdb);
+            else naive_wgrad_chunk(p, x, xs, dy, ys, t0, t1, part, pdb, dw != NULL, db != NULL);
+        }
+        /* (implicit barrier) add the chunk partials in chunk order into dw (OHWI), in the
+         * same parallel region to save a fork/join */
+#define PART(ch) ((const float *)(wsb + o_ch + perch * (size_t)(ch)))
+        const int red = dw ? p->cout : 0;
+        OMP(omp for schedule(static))
+        for (int co = 0; co < red; co++) {
             const int g = co / Cog, cl = co % Cog;
             for (int r = 0; r < KK; r++) {
                 size_t src;
                 if (!fast) src = (size_t)co * KK + r;
                 else if (depthwise) src = (size_t)r * Cpad + co; /* KK == tt here */
                 else src = ((size_t)g * KK + r) * Cpad + cl;
-                float s = PART(0)[src];
-                for (int v = 1; v < T; v++) s += PART(v)[src];
-                dw[(size_t)co * KK + r] += s;
+                float sum = PART(0)[src];
+                for (int ch = 1; ch < nch; ch++) sum += PART(ch)[src];
+                dw[(size_t)co * KK + r] += sum;
             }
         }
     }
     if (db) {
         for (int co = 0; co < p->cout; co++) {
-            float s = ((const float *)(wsb + o_wk + bufb + partb))[co];
-            for (int v = 1; v < T; v++)
-                s += ((const float *)(wsb + o_wk + perw * (size_t)v + bufb + partb))[co];
-            db[co] += s;
+            float sum = PART(0)[partb / sizeof(float) + co];
+            for (int ch = 1; ch < nch; ch++) sum += PART(ch)[partb / sizeof(float) + co];
+            db[co] += sum;
         }
     }
 #undef PART
