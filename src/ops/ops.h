@@ -20,6 +20,9 @@ int dnas_op_maxpool(dnas_graph *g, const char *name, int x, int k, int stride, i
  * This is the mixed edge (and a whole DARTS node: all its edges' ops in one pass). */
 int dnas_op_wsum(dnas_graph *g, const char *name, const int *x, const int *mix, int k);
 int dnas_op_add(dnas_graph *g, const char *name, int a, int b);
+/* skip_connect as a node (a copy), and 'none': zeros of the input's (strided) shape. */
+int dnas_op_identity(dnas_graph *g, const char *name, int x);
+int dnas_op_zero(dnas_graph *g, const char *name, int x, int stride);
 int dnas_op_gap(dnas_graph *g, const char *name, int x);
 int dnas_op_linear(dnas_graph *g, const char *name, int x, int out);
 /* Mean softmax cross-entropy of logits (N,K,1,1) against g->labels; sets g->loss/logits. */

@@ -148,6 +148,44 @@ static void test_sigkill_resume_bit_identical(void) {
     unlink(out);
 }
 
+/* SIGTERM (and SIGINT) stop a search at a step boundary with a checkpoint and exit 130;
+ * --resume then continues from that exact step. */
+static void test_sigterm_checkpoints(void) {
+    char d[256], out[300], lg[400], ck[400];
+    run_dir(d, sizeof d, "term");
+    snprintf(out, sizeof out, "%s.out", d);
+    pid_t pid = e2e_spawn(e2e_argv(e2e_tool(), "search", "--data", e2e_cifar_dir(), "--channels", "4",
+                                   "--cells", "1", "--train-images", "1280", "--epochs", "1", "--seed", "3",
+                                   "--threads", "2", "--progress", "0", "--log-every", "1", "--out", d, NULL),
+                          out);
+    snprintf(lg, sizeof lg, "%s/log.jsonl", d);
+    for (int t = 0; t < 60000; t++) {
+        char log[65536];
+        e2e_slurp(lg, log, sizeof log);
+        if (e2e_count_lines(log) >= 5) break;
+        usleep(1000);
+    }
+    kill(pid, SIGTERM);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    char msg[4096];
+    e2e_slurp(out, msg, sizeof msg);
+    printf("  after SIGTERM: exit %d: %s", WIFEXITED(status) ? WEXITSTATUS(status) : -1, msg);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 130, "SIGTERM: want exit 130");
+    CHECK(strstr(msg, "--resume") != NULL, "the message does not say how to resume");
+    snprintf(ck, sizeof ck, "%s/checkpoint.dnas", d);
+    dnas_ckpt *c = NULL;
+    uint64_t step = 0;
+    CHECK(dnas_ckpt_read(ck, NULL, &c) == DNAS_OK && dnas_ckpt_get_u64(c, "step", &step) == DNAS_OK,
+          "no readable checkpoint after SIGTERM: %s", dnas_last_error());
+    dnas_ckpt_free(c);
+    CHECK(step >= 5, "checkpoint at step %llu, the search had logged 5 steps", (unsigned long long)step);
+    int rc = e2e_run(e2e_argv(e2e_tool(), "search", "--resume", d, "--progress", "0", NULL));
+    CHECK(rc == 0 && strstr(e2e_out, "resuming"), "resume after SIGTERM: exit %d: %s", rc, e2e_out);
+    e2e_rm_rf(d);
+    unlink(out);
+}
+
 int main(void) {
     snprintf(table, sizeof table, "%s/nb201/nb201.csv", t_shared_data());
     if (!e2e_file_exists(e2e_cifar_dir())) {
@@ -157,5 +195,6 @@ int main(void) {
     RUN(test_reduced_darts1_learns);
     RUN(test_reduced_darts2_runs);
     RUN(test_sigkill_resume_bit_identical);
+    RUN(test_sigterm_checkpoints);
     TEST_EXIT();
 }

@@ -1,0 +1,221 @@
+/* The graph layer: a small network using every op, checked by finite differences at the level
+ * of the whole graph (weights, mixing weights, input), the `wants` mask (an arch-only backward
+ * touches no weight gradient, runs no conv weight kernel, skips the part upstream of the mix),
+ * inactive nodes, the liveness plan, and running a smaller batch on a planned graph. */
+#include "test.h"
+#include "ops/ops.h"
+#include "core/rng.h"
+
+typedef struct {
+    dnas_backend *be;
+    dnas_graph g;
+    int pool_node; /* node index of the avg-pool candidate */
+} net;
+
+static int build(net *t, int batch, int with_kinks) {
+    dnas_graph *g = &t->g;
+    dnas_graph_init(g, t->be);
+    int x = dnas_graph_input(g, dnas_shape4(batch, 3, 8, 8));
+    int m = dnas_graph_mix(g, 6);
+    x = dnas_op_conv2d(g, "stem.conv", x, 8, 3, 1, 1, 1, 1, 1);
+    x = dnas_op_batchnorm(g, "stem.bn", x, 1, 1);
+    int r = dnas_op_relu(g, "relu", x);
+    int c1 = dnas_op_conv2d(g, "c1", r, 8, 1, 1, 0, 1, 1, 1);
+    c1 = dnas_op_batchnorm(g, "c1.bn", c1, 0, 0);
+    int dw = dnas_op_conv2d(g, "dw", r, 8, 3, 1, 2, 2, 8, 0);
+    int p = dnas_op_avgpool(g, "pool", x, 3, 1, 1, 0);
+    t->pool_node = g->vals[p].producer;
+    int id = dnas_op_identity(g, "skip", x);
+    int z = dnas_op_zero(g, "none", x, 1);
+    int mp = with_kinks ? dnas_op_maxpool(g, "maxpool", x, 3, 1, 1) : dnas_op_identity(g, "skip2", r);
+    int in[6] = {z, id, c1, dw, p, mp}, mix[6] = {m, m + 1, m + 2, m + 3, m + 4, m + 5};
+    int node = dnas_op_wsum(g, "node", in, mix, 6);
+    int y = dnas_op_conv2d(g, "down", node, 16, 3, 2, 1, 1, 1, 0);
+    y = dnas_op_batchnorm(g, "down.bn", y, 1, 0);
+    y = dnas_op_relu(g, "relu2", y);
+    int a = dnas_op_slice(g, "lo", y, 0, 6), b = dnas_op_slice(g, "hi", y, 6, 10);
+    int cat[2] = {b, a};
+    y = dnas_op_concat(g, "cat", cat, 2);
+    int sh = dnas_op_avgpool(g, "down2", y, 2, 2, 0, 1);
+    y = dnas_op_add(g, "res", sh, dnas_op_identity(g, "sh", sh));
+    y = dnas_op_gap(g, "gap", y);
+    y = dnas_op_linear(g, "fc", y, 5);
+    dnas_op_xent(g, "loss", y);
+    if (dnas_graph_plan(g) != DNAS_OK) {
+        printf("  plan: %s\n", dnas_last_error());
+        return 0;
+    }
+    dnas_graph_init_weights(g, 3);
+    dnas_rng rng = dnas_rng_make(5, 1);
+    dnas_value *in0 = &g->vals[g->input];
+    for (size_t i = 0; i < dnas_shape_numel(in0->shape); i++) in0->data[i] = dnas_rng_normal(&rng);
+    for (int i = 0; i < batch; i++) g->labels[i] = (int)dnas_rng_below(&rng, 5);
+    for (int i = 0; i < 6; i++) g->mix[i] = 0.1f + 0.15f * (float)i;
+    /* BN affine parameters away from their init so their gradients are not special. */
+    for (int i = 0; i < g->n_params; i++)
+        if (g->params[i].init != DNAS_INIT_UNIFORM_FAN_IN)
+            for (size_t k = 0; k < dnas_shape_numel(g->params[i].shape); k++)
+                g->w[g->params[i].off + k] += 0.2f * dnas_rng_normal(&rng);
+    return 1;
+}
+
+static double loss_at(dnas_graph *g) {
+    if (dnas_graph_forward(g) != DNAS_OK) return NAN;
+    return g->loss_value;
+}
+
+/* 4-point central difference of the loss along one float (the float32 graph: the step trades
+ * rounding noise against truncation error), compared with the analytic gradient. */
+static int fd_check(dnas_graph *g, float *p, float analytic, double *worst, const char *what) {
+    float keep = *p;
+    double l[4], hs[4] = {-2, -1, 1, 2}, h = 3e-3;
+    for (int i = 0; i < 4; i++) {
+        *p = keep + (float)(hs[i] * h);
+        l[i] = loss_at(g);
+    }
+    *p = keep;
+    double num = (8 * (l[2] - l[1]) - (l[3] - l[0])) / (12 * h);
+    double err = fabs(num - analytic) / fmax(fabs(num), 3e-3);
+    if (err > *worst) *worst = err;
+    if (err > 3e-2) {
+        printf("  %s: analytic %.6g numeric %.6g (rel %.3g)\n", what, analytic, num, err);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_graph_finite_differences(void) {
+    net t;
+    CHECK(dnas_backend_cpu_create(1, &t.be) == DNAS_OK, "backend");
+    CHECK(build(&t, 4, 0), "build");
+    dnas_graph *g = &t.g;
+    CHECK(dnas_graph_forward(g) == DNAS_OK, "%s", dnas_last_error());
+    dnas_graph_zero_grads(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH);
+    CHECK(dnas_graph_backward(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH | DNAS_WANT_INPUTS) == DNAS_OK, "%s", dnas_last_error());
+    size_t nw = g->n_weights;
+    float *gw = malloc(nw * sizeof(float)), gm[6];
+    memcpy(gw, g->gw, nw * sizeof(float));
+    memcpy(gm, g->gmix, sizeof gm);
+    dnas_value *in = &g->vals[g->input];
+    size_t nin = dnas_shape_numel(in->shape);
+    float *gx = malloc(nin * sizeof(float));
+    memcpy(gx, in->grad, nin * sizeof(float));
+    double worst = 0;
+    int bad = 0, n = 0;
+    /* Every mixing weight but 'none' (index 0, whose gradient is exactly 0). */
+    CHECK(gm[0] == 0.0f, "d/dm of the zero op is %g, want exactly 0", (double)gm[0]);
+    for (int i = 1; i < 6; i++, n++) bad += !fd_check(g, &g->mix[i], gm[i], &worst, "mix");
+    /* Three entries of every parameter tensor. */
+    for (int i = 0; i < g->n_params; i++) {
+        dnas_param *p = &g->params[i];
+        size_t cnt = dnas_shape_numel(p->shape);
+        /* Conv biases right before batch-stat BN have a true gradient of zero: skip them. */
+        if ((!strcmp(p->name, "c1.bias"))) continue;
+        for (size_t k = 0; k < cnt; k += cnt / 3 + 1, n++)
+            bad += !fd_check(g, &g->w[p->off + k], gw[p->off + k], &worst, p->name);
+    }
+    for (size_t k = 0; k < nin; k += nin / 7 + 1, n++) bad += !fd_check(g, &in->data[k], gx[k], &worst, "input");
+    printf("  %d gradient entries (weights, mix, input) vs central differences in float: worst rel err %.3g\n", n, worst);
+    CHECK(bad == 0, "%d of %d entries disagree", bad, n);
+    free(gw);
+    free(gx);
+    dnas_graph_free(g);
+    dnas_backend_destroy(t.be);
+}
+
+static void test_wants_mask(void) {
+    net t;
+    CHECK(dnas_backend_cpu_create(1, &t.be) == DNAS_OK, "backend");
+    CHECK(build(&t, 4, 1), "build");
+    dnas_graph *g = &t.g;
+    CHECK(dnas_graph_forward(g) == DNAS_OK, "%s", dnas_last_error());
+    dnas_graph_zero_grads(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH);
+    CHECK(dnas_graph_backward(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH) == DNAS_OK, "%s", dnas_last_error());
+    float gm_all[6];
+    memcpy(gm_all, g->gmix, sizeof gm_all);
+    dnas_graph_zero_grads(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH);
+    dnas_graph_profile(g, 1);
+    CHECK(dnas_graph_backward(g, DNAS_WANT_ARCH) == DNAS_OK, "%s", dnas_last_error());
+    int nonzero = 0;
+    for (size_t i = 0; i < g->n_weights; i++) nonzero += g->gw[i] != 0.0f;
+    CHECK(nonzero == 0, "an arch-only backward wrote %d weight gradients", nonzero);
+    CHECK(memcmp(gm_all, g->gmix, sizeof gm_all) == 0, "arch gradients differ with and without weight gradients");
+    long conv_bwd = 0, bn_bwd = 0;
+    for (int i = 0; i < g->n_prof; i++) {
+        if (!strcmp(g->prof[i].op, "conv2d")) conv_bwd = g->prof[i].bwd_n;
+        if (!strcmp(g->prof[i].op, "batchnorm")) bn_bwd = g->prof[i].bwd_n;
+    }
+    /* Only the conv and BN after the mixed node lie on a path from alpha to the loss. */
+    printf("  arch-only backward: %ld conv and %ld BN backward calls (of 4 and 3), no weight gradient\n", conv_bwd, bn_bwd);
+    CHECK(conv_bwd == 1 && bn_bwd == 1, "arch-only backward ran %ld conv / %ld BN backwards, want 1 / 1", conv_bwd, bn_bwd);
+    dnas_graph_profile(g, 0);
+    dnas_graph_free(g);
+    dnas_backend_destroy(t.be);
+}
+
+static void test_inactive_node_equals_zero_weight(void) {
+    net t;
+    CHECK(dnas_backend_cpu_create(2, &t.be) == DNAS_OK, "backend");
+    CHECK(build(&t, 4, 1), "build");
+    dnas_graph *g = &t.g;
+    float keep = g->mix[4];
+    g->mix[4] = 0.0f;
+    double l_zero = loss_at(g);
+    g->mix[4] = keep;
+    g->nodes[t.pool_node].active = 0;
+    double l_off = loss_at(g);
+    printf("  loss with the pool op's weight 0: %.9f, with the pool node switched off: %.9f\n", l_zero, l_off);
+    CHECK(fabs(l_zero - l_off) < 1e-6, "switching a node off differs from a zero weight");
+    dnas_graph_zero_grads(g, DNAS_WANT_ARCH);
+    CHECK(dnas_graph_backward(g, DNAS_WANT_ARCH) == DNAS_OK, "%s", dnas_last_error());
+    CHECK(g->gmix[4] == 0.0f, "an inactive op got a mixing gradient %g", (double)g->gmix[4]);
+    g->nodes[t.pool_node].active = 1;
+    dnas_graph_free(g);
+    dnas_backend_destroy(t.be);
+}
+
+static void test_plan_reuses_memory(void) {
+    net t;
+    CHECK(dnas_backend_cpu_create(1, &t.be) == DNAS_OK, "backend");
+    CHECK(build(&t, 16, 1), "build");
+    dnas_graph *g = &t.g;
+    size_t all = 0;
+    for (int v = 0; v < g->n_vals; v++) all += 2 * dnas_shape_numel(g->vals[v].shape) * sizeof(float);
+    printf("  planned arena %zu bytes for %zu bytes of values and gradients\n", g->peak_bytes, all);
+    CHECK(g->peak_bytes < all, "the plan reuses no memory");
+    /* Overlapping live buffers would corrupt results: the plan must give the same loss and
+     * gradients as running twice (state-independent). */
+    double l1 = loss_at(g), l2 = loss_at(g);
+    CHECK(l1 == l2, "loss changed between identical forwards: %.9g vs %.9g", l1, l2);
+    dnas_graph_free(g);
+    dnas_backend_destroy(t.be);
+}
+
+static void test_smaller_batch(void) {
+    net a, b;
+    CHECK(dnas_backend_cpu_create(1, &a.be) == DNAS_OK, "backend");
+    b.be = a.be;
+    CHECK(build(&a, 8, 1) && build(&b, 3, 1), "build");
+    /* Same weights and the first 3 examples: the 8-planned graph run at 3 equals the 3-graph. */
+    memcpy(b.g.w, a.g.w, a.g.n_weights * sizeof(float));
+    memcpy(b.g.bufs, a.g.bufs, a.g.n_bufs * sizeof(float));
+    memcpy(b.g.vals[b.g.input].data, a.g.vals[a.g.input].data, 3 * 3 * 8 * 8 * sizeof(float));
+    memcpy(b.g.labels, a.g.labels, 3 * sizeof(int));
+    CHECK(dnas_graph_set_batch(&a.g, 3) == DNAS_OK, "%s", dnas_last_error());
+    double la = loss_at(&a.g), lb = loss_at(&b.g);
+    printf("  graph planned for 8 run at 3: loss %.9f, graph planned for 3: %.9f\n", la, lb);
+    CHECK(fabs(la - lb) < 1e-6, "losses differ");
+    CHECK(dnas_graph_set_batch(&a.g, 9) != DNAS_OK, "a batch above the plan was accepted");
+    dnas_graph_free(&a.g);
+    dnas_graph_free(&b.g);
+    dnas_backend_destroy(a.be);
+}
+
+int main(void) {
+    RUN(test_graph_finite_differences);
+    RUN(test_wants_mask);
+    RUN(test_inactive_node_equals_zero_weight);
+    RUN(test_plan_reuses_memory);
+    RUN(test_smaller_batch);
+    TEST_EXIT();
+}
