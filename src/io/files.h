@@ -1,5 +1,5 @@
 /* File helpers shared by every writer in src/io: crash-safe whole-file writes (temp file, fsync,
- * rename, directory fsync), fsync'd line appends for the JSONL logs, mkdir -p, whole-file reads,
+ * rename, directory fsync), line appends for the JSONL logs, mkdir -p, whole-file reads,
  * a small string builder for JSON lines, and CRC-32C for the checksums our formats carry.
  * Every failure returns a dnas_status with a one-line message that names the path. */
 #ifndef DNAS_IO_FILES_H
@@ -33,9 +33,11 @@ void dnas_atomic_abort(dnas_atomic_file *f);
 
 /* ---- other file operations --------------------------------------------------------------- */
 
-/* Appends `line` + '\n' in one write with O_APPEND (creating the file), then fsyncs, so a crash
- * never leaves half a line from this call. `line` must not contain '\n' (DNAS_ERR_INVALID_ARG). */
+/* Appends `line` + '\n' in one write with O_APPEND (creating the file), so the line lands
+ * whole; durability comes from dnas_fsync_file, which a run calls before each checkpoint. `line` must not contain '\n' (DNAS_ERR_INVALID_ARG). */
 dnas_status dnas_append_line(const char *path, const char *line);
+/* Make an existing file's content durable (a missing file is fine). */
+dnas_status dnas_fsync_file(const char *path);
 
 /* Creates `path` and any missing parents (mode 0755 before umask); existing directories are fine. */
 dnas_status dnas_mkdir_p(const char *path);

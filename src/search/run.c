@@ -106,6 +106,9 @@ typedef struct {
 
 static dnas_status checkpoint(dnas_search *s, const run_paths *p) {
     uint64_t lb, ab;
+    /* The logs up to this point must be on disk before a checkpoint that vouches for them. */
+    DNAS_TRY(dnas_fsync_file(p->log));
+    DNAS_TRY(dnas_fsync_file(p->alphas));
     DNAS_TRY(file_size(p->log, &lb));
     DNAS_TRY(file_size(p->alphas, &ab));
     return dnas_search_save(s, p->ckpt, lb, ab);
