@@ -11,7 +11,7 @@ typedef struct {
     int dtype;      /* 0 float32, 1 int32 */
     int ndim, dims[8];
     size_t count;
-    void *data;     /* points into the file buffer */
+    void *data;     /* an aligned copy of the entry's values */
 } fx_entry;
 
 typedef struct {
@@ -62,10 +62,13 @@ static inline int fx_load(fixture *f, const char *path) {
             e->count *= (size_t)e->dims[d];
         }
         if (off + 4 * e->count > (size_t)size) return 0;
-        e->data = f->buf + off;
+        /* Entries follow variable-length names, so copy each to aligned memory. */
+        e->data = malloc(4 * e->count + 4);
+        if (!e->data) return 0;
+        memcpy(e->data, f->buf + off, 4 * e->count);
         off += 4 * e->count;
+        f->n++; /* counted as loaded, so fx_free releases it even after a later failure */
     }
-    f->n = (int)n;
     return off == (size_t)size;
 }
 
@@ -76,6 +79,7 @@ static inline const fx_entry *fx_get(const fixture *f, const char *name) {
 }
 
 static inline void fx_free(fixture *f) {
+    for (int i = 0; f->e && i < f->n; i++) free(f->e[i].data);
     free(f->buf);
     free(f->e);
 }
