@@ -111,7 +111,8 @@ static int cmd_search(int argc, char **argv) {
         if (!strcmp(argv[i], "--help")) {
             dnas_search_config c;
             dnas_search_config_default(&c, find_flag(argc, argv, "--algo"));
-            printf("usage: dnas search --out DIR [--flag value ...]   or   dnas search --resume DIR\n");
+            printf("usage: dnas search --out DIR [--flag value ...]   or   dnas search --resume DIR\n"
+                   "(--out and --data are short for --out-dir and --data-dir)\n");
             dnas_search_config_help(&c, stdout);
             return 0;
         }
