@@ -60,7 +60,7 @@ static int resblock(dnas_graph *g, int idx, int x, int cout) {
 /* One search cell: 4 nodes, node i = sum over j < i of the mixed edge (i <- j). The
  * 'none' op contributes zeros and a zero d/dm, so it is left out of the sum; skip_connect
  * feeds node j itself. One ReLU per source node serves every conv reading it. */
-static int search_cell(dnas_graph *g, int idx, int x, int track) {
+static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0) {
     int node[4], relu[4];
     if (x < 0) return -1; /* an earlier builder call failed; the graph holds the error */
     int c = g->vals[x].shape.c;
@@ -75,16 +75,16 @@ static int search_cell(dnas_graph *g, int idx, int x, int track) {
             char edge[64];
             snprintf(edge, sizeof edge, "cells.%d.edges.%d<-%d", idx, i, j);
             in[k] = node[j];
-            mix[k++] = e * 5 + 1;
+            mix[k++] = mix0 + e * 5 + 1;
             snprintf(name, sizeof name, "%s.nor_conv_1x1", edge);
             in[k] = relu_conv_bn(g, name, relu[j], c, 1, 1, 0, 0, track);
-            mix[k++] = e * 5 + 2;
+            mix[k++] = mix0 + e * 5 + 2;
             snprintf(name, sizeof name, "%s.nor_conv_3x3", edge);
             in[k] = relu_conv_bn(g, name, relu[j], c, 3, 1, 1, 0, track);
-            mix[k++] = e * 5 + 3;
+            mix[k++] = mix0 + e * 5 + 3;
             snprintf(name, sizeof name, "%s.avg_pool_3x3", edge);
             in[k] = dnas_op_avgpool(g, name, node[j], 3, 1, 1, 0);
-            mix[k++] = e * 5 + 4;
+            mix[k++] = mix0 + e * 5 + 4;
         }
         snprintf(name, sizeof name, "cells.%d.node%d", idx, i);
         node[i] = dnas_op_wsum(g, name, in, mix, k);
@@ -101,14 +101,13 @@ dnas_status dnas_nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
         return dnas_fail(DNAS_ERR_INVALID_ARG, "image size must be a positive multiple of 4 (got %d)", c->image);
     int C = c->channels;
     int x = dnas_graph_input(g, dnas_shape4(c->batch, 3, c->image, c->image));
-    int mix0 = dnas_graph_mix(g, 6 * 5);
-    (void)mix0; /* the single alpha group starts at mix index 0 */
+    int mix0 = dnas_graph_mix(g, 6 * 5); /* the one alpha group all 15 cells share */
     x = dnas_op_conv2d(g, "stem.conv", x, C, 3, 1, 1, 1, 1, 0);
     x = dnas_op_batchnorm(g, "stem.bn", x, 1, 1);
     int idx = 0;
     for (int stage = 0; stage < 3; stage++) {
         if (stage > 0) x = resblock(g, idx++, x, C << stage);
-        for (int i = 0; i < c->cells; i++) x = search_cell(g, idx++, x, c->track_bn);
+        for (int i = 0; i < c->cells; i++) x = search_cell(g, idx++, x, c->track_bn, mix0);
     }
     x = dnas_op_batchnorm(g, "lastact.bn", x, 1, 1);
     x = dnas_op_relu(g, "lastact.relu", x);
