@@ -1,7 +1,8 @@
 /* The graph layer: a small network using every op, checked by finite differences at the level
  * of the whole graph (weights, mixing weights, input), the `wants` mask (an arch-only backward
  * touches no weight gradient, runs no conv weight kernel, skips the part upstream of the mix),
- * inactive nodes, the liveness plan, and running a smaller batch on a planned graph. */
+ * inactive nodes, the liveness plan (no two live regions share memory; results equal those with
+ * private NaN-poisoned memory for everything), and running a smaller batch on a planned graph. */
 #include "test.h"
 #include "ops/ops.h"
 #include "core/rng.h"
@@ -183,10 +184,165 @@ static void test_plan_reuses_memory(void) {
     for (int v = 0; v < g->n_vals; v++) all += 2 * dnas_shape_numel(g->vals[v].shape) * sizeof(float);
     printf("  planned arena %zu bytes for %zu bytes of values and gradients\n", g->peak_bytes, all);
     CHECK(g->peak_bytes < all, "the plan reuses no memory");
-    /* Overlapping live buffers would corrupt results: the plan must give the same loss and
-     * gradients as running twice (state-independent). */
-    double l1 = loss_at(g), l2 = loss_at(g);
-    CHECK(l1 == l2, "loss changed between identical forwards: %.9g vs %.9g", l1, l2);
+    dnas_graph_free(g);
+    dnas_backend_destroy(t.be);
+}
+
+/* One planned region: [off, off + n) floats of the arena, in use over steps [t0, t1]. */
+typedef struct {
+    size_t off, n;
+    int t0, t1;
+    char what[80];
+} region;
+
+/* Every data, gradient and saved buffer with the steps it must survive, derived here from the
+ * graph's structure (time: forward of node i at i, its backward at 2n-1-i): a value lives from
+ * its producer's forward to its last forward reader, or to the end of the step when a backward
+ * reads it (its consumer saves inputs, its producer saves outputs, or it is the input, loss or
+ * logits); a gradient from its last consumer's backward (its first writer) to its producer's
+ * backward; a node's saved buffer for the whole step. */
+static int plan_regions(dnas_graph *g, region *r) {
+    int n = g->n_nodes, T = 2 * n, k = 0;
+    for (int v = 0; v < g->n_vals; v++) {
+        dnas_value *x = &g->vals[v];
+        int prod = x->producer, last = -1;
+        int kept = prod < 0 || v == g->loss || v == g->logits ||
+                   (prod >= 0 && (g->nodes[prod].op->flags & DNAS_OPF_SAVE_OUT));
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < g->nodes[i].n_in; j++)
+                if (g->nodes[i].in[j] == v) {
+                    last = i;
+                    if (g->nodes[i].op->flags & DNAS_OPF_SAVE_IN) kept = 1;
+                }
+        int start = prod < 0 ? 0 : prod;
+        size_t numel = dnas_shape_numel(x->shape);
+        r[k] = (region){(size_t)(x->data - g->arena), numel, start, kept ? T : (last < 0 ? start : last), ""};
+        snprintf(r[k++].what, sizeof r[0].what, "value %d (%s)", v, prod < 0 ? "input" : g->nodes[prod].name);
+        r[k] = (region){(size_t)(x->grad - g->arena), numel, last < 0 ? T - 1 - start : T - 1 - last,
+                        prod < 0 ? T : T - 1 - prod, ""};
+        snprintf(r[k++].what, sizeof r[0].what, "grad of value %d (%s)", v, prod < 0 ? "input" : g->nodes[prod].name);
+    }
+    for (int i = 0; i < n; i++)
+        if (g->nodes[i].scratch_n) {
+            r[k] = (region){(size_t)(g->nodes[i].scratch - g->arena), g->nodes[i].scratch_n, 0, T, ""};
+            snprintf(r[k++].what, sizeof r[0].what, "saved buffer of %s", g->nodes[i].name);
+        }
+    return k;
+}
+
+/* No two regions alive at the same step may share a float of the arena (pairwise), and every
+ * region lies inside the arena. Also checks the plan does reuse memory, so that the pairwise
+ * check is not vacuous. */
+static void test_plan_live_regions_disjoint(void) {
+    net t;
+    CHECK(dnas_backend_cpu_create(1, &t.be) == DNAS_OK, "backend");
+    CHECK(build(&t, 16, 1), "build");
+    dnas_graph *g = &t.g;
+    region *r = malloc((size_t)(2 * g->n_vals + g->n_nodes) * sizeof *r);
+    int nr = plan_regions(g, r), clashes = 0, reused = 0;
+    for (int i = 0; i < nr; i++) {
+        CHECK(r[i].off + r[i].n <= g->arena_floats, "%s lies outside the arena", r[i].what);
+        for (int j = i + 1; j < nr; j++) {
+            int mem = r[i].off < r[j].off + r[j].n && r[j].off < r[i].off + r[i].n;
+            int time = r[i].t0 <= r[j].t1 && r[j].t0 <= r[i].t1;
+            if (mem && !time) reused++;
+            if (mem && time) {
+                if (clashes++ < 5)
+                    printf("  %s [steps %d..%d] and %s [steps %d..%d] share arena floats %zu..%zu\n",
+                           r[i].what, r[i].t0, r[i].t1, r[j].what, r[j].t0, r[j].t1,
+                           r[i].off > r[j].off ? r[i].off : r[j].off,
+                           (r[i].off + r[i].n < r[j].off + r[j].n ? r[i].off + r[i].n : r[j].off + r[j].n) - 1);
+            }
+        }
+    }
+    printf("  %d planned regions: %d pairs share memory at disjoint times, %d pairs while both live\n", nr, reused, clashes);
+    CHECK(clashes == 0, "%d pairs of live regions overlap in the arena", clashes);
+    CHECK(reused > 0, "no region reuses another's memory: the check above proves nothing");
+    free(r);
+    dnas_graph_free(g);
+    dnas_backend_destroy(t.be);
+}
+
+typedef struct {
+    double loss;
+    float *gw, *gx, gm[6], *logits;
+} step_result;
+
+/* Poison the whole arena with NaN but the input images, then forward and backward. */
+static void poisoned_step(dnas_graph *g, float *arena, size_t n_arena, step_result *out) {
+    dnas_value *in = &g->vals[g->input];
+    size_t nin = dnas_shape_numel(in->shape);
+    float *x = malloc(nin * sizeof(float));
+    memcpy(x, in->data, nin * sizeof(float));
+    for (size_t i = 0; i < n_arena; i++) arena[i] = NAN;
+    memcpy(in->data, x, nin * sizeof(float));
+    free(x);
+    out->loss = loss_at(g);
+    dnas_graph_zero_grads(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH);
+    CHECK(dnas_graph_backward(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH | DNAS_WANT_INPUTS) == DNAS_OK, "%s", dnas_last_error());
+    size_t nl = dnas_shape_numel(g->vals[g->logits].shape);
+    out->gw = malloc(g->n_weights * sizeof(float));
+    out->gx = malloc(nin * sizeof(float));
+    out->logits = malloc(nl * sizeof(float));
+    memcpy(out->gw, g->gw, g->n_weights * sizeof(float));
+    memcpy(out->gx, in->grad, nin * sizeof(float));
+    memcpy(out->gm, g->gmix, sizeof out->gm);
+    memcpy(out->logits, g->vals[g->logits].data, nl * sizeof(float));
+}
+
+/* The planned arena against private, NaN-filled memory for every value, gradient and saved
+ * buffer (nothing shared): forward and backward must give bit-identical loss, logits and
+ * gradients of the weights, mixing weights and input. Reusing memory that is still live, or
+ * reading memory before this step wrote it, shows as a difference or a NaN. */
+static void test_plan_matches_private_buffers(void) {
+    net t;
+    CHECK(dnas_backend_cpu_create(1, &t.be) == DNAS_OK, "backend");
+    CHECK(build(&t, 16, 1), "build");
+    dnas_graph *g = &t.g;
+    step_result a, b;
+    poisoned_step(g, g->arena, g->arena_floats, &a);
+    /* Re-point everything at private memory (the same floats laid out without any sharing). */
+    region *r = malloc((size_t)(2 * g->n_vals + g->n_nodes) * sizeof *r);
+    int nr = plan_regions(g, r);
+    size_t total = 0;
+    for (int i = 0; i < nr; i++) total += r[i].n;
+    free(r);
+    float *priv = malloc(total * sizeof(float)), *arena = g->arena, *p = priv;
+    dnas_value *in = &g->vals[g->input];
+    const float *x0 = in->data;
+    for (int v = 0; v < g->n_vals; v++) {
+        size_t n = dnas_shape_numel(g->vals[v].shape);
+        g->vals[v].data = p;
+        p += n;
+        g->vals[v].grad = p;
+        p += n;
+    }
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].scratch_n) {
+            g->nodes[i].scratch = p;
+            p += g->nodes[i].scratch_n;
+        }
+    for (size_t i = 0; i < total; i++) priv[i] = NAN;
+    memcpy(in->data, x0, dnas_shape_numel(in->shape) * sizeof(float));
+    poisoned_step(g, priv, 0, &b);
+    size_t nin = dnas_shape_numel(in->shape), nl = dnas_shape_numel(g->vals[g->logits].shape);
+    printf("  planned arena vs private buffers: loss %.9f vs %.9f\n", a.loss, b.loss);
+    CHECK(isfinite(a.loss) && a.loss == b.loss, "loss %.9g (planned) vs %.9g (private)", a.loss, b.loss);
+    CHECK(memcmp(a.logits, b.logits, nl * sizeof(float)) == 0, "logits differ");
+    CHECK(memcmp(a.gw, b.gw, g->n_weights * sizeof(float)) == 0, "weight gradients differ");
+    CHECK(memcmp(a.gm, b.gm, sizeof a.gm) == 0, "mixing-weight gradients differ");
+    CHECK(memcmp(a.gx, b.gx, nin * sizeof(float)) == 0, "input gradients differ");
+    int nan = 0;
+    for (size_t i = 0; i < g->n_weights; i++) nan += !isfinite(a.gw[i]);
+    CHECK(nan == 0, "%d weight gradients are not finite", nan);
+    (void)arena;
+    free(priv);
+    free(a.gw), free(a.gx), free(a.logits), free(b.gw), free(b.gx), free(b.logits);
+    /* Put the planned pointers back before freeing (the arena owns them). */
+    for (int v = 0; v < g->n_vals; v++) {
+        g->vals[v].data = g->arena + g->vals[v].data_off;
+        g->vals[v].grad = g->arena + g->vals[v].grad_off;
+    }
     dnas_graph_free(g);
     dnas_backend_destroy(t.be);
 }
@@ -216,6 +372,8 @@ int main(void) {
     RUN(test_wants_mask);
     RUN(test_inactive_node_equals_zero_weight);
     RUN(test_plan_reuses_memory);
+    RUN(test_plan_live_regions_disjoint);
+    RUN(test_plan_matches_private_buffers);
     RUN(test_smaller_batch);
     TEST_EXIT();
 }

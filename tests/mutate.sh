@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Mutation check of the test suite: re-injects known bugs one at a time and checks that the
+# tests catch each. It never touches this working tree: it copies the tracked and untracked
+# (not ignored) files to a temporary directory, builds there, and mutates only that copy, which
+# is removed on exit (also on Ctrl-C).
+#
+# Prints one line per mutant, "caught" or "SURVIVED", and exits non-zero if any survived, or if a
+# mutation no longer applies (the source changed: update its pattern here) or does not compile.
+#
+# usage: tests/mutate.sh [-a] [-k] [NAME...]
+#   -a      run every unit and ref test binary for each mutant (default: the relevant ones)
+#   -k      keep the temporary copy (its path is printed)
+#   NAME    run only these mutants (default: all)
+# env: JOBS (make -j, default 2), CC, ARCH and the other Makefile switches pass through.
+set -u
+
+all=0 keep=0
+while getopts ak o; do
+    case $o in
+    a) all=1 ;;
+    k) keep=1 ;;
+    *) echo "usage: $0 [-a] [-k] [NAME...]" >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/dnas-mutate.XXXXXX") || exit 2
+cleanup() { if [ $keep = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi; }
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM HUP
+SRC=$TMP/src
+B=build-mut
+mkdir -p "$SRC"
+
+# ---- the copy: tracked and untracked-but-not-ignored files, no build directories ------------
+if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$ROOT" && git ls-files -z -co --exclude-standard | grep -zv '^build[^/]*/' |
+        while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+        tar --null -T - -cf -) | tar -xf - -C "$SRC" || { echo "cannot copy the tree" >&2; exit 2; }
+else
+    (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
+fi
+
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin"
+if [ $all = 1 ]; then
+    BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
+fi
+
+build() { make -C "$SRC" BUILD=$B -j"${JOBS:-2}" $BINS_ALL >"$TMP/build.log" 2>&1; }
+
+# Runs test binaries from another directory (/), as a user could: returns 0 when all pass.
+# Writes their output to $TMP/run.log.
+run_tests() {
+    local rc=0 t
+    : >"$TMP/run.log"
+    for t in "$@"; do
+        (cd / && BUILD="$SRC/$B" timeout 600 "$SRC/$t") >>"$TMP/run.log" 2>&1 || rc=1
+    done
+    grep -q '^FAIL ' "$TMP/run.log" && rc=1
+    return $rc
+}
+
+echo "mutation check of $ROOT (copy in $TMP)"
+if ! build; then
+    tail -20 "$TMP/build.log"
+    echo "the unmutated copy does not build" >&2
+    exit 2
+fi
+if ! run_tests $BINS_ALL || grep -q '^SKIP ' "$TMP/run.log"; then
+    grep '^FAIL\|^SKIP\|check failed' "$TMP/run.log" | head -20
+    echo "the unmutated tests do not all pass (run from /)" >&2
+    exit 2
+fi
+echo "baseline: $(grep -c '^PASS ' "$TMP/run.log") cases pass, run from /, no skips"
+
+# ---- the mutants ------------------------------------------------------------------------------
+# name ~ file ~ sed expression (or TRUNCATE / DELETE) ~ test binaries
+T_TWIN=$B/tests/ref/test_nb201_twin
+T_TRAIN=$B/tests/unit/test_train
+T_GRAPH=$B/tests/unit/test_graph
+MUTANTS=(
+"adam-no-weight-decay~src/train/adam.c~s/float d = g\[i\] + o->weight_decay \* w\[i\];/float d = g[i];/~$T_TRAIN $T_TWIN"
+"bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f}/(dnas_bn_p){1e-5f, 0.9f}/~$T_TWIN"
+"bn-running-var-biased~src/backend/cpu/cpu_bn.c~s/double uvar = npix > 1 ? var \* M \/ (M - 1\.0) : var;/double uvar = var;/~$T_TWIN"
+"bn-eval-uses-batch-stats~src/ops/batchnorm.c~s/return g->training || !n->a\.bn\.track;/return 1;/~$T_TWIN"
+"clip-never-scales~src/train/clip.c~s/if (coef < 1\.0)/if (coef < 0.0)/~$T_TRAIN $T_TWIN"
+"clip-never-called~src/search/search.c~s/if (s->cfg\.grad_clip > 0)/if (0 \&\& s->cfg.grad_clip > 0)/~$T_TWIN"
+"cosine-off-by-one~src/train/schedule.c~s|cos(M_PI \* epoch / epochs)|cos(M_PI * epoch / (epochs + 1))|~$T_TRAIN"
+"cosine-no-halving~src/train/schedule.c~s|(1\.0f + (float)cos(M_PI \* epoch / epochs)) / 2\.0f|(1.0f + (float)cos(M_PI * epoch / epochs))|~$T_TRAIN"
+"plan-overlap-at-last-use~src/graph/plan.c~s/if (act\[j\]\.end >= iv\[i\]\.start)/if (act[j].end > iv[i].start)/~$T_GRAPH $T_TWIN"
+"plan-saved-values-not-kept~src/graph/plan.c~s/int end = x->keep ? T : /int end = /~$T_GRAPH $T_TWIN"
+"softmax-backward-sign~src/search/mix.c~s/ga\[k\] = m\[k\] \* (gm\[k\] - dot);/ga[k] = m[k] * (gm[k] + dot);/~$T_TWIN"
+"sgd-nesterov-swapped~src/train/sgd.c~s/d = o->nesterov ? d + mu \* buf\[i\] : buf\[i\];/d = o->nesterov ? buf[i] : d + mu * buf[i];/~$T_TRAIN $T_TWIN"
+"sgd-momentum-dampened~src/train/sgd.c~s/buf\[i\] = mu \* buf\[i\] + d;/buf[i] = mu * buf[i] + (1.0f - mu) * d;/~$T_TRAIN $T_TWIN"
+"fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
+"fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
+)
+
+survived=0 broken=0 n=0
+for m in "${MUTANTS[@]}"; do
+    IFS='~' read -r name file expr tests <<<"$m"
+    if [ $# -gt 0 ]; then
+        want=0
+        for a in "$@"; do [ "$a" = "$name" ] && want=1; done
+        [ $want = 1 ] || continue
+    fi
+    [ $all = 1 ] && tests=$BINS_ALL
+    n=$((n + 1))
+    f=$SRC/$file
+    if [ ! -f "$f" ]; then
+        printf '%-28s NOT APPLIED (%s missing)\n' "$name" "$file"
+        broken=$((broken + 1))
+        continue
+    fi
+    cp -p "$f" "$TMP/orig"
+    case $expr in
+    TRUNCATE) head -c 5000 "$TMP/orig" >"$f" ;;
+    DELETE) rm -f "$f" ;;
+    *) sed -e "$expr" "$TMP/orig" >"$f" ;;
+    esac
+    if [ -f "$f" ] && cmp -s "$f" "$TMP/orig"; then
+        printf '%-28s NOT APPLIED (pattern not found in %s: update tests/mutate.sh)\n' "$name" "$file"
+        broken=$((broken + 1))
+    elif ! build; then
+        printf '%-28s BROKEN (does not compile)\n' "$name"
+        grep -m3 'error' "$TMP/build.log"
+        broken=$((broken + 1))
+    elif run_tests $tests; then
+        printf '%-28s SURVIVED (%s)\n' "$name" "$tests"
+        survived=$((survived + 1))
+    else
+        why=$(grep '^FAIL ' "$TMP/run.log" | awk '{print $2}' | tr '\n' ' ')
+        first=$(grep -m1 'check failed' "$TMP/run.log" | sed 's/^ *check failed at //' | cut -c1-100)
+        printf '%-28s caught by %s(%s)\n' "$name" "${why:-a crash }" "$first"
+    fi
+    # Restore the copy, newer than every object built from the mutant, so make rebuilds it.
+    cp -p "$TMP/orig" "$f"
+    touch "$f"
+done
+# The restored copy must build and pass again (nothing left mutated).
+if [ $n -gt 0 ] && { ! build || ! run_tests $BINS_ALL; }; then
+    echo "the restored copy does not pass" >&2
+    exit 2
+fi
+echo "$n mutants: $((n - survived - broken)) caught, $survived survived, $broken not applied or broken"
+[ $survived -eq 0 ] && [ $broken -eq 0 ]
