@@ -39,7 +39,13 @@ ifeq ($(HAVE_OMP),1)
   CFLAGS += -fopenmp
   LDFLAGS += -fopenmp
   CFLAGS += -DDNAS_HAVE_OMP=1
+else
+  # Without OpenMP its pragmas are meant to be ignored (serial code), not -Werror failures.
+  CFLAGS += -Wno-unknown-pragmas
 endif
+# AVX2 + FMA (x86-64-v3) run the hand-written conv kernels; other -march values build the same
+# kernels in portable vector code (src/backend/cpu/cpu_simd.h): correct, slower.
+HAVE_AVX2 := $(if $(filter 2,$(shell $(CC) -march=$(ARCH) -dM -E -x c /dev/null 2>/dev/null | grep -cE '^.define __(AVX2|FMA)__ ')),1)
 ifeq ($(HAVE_DNNL),1)
   CFLAGS += -DDNAS_HAVE_DNNL=1
   LDLIBS += -ldnnl
@@ -64,7 +70,7 @@ BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 all: report $(TOOL) $(TEST_BIN) $(BENCH_BIN)
 
 report:
-	@echo "dnas build: CC=$(CC) -march=$(ARCH)  OpenMP $(call yn,$(HAVE_OMP))  oneDNN $(call yn,$(HAVE_DNNL))  OpenBLAS $(call yn,$(HAVE_BLAS))  nvcc $(call yn,$(NVCC))  cuDNN $(call yn,$(HAVE_CUDNN))"
+	@echo "dnas build: CC=$(CC) -march=$(ARCH)  AVX2+FMA $(call yn,$(HAVE_AVX2))  OpenMP $(call yn,$(HAVE_OMP))  oneDNN $(call yn,$(HAVE_DNNL))  OpenBLAS $(call yn,$(HAVE_BLAS))  nvcc $(call yn,$(NVCC))  cuDNN $(call yn,$(HAVE_CUDNN))"
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -83,7 +89,7 @@ $(TOOL): tools/dnas.c $(LIB)
 $(BUILD)/tests/%: tests/%.c tests/test.h $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
-	@$(CC) $(CFLAGS) -Itests -Itests/ref -MMD -MP $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
+	@$(CC) $(CFLAGS) -Itests -Itests/ref -DDNAS_SRC_DIR='"$(CURDIR)"' -MMD -MP $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)
@@ -98,7 +104,8 @@ $(BUILD)/data/cifar-10-batches-bin/test_batch.bin:
 	python3 $(SHARED_DATA)/cifar10/decode.py $(BUILD)/data/cifar-10-batches-bin
 
 test: all testdata
-	@BUILD=$(BUILD) DNAS_SHARED_DATA=$(SHARED_DATA) sh tests/run.sh
+	@if [ "$(FUZZ_OK)" = 1 ]; then $(MAKE) -s --no-print-directory $(FUZZ_BIN); fi
+	@BUILD=$(BUILD) FUZZ_BUILD=$(FUZZ_BUILD) DNAS_SHARED_DATA=$(SHARED_DATA) sh tests/run.sh
 
 test-asan:
 	$(MAKE) BUILD=build-asan SAN=1 test
@@ -110,7 +117,48 @@ bench: all
 data:
 	sh scripts/get-data.sh data
 
+# ---- fuzzing: libFuzzer harnesses of every reader (tests/fuzz/README.md) ---------------------
+# `make fuzz` fuzzes each harness for FUZZ_TIME seconds (FUZZ=name... picks some); `make test`
+# runs each for a few seconds when $(FUZZ_CC) can link libFuzzer targets, else prints SKIP.
+FUZZ_CC     ?= clang
+FUZZ_BUILD  ?= $(BUILD)-fuzz
+FUZZ_TIME   ?= 60
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE $(filter-out -Werror -Wno-format-truncation,$(WARN)) \
+               -Wno-unknown-pragmas -Iinclude -Isrc -march=$(ARCH) -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB    := $(FUZZ_BUILD)/libdnas-fuzz.a
+# Deferred (=): only the fuzz and test recipes pay for this probe.
+FUZZ_OK      = $(shell printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - -o /dev/null >/dev/null 2>&1 && echo 1)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC (fuzz) $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB)
+	@echo "LD $@"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP $< -o $@ $(FUZZ_LIB) -lm -lpthread
+
+.PHONY: fuzz fuzz-build fuzz-smoke
+fuzz-build:
+	@if [ "$(FUZZ_OK)" != 1 ]; then echo "fuzz: $(FUZZ_CC) cannot link libFuzzer targets; install clang and its runtime (scripts/setup)"; exit 1; fi
+	@$(MAKE) -s --no-print-directory $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	@FUZZ_BUILD=$(FUZZ_BUILD) sh tests/fuzz/run.sh $(FUZZ_TIME) $(FUZZ)
+
+fuzz-smoke:
+	@if [ "$(FUZZ_OK)" = 1 ]; then $(MAKE) -s --no-print-directory $(FUZZ_BIN); fi
+	@FUZZ_BUILD=$(FUZZ_BUILD) sh tests/fuzz/run.sh smoke
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-asan-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_BUILD) -name '*.d' 2>/dev/null)

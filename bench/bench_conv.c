@@ -8,12 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 #include "backend/backend.h"
+#include "core/clock.h"
 #include "core/status.h"
 
 #ifdef DNAS_HAVE_DNNL
@@ -40,11 +40,6 @@ static const shape_t shapes[] = {
     {"36->36 1x1 @16", 64, 36, 16, 16, 36, 1, 1, 0, 1, 1, 0},
 };
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -72,13 +67,13 @@ static void time_pair(run_fn fa, void *a, run_fn fb, void *b, int which, int run
         if (fb) fb(b, which);
     }
     for (int i = 0; i < runs; i++) {
-        double t0 = now_s();
+        double t0 = dnas_now_s();
         fa(a, which);
-        t[i] = now_s() - t0;
+        t[i] = dnas_now_s() - t0;
         if (fb) {
-            t0 = now_s();
+            t0 = dnas_now_s();
             fb(b, which);
-            u[i] = now_s() - t0;
+            u[i] = dnas_now_s() - t0;
         }
     }
     qsort(t, (size_t)runs, sizeof *t, cmp_d);

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "backend/backend.h"
+#include "core/clock.h"
 
 #define NX ((size_t)64 * 32 * 32 * 16)
 #define NT 36 /* pool of tensors of NX floats: 144 MiB, well above a 32 MiB L3 */
@@ -19,12 +19,6 @@ static float *T[NT];
 static float *gam, *bet, *smean, *sinv, *dgam, *dbet;
 static const dnas_shape XS = {64, 16, 32, 32};
 static const dnas_pool_p AVG3 = {3, 1, 1, 0};
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void check(dnas_status st, const char *what) {
     if (st != DNAS_OK) {
@@ -87,13 +81,13 @@ static double measure(const bench *b, int cold, double secs) {
     float *t[16];
     const int sets = cold ? NT / b->uses : 1;
     int rep = 0;
-    double start = now();
+    double start = dnas_now_s();
     for (int i = -2; rep < MAXREP; i++) { /* two warm-up calls */
         int s = (i < 0 ? 0 : i) % sets;
         for (int j = 0; j < b->uses; j++) t[j] = T[s * b->uses + j];
-        double t0 = now();
+        double t0 = dnas_now_s();
         b->fn(t);
-        double t1 = now();
+        double t1 = dnas_now_s();
         if (i >= 0) ts[rep++] = t1 - t0;
         if (rep >= 10 && t1 - start > secs) break;
     }

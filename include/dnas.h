@@ -35,7 +35,9 @@ typedef struct {
     void (*free)(void *user, void *p);
     void *user;
 } dnas_allocator;
-/* Replace the allocator used for every library allocation (NULL restores the default). */
+/* Replace the allocator used for every later library allocation (NULL restores the default).
+ * Each block is freed by the allocator that made it, so an allocator's free and user pointer
+ * must stay valid until the library has released everything allocated through it. */
 DNAS_API void dnas_set_allocator(const dnas_allocator *a);
 
 /* A test allocator that fails its `fail_at`-th allocation (1-based); `calls` counts them. */
@@ -94,9 +96,16 @@ typedef struct {
     int log_every;         /* steps between log.jsonl lines */
     int ckpt_every;        /* steps between checkpoints (0 = only at each epoch's end) */
     int progress;          /* progress line on stderr: 1 on, 0 off, -1 if stderr is a terminal */
-    int max_steps;         /* stop (with a checkpoint) after this many steps in this process; 0 = none */
+    int max_steps;         /* stop (with a checkpoint) after this many steps in this process and
+                              return DNAS_ERR_INTERRUPTED (the search is incomplete); 0 = none */
     volatile int *stop;    /* not a setting: when *stop becomes non-zero the search checkpoints
                               and returns DNAS_ERR_INTERRUPTED (SIGINT/SIGTERM in the CLI) */
+    int resume;            /* not a setting: 1 = dnas_search_run continues the search in out_dir
+                              from its checkpoint, whose stored configuration is used except for
+                              threads (if > 0), data_dir and table (if not ""), progress,
+                              max_steps and stop, which come from this struct */
+    int data_n;            /* not settings: filled in by the run and kept in its checkpoint, so */
+    uint32_t data_crc;     /* that a resume can tell whether --data is the same data set */
 } dnas_search_config;
 
 /* Defaults of the papers for `algo` (AutoDL DARTS-V1 / DARTS-V2 on NB201, ALGORITHMS.md §B1). */
@@ -114,14 +123,18 @@ typedef struct {
     double seconds;
 } dnas_search_result;
 
-/* Runs (or, with resume = 1, continues from out_dir/checkpoint.dnas) a search. */
+/* dnas_search_run starts a search in c->out_dir (refused if it already holds one), or with
+ * c->resume = 1 continues the one there;
+ * dnas_search_resume continues the one in dir from dir/checkpoint.dnas with the configuration
+ * stored there (threads > 0 replaces its thread count). */
 DNAS_API dnas_status dnas_search_run(const dnas_search_config *c, dnas_search_result *r);
 DNAS_API dnas_status dnas_search_resume(const char *dir, int threads, volatile int *stop,
                                         int progress, dnas_search_result *r);
 
 /* ---- benchmark --------------------------------------------------------------------------- */
 typedef struct {
-    dnas_search_config search; /* algo, batch, channels, cells, threads, seed are used */
+    dnas_search_config search; /* space, algo, dataset, batch, channels, cells, image,
+                                  track_bn, threads, seed and the optimiser settings are used */
     int warmup, steps;
 } dnas_bench_config;
 typedef struct {

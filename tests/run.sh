@@ -5,9 +5,16 @@ BUILD=${BUILD:-build}
 export BUILD
 pass=0; fail=0; skip=0
 log=$(mktemp)
-for t in $(find "$BUILD/tests" -type f -perm -u+x | sort); do
+# The libFuzzer smoke run (a few seconds per harness; SKIP lines without clang's fuzzer runtime)
+# counts like one more binary. FUZZ_SMOKE=0 leaves it out.
+smoke=tests/fuzz/run.sh
+[ "${FUZZ_SMOKE:-1}" = 0 ] && smoke=
+for t in $(find "$BUILD/tests" -type f -perm -u+x | sort) $smoke; do
     echo "== $t"
-    "$t" >"$log" 2>&1
+    case $t in
+        *.sh) sh "$t" smoke >"$log" 2>&1 ;;
+        *) "$t" >"$log" 2>&1 ;;
+    esac
     rc=$?
     cat "$log"
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")

@@ -1,10 +1,11 @@
 /* dnas: the command-line tool. Uses only the public API (include/dnas.h).
  *   dnas info   --space nb201 [--classes K --batch B --channels C --cells N]
  *   dnas search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [--flag value ...]
- *   dnas search --resume DIR [--threads T]
+ *   dnas search --resume DIR [--threads T --data DIR --table CSV --max-steps S --progress P]
  *   dnas query  '<NB201 arch string>' [--table nb201.csv]
  *   dnas bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W]
- * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 130 when interrupted). */
+ * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 3 when a search stopped at
+ * --max-steps, 130 when interrupted). */
 #include "dnas.h"
 #include <signal.h>
 #include <stdio.h>
@@ -23,9 +24,17 @@ static int fail(dnas_status st) {
     return st == DNAS_ERR_INVALID_ARG ? 2 : 1;
 }
 
+/* Arguments are quoted with control characters escaped, so an error stays one printable line. */
 static int usage_error(const char *fmt, const char *arg) {
+    char clean[512];
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)arg; *p && o + 5 < sizeof clean; p++) {
+        if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(clean + o, 5, "\\x%02x", *p);
+        else clean[o++] = (char)*p;
+    }
+    clean[o] = 0;
     fprintf(stderr, "dnas: ");
-    fprintf(stderr, fmt, arg);
+    fprintf(stderr, fmt, clean);
     fprintf(stderr, " (see dnas --help)\n");
     return 2;
 }
@@ -35,20 +44,28 @@ static void usage(FILE *f) {
             "usage: dnas <command> [flags]\n"
             "  info   --space nb201 [--classes K --batch B --channels C --cells N]\n"
             "  search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [flags]\n"
-            "  search --resume DIR [--threads T]\n"
+            "  search --resume DIR [--threads T --data DIR --table CSV --max-steps S]\n"
             "  query  '<arch string>' [--table nb201.csv]\n"
             "  bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W --anchor CMD|none]\n"
             "`dnas search --help` lists every search flag with its default.\n");
 }
 
-/* Parses "--key value" pairs of a number-valued command (info). */
-static int parse_int(const char *flag, const char *v, int *out) {
+/* Parses the integer value of a flag of a number-valued command (info, bench) within [lo, hi]. */
+static int parse_int_in(const char *flag, const char *v, int *out, long lo, long hi) {
     char *end = NULL;
     long x = v ? strtol(v, &end, 10) : 0;
     if (!v || end == v || *end || x < -1000000000L || x > 1000000000L)
         return usage_error("%s needs an integer value", flag);
+    if (x < lo || x > hi) {
+        fprintf(stderr, "dnas: %s must lie in %ld..%ld (got %ld)\n", flag, lo, hi, x);
+        return 2;
+    }
     *out = (int)x;
     return 0;
+}
+
+static int parse_int(const char *flag, const char *v, int *out) {
+    return parse_int_in(flag, v, out, -1000000000L, 1000000000L);
 }
 
 static int cmd_info(int argc, char **argv) {
@@ -60,11 +77,12 @@ static int cmd_info(int argc, char **argv) {
         if (!strcmp(k, "--space")) {
             if (!v) return usage_error("%s needs a value", k);
             c.space = v;
-        } else if (!strcmp(k, "--classes")) rc = parse_int(k, v, &c.classes);
-        else if (!strcmp(k, "--batch")) rc = parse_int(k, v, &c.batch);
-        else if (!strcmp(k, "--channels")) rc = parse_int(k, v, &c.channels);
-        else if (!strcmp(k, "--cells")) rc = parse_int(k, v, &c.cells);
-        else if (!strcmp(k, "--track-bn")) rc = parse_int(k, v, &c.track_bn);
+        /* The search's bounds (dnas search --help); sizes beyond them overflow or exhaust memory. */
+        } else if (!strcmp(k, "--classes")) rc = parse_int_in(k, v, &c.classes, 2, 1000);
+        else if (!strcmp(k, "--batch")) rc = parse_int_in(k, v, &c.batch, 1, 4096);
+        else if (!strcmp(k, "--channels")) rc = parse_int_in(k, v, &c.channels, 1, 1024);
+        else if (!strcmp(k, "--cells")) rc = parse_int_in(k, v, &c.cells, 1, 64);
+        else if (!strcmp(k, "--track-bn")) rc = parse_int_in(k, v, &c.track_bn, 0, 1);
         else if (!strcmp(k, "--plan")) { i--; continue; } /* the plan is always printed */
         else return usage_error("unknown flag %s for info", k);
         if (rc) return rc;
@@ -86,15 +104,23 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
-/* Applies "--key value" flags to a search config; `skip` names flags handled by the caller. */
-static int apply_flags(dnas_search_config *c, int argc, char **argv) {
+/* Applies "--key value" flags to a search config (--out and --data are the library's short
+ * forms of --out-dir and --data-dir, so its messages name the flag as typed). With `only`
+ * (a NULL-terminated list), other flags are refused. */
+static int apply_flags(dnas_search_config *c, int argc, char **argv, const char *const *only) {
     for (int i = 0; i < argc; i += 2) {
         if (strncmp(argv[i], "--", 2) != 0) return usage_error("unexpected argument '%s'", argv[i]);
         if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
-        const char *key = argv[i] + 2;
-        if (!strcmp(key, "out")) key = "out_dir";
-        if (!strcmp(key, "data")) key = "data_dir";
-        dnas_status st = dnas_search_config_set(c, key, argv[i + 1]);
+        if (only) {
+            int ok = 0;
+            for (const char *const *o = only; *o; o++) ok |= !strcmp(argv[i], *o);
+            if (!strcmp(argv[i], "--resume")) continue;
+            if (!ok)
+                return usage_error("with --resume only --threads, --progress, --max-steps, --data and "
+                                   "--table may be given, not %s (the rest is stored in the checkpoint)",
+                                   argv[i]);
+        }
+        dnas_status st = dnas_search_config_set(c, argv[i] + 2, argv[i + 1]);
         if (st != DNAS_OK) return fail(st);
     }
     return 0;
@@ -111,9 +137,16 @@ static int cmd_search(int argc, char **argv) {
         if (!strcmp(argv[i], "--help")) {
             dnas_search_config c;
             dnas_search_config_default(&c, find_flag(argc, argv, "--algo"));
-            printf("usage: dnas search --out DIR [--flag value ...]   or   dnas search --resume DIR\n"
+            printf("usage: dnas search --out DIR [--flag value ...]\n"
+                   "       dnas search --resume DIR [--threads T --data DIR --table CSV --max-steps S --progress P]\n"
                    "(--out and --data are short for --out-dir and --data-dir)\n");
             dnas_search_config_help(&c, stdout);
+            printf("A resume takes every other setting from DIR/checkpoint.dnas (edits to config.json\n"
+                   "are ignored); --data and --table there must name the same data and table.\n"
+                   "exit status: 0 the search finished (the final arch is printed on stdout),\n"
+                   "  1 error, 2 usage error, 3 stopped by --max-steps (incomplete: nothing is\n"
+                   "  printed on stdout; continue with --resume DIR), 130 interrupted (SIGINT/SIGTERM;\n"
+                   "  continue with --resume DIR).\n");
             return 0;
         }
     signal(SIGINT, on_signal);
@@ -121,28 +154,33 @@ static int cmd_search(int argc, char **argv) {
     dnas_search_result r;
     dnas_status st;
     const char *resume = find_flag(argc, argv, "--resume");
+    dnas_search_config c;
+    st = dnas_search_config_default(&c, resume ? NULL : find_flag(argc, argv, "--algo"));
+    if (st != DNAS_OK) return fail(st);
     if (resume) {
-        int threads = 0, progress = -1;
-        for (int i = 0; i < argc; i += 2) {
-            if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
-            if (!strcmp(argv[i], "--resume")) continue;
-            int rc = 0;
-            if (!strcmp(argv[i], "--threads")) rc = parse_int(argv[i], argv[i + 1], &threads);
-            else if (!strcmp(argv[i], "--progress")) rc = parse_int(argv[i], argv[i + 1], &progress);
-            else return usage_error("with --resume only --threads and --progress may be given, not %s", argv[i]);
-            if (rc) return rc;
-        }
-        st = dnas_search_resume(resume, threads, &stop_flag, progress, &r);
-    } else {
-        dnas_search_config c;
-        st = dnas_search_config_default(&c, find_flag(argc, argv, "--algo"));
-        if (st != DNAS_OK) return fail(st);
-        const char *table = getenv("DNAS_NB201_TABLE");
-        if (table) snprintf(c.table, sizeof c.table, "%s", table);
-        int rc = apply_flags(&c, argc, argv);
+        static const char *const allowed[] = {"--threads", "--progress", "--max-steps", "--data",
+                                              "--data-dir", "--table", NULL};
+        for (const char *p = resume; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return usage_error("%s", "--resume: the directory name contains a control character");
+        if (strlen(resume) >= sizeof c.out_dir)
+            return usage_error("%s", "--resume: directory name too long");
+        snprintf(c.out_dir, sizeof c.out_dir, "%s", resume);
+        int rc = apply_flags(&c, argc, argv, allowed);
         if (rc) return rc;
-        c.stop = &stop_flag;
-        st = dnas_search_run(&c, &r);
+        c.resume = 1;
+    } else {
+        const char *table = getenv("DNAS_NB201_TABLE");
+        if (table && (st = dnas_search_config_set(&c, "table", table)) != DNAS_OK) return fail(st);
+        int rc = apply_flags(&c, argc, argv, NULL);
+        if (rc) return rc;
+    }
+    c.stop = &stop_flag;
+    st = dnas_search_run(&c, &r);
+    if (st == DNAS_ERR_INTERRUPTED && !stop_flag && c.max_steps > 0) {
+        /* Stopped by --max-steps: incomplete, so no architecture; a status of its own. */
+        fprintf(stderr, "dnas: %s\n", dnas_last_error());
+        return 3;
     }
     if (st != DNAS_OK) return fail(st);
     printf("%s\n", r.arch);

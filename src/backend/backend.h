@@ -34,15 +34,27 @@ typedef struct {
     float eps, momentum; /* PyTorch semantics: running = (1-momentum)*running + momentum*batch */
 } dnas_bn_p;
 
+/* Kernel families, one per group of vtable entries (fwd + bwd). An op declares the families
+ * it calls (a mask of DNAS_KBIT) and graph planning refuses a graph whose backend's
+ * `supports` says no to one of them, naming the node. */
 typedef enum {
     DNAS_K_CONV2D, DNAS_K_BN, DNAS_K_RELU, DNAS_K_AVGPOOL, DNAS_K_MAXPOOL, DNAS_K_WSUM,
     DNAS_K_GAP, DNAS_K_LINEAR, DNAS_K_XENT, DNAS_K_CHANCOPY, DNAS_K_COUNT
 } dnas_kernel_kind;
+#define DNAS_KBIT(k) (1u << (k))
+_Static_assert(DNAS_K_COUNT <= 32, "kernel masks are 32-bit");
+/* "conv2d", "bn", ... for messages; "?" outside the enum. */
+const char *dnas_kernel_name(dnas_kernel_kind k);
+/* The one label check (every backend's xent_fwd/xent_bwd runs it on the host labels before
+ * indexing with them): n >= 0, k > 0 and every label in [0,k), else DNAS_ERR_INVALID_ARG
+ * with "<who>: label L of row R outside [0,k)". */
+dnas_status dnas_labels_check(const char *who, const int *labels, int n, int k);
 
 typedef struct dnas_backend dnas_backend;
 struct dnas_backend {
     const char *name;
     void *impl;
+    /* 1 if the backend has every kernel of family k; graph planning asks it per node. */
     int (*supports)(const dnas_backend *be, dnas_kernel_kind k);
     void (*destroy)(dnas_backend *be);
 

@@ -1,11 +1,13 @@
 #include "alloc.h"
 #include "status.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void *default_alloc(void *ud, size_t bytes) {
     (void)ud;
     void *p = NULL;
+    if (bytes > SIZE_MAX - DNAS_ALIGN) return NULL; /* the rounding below would wrap */
     size_t rounded = (bytes + DNAS_ALIGN - 1) / DNAS_ALIGN * DNAS_ALIGN;
     if (posix_memalign(&p, DNAS_ALIGN, rounded ? rounded : DNAS_ALIGN) != 0) return NULL;
     return p;
@@ -21,10 +23,25 @@ void dnas_set_allocator(const dnas_allocator *a) {
     else current = (dnas_allocator){default_alloc, default_free, NULL};
 }
 
+/* Every block starts with a header naming the allocator that made it, so dnas_free hands it
+ * back to that one even when dnas_set_allocator ran in between (a test that installs a
+ * failing allocator, an embedder that swaps). DNAS_ALIGN bytes keep the caller's pointer
+ * aligned. */
+typedef struct {
+    dnas_allocator a;
+} block_header;
+_Static_assert(sizeof(block_header) <= DNAS_ALIGN, "allocation header must fit in DNAS_ALIGN");
+
 void *dnas_alloc(size_t bytes, const char *what) {
-    void *p = current.alloc(current.user, bytes);
-    if (!p) dnas_fail(DNAS_ERR_OOM, "out of memory allocating %zu bytes for %s", bytes, what);
-    return p;
+    const dnas_allocator a = current;
+    char *base = bytes <= SIZE_MAX - DNAS_ALIGN ? a.alloc(a.user, bytes + DNAS_ALIGN) : NULL;
+    if (!base) {
+        dnas_fail(DNAS_ERR_OOM, "out of memory allocating %zu bytes for %s", bytes, what);
+        return NULL;
+    }
+    block_header h = {a};
+    memcpy(base, &h, sizeof h);
+    return base + DNAS_ALIGN;
 }
 
 void *dnas_calloc(size_t bytes, const char *what) {
@@ -34,7 +51,11 @@ void *dnas_calloc(size_t bytes, const char *what) {
 }
 
 void dnas_free(void *p) {
-    if (p) current.free(current.user, p);
+    if (!p) return;
+    char *base = (char *)p - DNAS_ALIGN;
+    block_header h;
+    memcpy(&h, base, sizeof h);
+    h.a.free(h.a.user, base);
 }
 
 /* Test allocator: fails the N-th call (1-based), counting from installation. */

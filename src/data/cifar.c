@@ -1,9 +1,13 @@
 /* CIFAR-10 / CIFAR-100 readers for the official binary format. */
 #include "data.h"
 #include "../core/alloc.h"
+#include "../io/files.h"
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
@@ -39,17 +43,23 @@ static dnas_status read_file(const char *dir, const cifar_file *f, dnas_cifar_ki
     const long rec = nlab + DNAS_CIFAR_PIXELS;
     const long want = rec * f->records;
 
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return dnas_fail(DNAS_ERR_IO, "%s: cannot open (%s); run `make testdata` or `make data`",
-                         path, strerror(errno));
-    long size = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
-    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return dnas_fail(DNAS_ERR_IO, "%s: cannot determine the file size (%s)", path,
-                         strerror(errno));
+    int fd;
+    uint64_t usize;
+    dnas_status st = dnas_open_regular(path, &fd, &usize);
+    if (st != DNAS_OK) {
+        /* Only a missing file is likely cured by fetching the data. */
+        if (errno == ENOENT)
+            return dnas_fail(st, "%s; run `make data` (or `make testdata` in the source tree)",
+                             dnas_last_error());
+        return st;
     }
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        st = dnas_fail(DNAS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    long size = usize > (uint64_t)LONG_MAX ? LONG_MAX : (long)usize;
     if (size != want) {
         fclose(fp);
         if (size % rec != 0)
@@ -112,6 +122,10 @@ dnas_status dnas_cifar_load(const char *dir, dnas_cifar_kind kind, dnas_cifar_pa
     }
     int total = 0;
     for (int i = 0; i < nfiles; i++) total += files[i].records;
+    struct stat sb;
+    if (stat(dir, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return dnas_fail(DNAS_ERR_IO, "%s: not a directory (want the directory of the CIFAR "
+                         "binary files)", dir);
 
     out->kind = kind;
     out->classes = kind == DNAS_CIFAR100 ? 100 : 10;

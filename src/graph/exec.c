@@ -3,17 +3,11 @@
  * (DNAS_WANT_ARCH) never runs weight-gradient kernels nor backpropagates into the part of the
  * network upstream of the first mixed node. */
 #include "graph.h"
+#include "../core/clock.h"
 #include "../core/rng.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int prof_slot(dnas_graph *g, const char *op) {
     for (int i = 0; i < g->n_prof; i++)
@@ -49,10 +43,10 @@ dnas_status dnas_graph_forward(dnas_graph *g) {
         dnas_node *n = &g->nodes[i];
         if (!n->active) continue;
         if (g->profile) {
-            double t = now_s();
+            double t = dnas_now_s();
             DNAS_TRY(n->op->forward(g, n));
             int k = prof_slot(g, n->op->name);
-            g->prof[k].fwd_s += now_s() - t;
+            g->prof[k].fwd_s += dnas_now_s() - t;
             g->prof[k].fwd_n++;
             continue;
         }
@@ -100,10 +94,10 @@ dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
         }
         for (int j = 0; j < n->n_in; j++) n->acc[j] = g->vals[n->in[j]].grad_written;
         if (g->profile) {
-            double t = now_s();
+            double t = dnas_now_s();
             DNAS_TRY(n->op->backward(g, n, wants));
             int k = prof_slot(g, n->op->name);
-            g->prof[k].bwd_s += now_s() - t;
+            g->prof[k].bwd_s += dnas_now_s() - t;
             g->prof[k].bwd_n++;
         } else {
             DNAS_TRY(n->op->backward(g, n, wants));

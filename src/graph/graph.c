@@ -3,7 +3,9 @@
  * straight-line and checks once at dnas_graph_plan. */
 #include "graph.h"
 #include "../core/alloc.h"
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +46,11 @@ dnas_status dnas_graph_error(dnas_graph *g, dnas_status st, const char *fmt, ...
 /* Grow an array of `size`-byte elements to hold at least need elements. */
 static int grow(dnas_graph *g, void **arr, int *cap, int need, size_t size, const char *what) {
     if (need <= *cap) return 1;
+    if (*cap > INT_MAX / 2 || (size_t)*cap * 2 > SIZE_MAX / size) {
+        /* doubling would overflow: no real network gets here */
+        dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "graph too large: more than %d %s", *cap, what);
+        return 0;
+    }
     int ncap = *cap ? *cap * 2 : 64;
     while (ncap < need) ncap *= 2;
     void *p = dnas_alloc((size_t)ncap * size, what);

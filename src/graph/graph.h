@@ -30,6 +30,7 @@ typedef struct dnas_node dnas_node;
 typedef struct {
     const char *name;
     unsigned flags;
+    unsigned kernels;   /* DNAS_KBIT of each backend kernel family forward/backward call */
     dnas_status (*forward)(dnas_graph *g, dnas_node *n);
     /* Reads vals[n->out].grad; writes/adds input grads per n->acc[]; adds parameter grads
      * when (wants & DNAS_WANT_WEIGHTS); mixing-weight grads when (wants & DNAS_WANT_ARCH). */
@@ -136,7 +137,8 @@ dnas_status dnas_graph_error(dnas_graph *g, dnas_status st, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 
 /* ---- planning and running ------------------------------------------------------------------ */
-/* Allocates weights/buffers/mix blocks and the arena (liveness-planned). */
+/* Checks that the backend supports every node's kernels (DNAS_ERR_UNSUPPORTED naming the
+ * node otherwise), then allocates weights/buffers/mix blocks and the arena (liveness-planned). */
 dnas_status dnas_graph_plan(dnas_graph *g);
 /* Initialise weights (PyTorch default init) and buffers (running var = 1) from seed. */
 void dnas_graph_init_weights(dnas_graph *g, uint64_t seed);
@@ -150,7 +152,6 @@ dnas_status dnas_graph_set_batch(dnas_graph *g, int n);
 static inline float *dnas_param_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->w + g->params[id].off; }
 static inline float *dnas_param_grad(dnas_graph *g, int id) { return id < 0 ? NULL : g->gw + g->params[id].off; }
 static inline float *dnas_buffer_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->bufs + g->bufdesc[id].off; }
-static inline dnas_value *dnas_val(dnas_graph *g, int id) { return &g->vals[id]; }
 /* Input-gradient pointer for input i of node n in backward, or NULL when not needed. */
 static inline float *dnas_in_grad(dnas_graph *g, dnas_node *n, int i) {
     dnas_value *v = &g->vals[n->in[i]];

@@ -65,6 +65,19 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
     if (g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph planned twice");
     if (g->loss < 0) return dnas_fail(DNAS_ERR_INTERNAL, "graph has no loss node");
     int n = g->n_nodes, T = 2 * n;
+    /* Refuse now, naming the node, rather than fail (or call a NULL kernel) mid-step: a
+     * backend may fill only part of the vtable. */
+    if (!g->be) return dnas_fail(DNAS_ERR_INTERNAL, "graph planned without a backend");
+    for (int i = 0; i < n; i++) {
+        const dnas_node *nd = &g->nodes[i];
+        for (int k = 0; k < (int)DNAS_K_COUNT; k++)
+            if ((nd->op->kernels & DNAS_KBIT(k)) &&
+                !(g->be->supports && g->be->supports(g->be, (dnas_kernel_kind)k)))
+                return dnas_fail(DNAS_ERR_UNSUPPORTED,
+                                 "backend %s has no %s kernels, needed by node %s (op %s)",
+                                 g->be->name ? g->be->name : "?",
+                                 dnas_kernel_name((dnas_kernel_kind)k), nd->name, nd->op->name);
+    }
 
     for (int v = 0; v < g->n_vals; v++) {
         g->vals[v].last_use = -1;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -225,28 +226,71 @@ int dnas_file_exists(const char *path) {
     return path && stat(path, &sb) == 0;
 }
 
+dnas_status dnas_open_regular(const char *path, int *fd, uint64_t *size) {
+    *fd = -1;
+    *size = 0;
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer. */
+    int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (f < 0) {
+        int err = errno;
+        dnas_status st = dnas_fail(DNAS_ERR_IO, "%s: cannot open: %s", path, strerror(err));
+        errno = err;
+        return st;
+    }
+    struct stat sb;
+    if (fstat(f, &sb) != 0) {
+        dnas_status st = dnas_fail(DNAS_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        close(f);
+        return st;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(f);
+        dnas_status st = dnas_fail(DNAS_ERR_IO, "%s: %s", path,
+                                   S_ISDIR(sb.st_mode) ? "is a directory, not a file"
+                                                       : "not a regular file (a FIFO, device or socket)");
+        errno = S_ISDIR(sb.st_mode) ? EISDIR : EINVAL; /* not the open's error: see files.h */
+        return st;
+    }
+    int fl = fcntl(f, F_GETFL);
+    if (fl < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        dnas_status st = dnas_fail(DNAS_ERR_IO, "%s: fcntl failed: %s", path, strerror(errno));
+        close(f);
+        return st;
+    }
+    *fd = f;
+    *size = (uint64_t)sb.st_size;
+    return DNAS_OK;
+}
+
+dnas_status dnas_lock_dir(const char *dir, int *fd) {
+    *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0) return dnas_fail(DNAS_ERR_IO, "%s: cannot open the directory: %s", dir, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return DNAS_OK;
+    int err = errno;
+    close(*fd);
+    *fd = -1;
+    if (err == EWOULDBLOCK)
+        return dnas_fail(DNAS_ERR_IO, "%s: in use by another dnas process (a search there is "
+                         "running); wait for it to end or stop it first", dir);
+    return dnas_fail(DNAS_ERR_IO, "%s: cannot lock the directory: %s", dir, strerror(err));
+}
+
+void dnas_unlock_dir(int fd) {
+    if (fd >= 0) close(fd); /* closing the only descriptor releases the flock */
+}
+
 dnas_status dnas_read_file(const char *path, char **data, size_t *bytes) {
     if (!path || !data || !bytes) return dnas_fail(DNAS_ERR_INVALID_ARG, "dnas_read_file: NULL argument");
     *data = NULL;
     *bytes = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dnas_fail(DNAS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        dnas_status st = dnas_fail(DNAS_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        return st;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        close(fd);
-        return dnas_fail(DNAS_ERR_IO, "%s: %s", path,
-                         S_ISDIR(sb.st_mode) ? "is a directory, not a file" : "not a regular file");
-    }
-    if ((uint64_t)sb.st_size >= (uint64_t)SIZE_MAX) {
+    int fd;
+    uint64_t fsize;
+    DNAS_TRY(dnas_open_regular(path, &fd, &fsize));
+    if (fsize >= (uint64_t)SIZE_MAX) {
         close(fd);
         return dnas_fail(DNAS_ERR_OOM, "%s: file too large to read into memory", path);
     }
-    size_t size = (size_t)sb.st_size, got = 0;
+    size_t size = (size_t)fsize, got = 0;
     char *buf = dnas_alloc(size + 1, path);
     if (!buf) {
         close(fd);

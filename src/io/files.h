@@ -49,6 +49,18 @@ int dnas_file_exists(const char *path);
  * after the last byte (not counted in *bytes). Free with dnas_free. */
 dnas_status dnas_read_file(const char *path, char **data, size_t *bytes);
 
+/* Opens `path` read-only and refuses anything but a regular file: a FIFO would block the open
+ * (deaf to SIGINT, whose handler only sets a flag), a directory reads as nonsense. On success
+ * *fd is a blocking descriptor and *size the file's size. When the open itself fails, errno
+ * is left set to its error (ENOENT: missing). */
+dnas_status dnas_open_regular(const char *path, int *fd, uint64_t *size);
+
+/* Exclusive lock on directory `dir` (flock on the directory itself: no lock file is left
+ * behind, and the kernel drops the lock when the process exits, even by SIGKILL). *fd is to
+ * be passed to dnas_unlock_dir. A directory locked by another process: DNAS_ERR_IO, "in use". */
+dnas_status dnas_lock_dir(const char *dir, int *fd);
+void dnas_unlock_dir(int fd);
+
 /* ---- string builder ---------------------------------------------------------------------- */
 
 /* Growable string for JSON lines. Start zeroed: dnas_sbuf s = {0}. After any append, `buf` is

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const op_names[DNAS_NB201_OPS] = {"none", "skip_connect", "nor_conv_1x1",
-                                                     "nor_conv_3x3", "avg_pool_3x3"};
+/* The one table of NB201 op names, in benchmark order. The search space's alpha columns are
+ * these same names (space/space.h declares the array for space/nb201.c). */
+const char *const dnas_nb201_ops[DNAS_NB201_OPS] = {"none", "skip_connect", "nor_conv_1x1",
+                                                    "nor_conv_3x3", "avg_pool_3x3"};
+static const char *const *const op_names = dnas_nb201_ops;
 
 const char *dnas_nb201_op_name(int op) {
     return op >= 0 && op < DNAS_NB201_OPS ? op_names[op] : NULL;
@@ -145,11 +148,14 @@ dnas_status dnas_nb201_arch_format(const int ops[DNAS_NB201_EDGES], char *buf, s
                              DNAS_NB201_OPS - 1);
     size_t o = 0;
     int e = 0;
+    /* Past the end only the length is counted: buf + o beyond the buffer is not a valid
+     * pointer, even for a zero-size snprintf. */
     for (int node = 1; node <= 3; node++) {
-        int n = snprintf(buf + o, cap > o ? cap - o : 0, "%s|", node > 1 ? "+" : "");
+        int n = snprintf(o < cap ? buf + o : NULL, o < cap ? cap - o : 0, "%s|", node > 1 ? "+" : "");
         o += (size_t)n;
         for (int j = 0; j < node; j++, e++) {
-            n = snprintf(buf + o, cap > o ? cap - o : 0, "%s~%d|", op_names[ops[e]], j);
+            n = snprintf(o < cap ? buf + o : NULL, o < cap ? cap - o : 0, "%s~%d|",
+                         op_names[ops[e]], j);
             o += (size_t)n;
         }
     }

@@ -32,7 +32,7 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
                          n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]));
 }
 
-static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN, fwd, bwd};
+static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_BN), fwd, bwd};
 
 int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track) {
     if (g->build_status || x < 0) return -1;

@@ -20,7 +20,7 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return DNAS_OK;
 }
 
-static const dnas_op op_conv2d = {"conv2d", DNAS_OPF_SAVE_IN, fwd, bwd};
+static const dnas_op op_conv2d = {"conv2d", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_CONV2D), fwd, bwd};
 
 int dnas_op_conv2d(dnas_graph *g, const char *name, int x, int cout, int k, int stride, int pad,
                    int dil, int groups, int bias) {

@@ -13,7 +13,7 @@ static dnas_status gap_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     if (!dx) return DNAS_OK;
     return g->be->gap_bwd(g->be, dx, n->acc[0], x->shape, y->grad);
 }
-static const dnas_op op_gap = {"gap", 0, gap_fwd, gap_bwd};
+static const dnas_op op_gap = {"gap", 0, DNAS_KBIT(DNAS_K_GAP), gap_fwd, gap_bwd};
 
 int dnas_op_gap(dnas_graph *g, const char *name, int x) {
     if (g->build_status || x < 0) return -1;
@@ -37,7 +37,7 @@ static dnas_status lin_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
                              dnas_param_data(g, n->par[0]), x->shape.n, n->a.linear.in,
                              n->a.linear.out);
 }
-static const dnas_op op_linear = {"linear", DNAS_OPF_SAVE_IN, lin_fwd, lin_bwd};
+static const dnas_op op_linear = {"linear", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_LINEAR), lin_fwd, lin_bwd};
 
 int dnas_op_linear(dnas_graph *g, const char *name, int x, int out) {
     if (g->build_status || x < 0) return -1;

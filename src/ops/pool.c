@@ -26,8 +26,8 @@ static dnas_status max_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
 }
 
 /* Average pooling's backward needs only shapes: its input may die early. */
-static const dnas_op op_avgpool = {"avgpool", 0, avg_fwd, avg_bwd};
-static const dnas_op op_maxpool = {"maxpool", DNAS_OPF_SAVE_IN, max_fwd, max_bwd};
+static const dnas_op op_avgpool = {"avgpool", 0, DNAS_KBIT(DNAS_K_AVGPOOL), avg_fwd, avg_bwd};
+static const dnas_op op_maxpool = {"maxpool", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_MAXPOOL), max_fwd, max_bwd};
 
 static int pool(dnas_graph *g, const dnas_op *op, const char *name, int x, int k, int stride,
                 int pad, int cip) {

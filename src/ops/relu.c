@@ -14,7 +14,7 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
 }
 
 /* Backward reads the output (y > 0 mask), so the input may die early. */
-static const dnas_op op_relu = {"relu", DNAS_OPF_SAVE_OUT, fwd, bwd};
+static const dnas_op op_relu = {"relu", DNAS_OPF_SAVE_OUT, DNAS_KBIT(DNAS_K_RELU), fwd, bwd};
 
 int dnas_op_relu(dnas_graph *g, const char *name, int x) {
     if (g->build_status || x < 0) return -1;

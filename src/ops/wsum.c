@@ -47,7 +47,7 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return DNAS_OK;
 }
 
-static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN, fwd, bwd};
+static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_WSUM), fwd, bwd};
 
 int dnas_op_wsum(dnas_graph *g, const char *name, const int *x, const int *mix, int k) {
     if (g->build_status) return -1;

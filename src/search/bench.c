@@ -1,16 +1,10 @@
 /* Timing of whole search steps on random data (no data set needed): `dnas bench step`. */
 #include "search.h"
 #include "../core/alloc.h"
+#include "../core/clock.h"
 #include "../core/rng.h"
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -22,8 +16,9 @@ dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r) {
         return dnas_fail(DNAS_ERR_INVALID_ARG, "--steps must be >= 1 and --warmup >= 0");
     dnas_search *s = NULL;
     DNAS_TRY(dnas_search_create(&c->search, &s));
+    /* Batch and image size as the graph was built from the configuration (--image). */
     int n = c->search.batch, classes = s->g->vals[s->g->logits].shape.c;
-    size_t px = (size_t)n * 32 * 32 * 3;
+    size_t px = dnas_shape_numel(s->g->vals[s->g->input].shape);
     float *x = dnas_alloc(2 * px * sizeof(float), "benchmark images");
     int *y = dnas_alloc(2 * (size_t)n * sizeof(int), "benchmark labels");
     double *ms = dnas_alloc((size_t)c->steps * sizeof(double), "benchmark timings");
@@ -37,9 +32,9 @@ dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r) {
         const char *prof = getenv("DNAS_PROFILE");
         for (int i = 0; i < c->warmup + c->steps && st == DNAS_OK; i++) {
             if (prof && i == c->warmup) dnas_graph_profile(s->g, 1);
-            double t0 = now_ms();
+            double t0 = dnas_now_s();
             st = dnas_search_step(s, &tr, &va);
-            if (i >= c->warmup) ms[i - c->warmup] = now_ms() - t0;
+            if (i >= c->warmup) ms[i - c->warmup] = 1e3 * (dnas_now_s() - t0);
         }
     }
     if (st == DNAS_OK && s->g->profile) dnas_graph_profile_print(s->g, stderr);

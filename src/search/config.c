@@ -2,6 +2,7 @@
  * config.json, so a setting cannot exist in one and be forgotten in another. */
 #include "search.h"
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -97,6 +98,9 @@ dnas_status dnas_search_config_set(dnas_search_config *c, const char *key, const
     snprintf(k, sizeof k, "%s", key);
     for (char *p = k; *p; p++)
         if (*p == '-') *p = '_';
+    /* The CLI's short forms; messages keep naming the flag as it was typed. */
+    if (strcmp(k, "out") == 0) snprintf(k, sizeof k, "out_dir");
+    if (strcmp(k, "data") == 0) snprintf(k, sizeof k, "data_dir");
     const field *f = find(k);
     if (!f) return dnas_fail(DNAS_ERR_INVALID_ARG, "unknown flag --%s (see dnas search --help)", key);
     if (!value) return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s needs a value", key);
@@ -104,6 +108,13 @@ dnas_status dnas_search_config_set(dnas_search_config *c, const char *key, const
     errno = 0;
     switch (f->type) {
     case 's':
+        /* A newline would end the line in the checkpoint's "key=value" copy and could inject
+         * other settings; no path or name needs a control character. */
+        for (const unsigned char *q = (const unsigned char *)value; *q; q++)
+            if (*q < 0x20 || *q == 0x7f)
+                return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: the value contains a control "
+                                 "character (byte 0x%02x at offset %zu), which is not allowed",
+                                 key, *q, (size_t)(q - (const unsigned char *)value));
         if (strlen(value) >= f->size)
             return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: value too long (max %zu characters)", key, f->size - 1);
         memcpy(base, value, strlen(value) + 1);
@@ -116,7 +127,7 @@ dnas_status dnas_search_config_set(dnas_search_config *c, const char *key, const
         return DNAS_OK;
     }
     case 'u': {
-        if (value[0] == '-') return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' must be >= 0", key, value);
+        if (strchr(value, '-')) return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' must be >= 0", key, value);
         unsigned long long v = strtoull(value, &end, 10);
         if (errno || end == value || *end)
             return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not a non-negative integer", key, value);
@@ -125,8 +136,17 @@ dnas_status dnas_search_config_set(dnas_search_config *c, const char *key, const
     }
     case 'd': {
         double v = strtod(value, &end);
+        /* Underflow gives the nearest representable value (a subnormal written back by
+         * %.17g must parse again); only overflow is out of range. */
+        if (errno == ERANGE && fabs(v) <= 1.0) errno = 0;
+        if (errno == ERANGE && end != value && !*end)
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is out of range", key, value);
         if (errno || end == value || *end || !isfinite(v))
             return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not a number", key, value);
+        /* The search computes in float: a larger value would become infinite there. */
+        if (fabs(v) > FLT_MAX)
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is out of range (a float holds at "
+                             "most %.3g)", key, value, (double)FLT_MAX);
         *(double *)base = v;
         return DNAS_OK;
     }

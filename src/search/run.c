@@ -1,14 +1,21 @@
 /* The search loop: data, steps, progress, logs, checkpoints, resume, final result.
  * Run directory: config.json, log.jsonl, alphas.jsonl, genotype.txt, checkpoint.dnas.
- * A new search refuses a directory that already holds one (nothing is overwritten); a resumed
- * one truncates the logs back to what the checkpoint had seen, so lines are never doubled. */
+ * A search writes its initial checkpoint before its first step, so every run directory that
+ * holds more than a config.json can be resumed. A new search refuses a directory that holds a
+ * checkpoint or any of the other files (nothing is overwritten); a resumed one truncates the
+ * logs back to what the checkpoint had seen, so lines are never doubled. One process at a time
+ * works in a run directory (flock). */
 #include "search.h"
 #include "../core/alloc.h"
 #include "../io/nb201_table.h"
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,25 +32,36 @@ static void path_in(char *buf, size_t cap, const char *dir, const char *file) {
 }
 
 static dnas_status file_size(const char *path, uint64_t *out) {
-    FILE *f = fopen(path, "rb");
+    struct stat sb;
     *out = 0;
-    if (!f) return DNAS_OK; /* not written yet */
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fclose(f);
-    *out = n > 0 ? (uint64_t)n : 0;
+    if (stat(path, &sb) != 0) return DNAS_OK; /* not written yet */
+    *out = sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
+    return DNAS_OK;
+}
+
+/* A log must hold at least what the checkpoint recorded of it (it is fsynced before each
+ * checkpoint); a shorter one was truncated or replaced since, and extending it would pad it
+ * with NUL bytes. Checked for both logs before either is truncated. */
+static dnas_status check_log(const char *path, uint64_t n) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        if (n == 0) return DNAS_OK;
+        return dnas_fail(DNAS_ERR_FORMAT, "%s: missing, but the checkpoint recorded %llu bytes of "
+                         "it; restore it, or start a new search", path, (unsigned long long)n);
+    }
+    if (!S_ISREG(sb.st_mode)) return dnas_fail(DNAS_ERR_FORMAT, "%s: not a regular file", path);
+    if ((uint64_t)sb.st_size < n)
+        return dnas_fail(DNAS_ERR_FORMAT, "%s: %llu bytes, shorter than the %llu bytes the "
+                         "checkpoint recorded (truncated or replaced since); restore it, or start "
+                         "a new search", path, (unsigned long long)sb.st_size, (unsigned long long)n);
     return DNAS_OK;
 }
 
 static dnas_status truncate_to(const char *path, uint64_t n) {
-    if (!dnas_file_exists(path)) {
-        if (n == 0) return DNAS_OK;
-        return dnas_fail(DNAS_ERR_IO, "%s: missing, but the checkpoint recorded %llu bytes of it",
-                         path, (unsigned long long)n);
-    }
+    if (!dnas_file_exists(path)) return DNAS_OK; /* n == 0: check_log vouched */
     if (truncate(path, (off_t)n) != 0)
-        return dnas_fail(DNAS_ERR_IO, "%s: cannot truncate to the checkpoint's %llu bytes", path,
-                         (unsigned long long)n);
+        return dnas_fail(DNAS_ERR_IO, "%s: cannot truncate to the checkpoint's %llu bytes: %s", path,
+                         (unsigned long long)n, strerror(errno));
     return DNAS_OK;
 }
 
@@ -103,6 +121,75 @@ static dnas_status log_line(dnas_search *s, const char *path, const char *kind, 
 typedef struct {
     char dir[512], config[600], log[600], alphas[600], genotype[600], ckpt[600];
 } run_paths;
+
+static void make_paths(run_paths *p, const char *dir) {
+    snprintf(p->dir, sizeof p->dir, "%s", dir);
+    path_in(p->config, sizeof p->config, p->dir, "config.json");
+    path_in(p->log, sizeof p->log, p->dir, "log.jsonl");
+    path_in(p->alphas, sizeof p->alphas, p->dir, "alphas.jsonl");
+    path_in(p->genotype, sizeof p->genotype, p->dir, "genotype.txt");
+    path_in(p->ckpt, sizeof p->ckpt, p->dir, CKPT_NAME);
+}
+
+/* Whether a new search may use p->dir. A checkpoint means a search to resume; a log or a
+ * genotype without one belongs to something else. A config.json alone is what a search leaves
+ * that stopped before its initial checkpoint: that directory is taken over. */
+static dnas_status check_new_dir(const run_paths *p) {
+    if (dnas_file_exists(p->ckpt))
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--out %s already holds a search: continue it with "
+                         "--resume %s, or choose another directory", p->dir, p->dir);
+    const char *other[] = {p->log, p->alphas, p->genotype};
+    for (int i = 0; i < 3; i++)
+        if (dnas_file_exists(other[i]))
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "--out %s: %s already exists (but no checkpoint: "
+                             "not a search to resume); choose another directory", p->dir,
+                             strrchr(other[i], '/') + 1);
+    return DNAS_OK;
+}
+
+/* Makes a relative path setting absolute, so that a resume works from any directory. */
+static dnas_status make_absolute(dnas_search_config *c, const char *key, const char *flag,
+                                 const char *value) {
+    if (!value[0] || value[0] == '/') return DNAS_OK;
+    char buf[PATH_MAX];
+    if (!realpath(value, buf))
+        return dnas_fail(DNAS_ERR_IO, "%s %s: %s", flag, value, strerror(errno));
+    return dnas_search_config_set(c, key, buf);
+}
+
+/* Cores this process may run on. */
+static long usable_cores(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* The data set's fingerprint: CRC-32C of every label and of the first 1024 images. */
+static uint32_t data_fingerprint(const dnas_cifar *d) {
+    int n = d->n < 1024 ? d->n : 1024;
+    uint32_t crc = dnas_crc32c(0, d->labels, (size_t)d->n * sizeof(int));
+    return dnas_crc32c(crc, d->pixels, (size_t)n * DNAS_CIFAR_PIXELS);
+}
+
+/* On resume: config.json is a copy for people and tools; the checkpoint's configuration is the
+ * one used. Say so if the file was edited, then make it show the settings now in effect. */
+static dnas_status sync_config_json(const run_paths *p, const char *stored_json,
+                                    const dnas_search_config *c) {
+    char *text = NULL;
+    size_t n = 0;
+    if (dnas_file_exists(p->config) && dnas_read_file(p->config, &text, &n) == DNAS_OK &&
+        stored_json && strcmp(text, stored_json) != 0)
+        fprintf(stderr, "warning: %s differs from the configuration stored in %s; edits to "
+                "config.json are ignored (the checkpoint's copy is used)\n", p->config, CKPT_NAME);
+    dnas_sbuf sb = {0};
+    dnas_search_config_write(c, &sb, 1);
+    dnas_status st = sb.oom ? DNAS_ERR_OOM : DNAS_OK;
+    if (st == DNAS_OK && (!text || strcmp(text, sb.buf) != 0))
+        st = dnas_write_file_atomic(p->config, sb.buf, sb.len);
+    dnas_sb_free(&sb);
+    dnas_free(text);
+    return st;
+}
 
 static dnas_status checkpoint(dnas_search *s, const run_paths *p) {
     uint64_t lb, ab;
@@ -177,44 +264,98 @@ static dnas_status report(dnas_search *s, dnas_search_result *r, double t0) {
     return DNAS_OK;
 }
 
-static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r) {
+/* A new search (stored_json == NULL) or a resumed one (stored_json: the checkpoint's
+ * configuration as config.json would hold it, before the caller's overrides). */
+static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_search_result *r) {
     double t0 = now_s();
+    int resume = stored_json != NULL;
     memset(r, 0, sizeof *r);
     DNAS_TRY(dnas_search_config_check(c));
     if (c->image != 32)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "--image %d: CIFAR images are 32x32", c->image);
     if (!c->out_dir[0]) return dnas_fail(DNAS_ERR_INVALID_ARG, "--out DIR is required");
+    if (c->out_dir[0] != '/') { /* absolute, as every stored path (the directory may not exist yet) */
+        char cwd[PATH_MAX], abs[PATH_MAX + sizeof c->out_dir];
+        if (!getcwd(cwd, sizeof cwd))
+            return dnas_fail(DNAS_ERR_IO, "cannot get the working directory: %s", strerror(errno));
+        snprintf(abs, sizeof abs, "%s/%s", cwd, c->out_dir);
+        if (strlen(abs) >= sizeof c->out_dir)
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "%s %s: its absolute path is too long (max %zu "
+                             "characters)", resume ? "--resume" : "--out", c->out_dir,
+                             sizeof c->out_dir - 1);
+        memcpy(c->out_dir, abs, strlen(abs) + 1);
+    }
     run_paths p;
-    snprintf(p.dir, sizeof p.dir, "%s", c->out_dir);
-    path_in(p.config, sizeof p.config, p.dir, "config.json");
-    path_in(p.log, sizeof p.log, p.dir, "log.jsonl");
-    path_in(p.alphas, sizeof p.alphas, p.dir, "alphas.jsonl");
-    path_in(p.genotype, sizeof p.genotype, p.dir, "genotype.txt");
-    path_in(p.ckpt, sizeof p.ckpt, p.dir, CKPT_NAME);
-    if (!resume && (dnas_file_exists(p.ckpt) || dnas_file_exists(p.config) || dnas_file_exists(p.log)))
-        return dnas_fail(DNAS_ERR_INVALID_ARG, "--out %s already holds a search: continue it with "
-                         "--resume %s, or choose another directory", p.dir, p.dir);
+    make_paths(&p, c->out_dir);
+    if (!resume) DNAS_TRY(check_new_dir(&p)); /* early, before the data loads; again under the lock */
     if (c->progress < 0) c->progress = isatty(2);
+    long cores = usable_cores();
+    if (cores > 0 && c->threads > cores)
+        fprintf(stderr, "warning: --threads %d is more than the %ld cores here: steps will be "
+                "slower, not faster (--threads 0 uses every core)\n", c->threads, cores);
 
     dnas_cifar data = {0};
     dnas_split sp = {0};
     dnas_search *s = NULL;
     dnas_loader *L = NULL;
-    dnas_status st = load_data(c, &data, &sp);
-    if (st != DNAS_OK) return st;
-    st = dnas_search_create(c, &s);
+    dnas_nb201_table *tab = NULL;
+    int lock = -1;
+    dnas_status st = DNAS_OK;
+    /* The table is read now, so that a bad --table fails before the search, not after it. */
+    if (c->table[0]) {
+        struct stat sb; /* the table reader would block on a FIFO */
+        if (stat(c->table, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+            st = dnas_fail(DNAS_ERR_IO, "--table %s: not a regular file", c->table);
+            goto done;
+        }
+        st = dnas_nb201_table_load(c->table, &tab);
+        if (st == DNAS_OK) st = make_absolute(c, "table", "--table", c->table);
+        if (st != DNAS_OK) goto done;
+    }
+    if (!c->data_dir[0] && getenv("DNAS_DATA") && getenv("DNAS_DATA")[0])
+        st = dnas_search_config_set(c, "data_dir", getenv("DNAS_DATA"));
+    if (st == DNAS_OK) st = load_data(c, &data, &sp);
+    if (st != DNAS_OK) {
+        if (resume && st == DNAS_ERR_IO) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", dnas_last_error());
+            st = dnas_fail(st, "%s (if the data moved, pass its new place: --resume %s --data DIR)",
+                           why, p.dir);
+        }
+        goto done;
+    }
+    uint32_t crc = data_fingerprint(&data);
+    if (resume && c->data_n > 0 && (c->data_n != data.n || c->data_crc != crc)) {
+        st = dnas_fail(DNAS_ERR_INVALID_ARG, "--data %s: not the data set this search was started "
+                       "on (%d images, checksum %08x; the checkpoint recorded %d images, checksum "
+                       "%08x)", c->data_dir, data.n, (unsigned)crc, c->data_n, (unsigned)c->data_crc);
+        goto done;
+    }
+    c->data_n = data.n;
+    c->data_crc = crc;
+    if ((st = make_absolute(c, "data_dir", "--data", c->data_dir)) != DNAS_OK) goto done;
+    if ((st = dnas_search_create(c, &s)) != DNAS_OK) goto done;
+
+    if (!resume && (st = dnas_mkdir_p(p.dir)) != DNAS_OK) goto done;
+    if ((st = dnas_lock_dir(p.dir, &lock)) != DNAS_OK) goto done;
     uint64_t log_bytes = 0, alphas_bytes = 0;
-    if (st == DNAS_OK && resume) st = dnas_search_load(s, p.ckpt, &log_bytes, &alphas_bytes);
-    if (st == DNAS_OK && resume) st = truncate_to(p.log, log_bytes);
-    if (st == DNAS_OK && resume) st = truncate_to(p.alphas, alphas_bytes);
-    if (st == DNAS_OK && !resume) {
-        st = dnas_mkdir_p(p.dir);
+    if (resume) {
+        st = dnas_search_load(s, p.ckpt, &log_bytes, &alphas_bytes);
+        if (st == DNAS_OK) st = check_log(p.log, log_bytes);
+        if (st == DNAS_OK) st = check_log(p.alphas, alphas_bytes);
+        if (st == DNAS_OK) st = truncate_to(p.log, log_bytes);
+        if (st == DNAS_OK) st = truncate_to(p.alphas, alphas_bytes);
+        if (st == DNAS_OK) st = sync_config_json(&p, stored_json, c);
+    } else {
+        st = check_new_dir(&p);
         if (st == DNAS_OK) {
             dnas_sbuf sb = {0};
             dnas_search_config_write(c, &sb, 1);
             st = sb.oom ? DNAS_ERR_OOM : dnas_write_file_atomic(p.config, sb.buf, sb.len);
             dnas_sb_free(&sb);
         }
+        /* The initial checkpoint: a search stopped at any point from here on can be resumed. */
+        if (st == DNAS_OK) st = dnas_search_save(s, p.ckpt, 0, 0);
     }
     if (st == DNAS_OK) {
         dnas_loader_config lc;
@@ -233,7 +374,9 @@ static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r)
     if (st != DNAS_OK) goto done;
 
     int spe = dnas_loader_steps(L);
-    if (resume)
+    if (resume && s->epoch >= c->epochs)
+        fprintf(stderr, "the search in %s had finished\n", p.dir);
+    else if (resume)
         fprintf(stderr, "resuming %s at epoch %d step %d/%d\n", p.dir, s->epoch + 1, s->step, spe);
     long steps_here = 0;
     double t_last = now_s(), t_start = t_last;
@@ -242,6 +385,7 @@ static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r)
         s->lr = dnas_cosine_lr((float)c->lr, (float)c->lr_min, s->epoch, c->epochs);
         dnas_loader_batch b;
         if ((st = dnas_loader_next(L, &b)) != DNAS_OK) goto done;
+        /* A failed step (divergence included) returns before anything is logged or saved. */
         if ((st = dnas_search_step(s, &b.train, &b.valid)) != DNAS_OK) goto done;
         s->step++;
         steps_here++;
@@ -266,64 +410,101 @@ static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r)
             dirty = 0;
         }
         int stop = c->stop && *c->stop;
-        if (stop || (c->max_steps && steps_here >= c->max_steps)) {
+        if (stop || (c->max_steps && steps_here >= c->max_steps && s->epoch < c->epochs)) {
             if (dirty && (st = checkpoint(s, &p)) != DNAS_OK) goto done;
             if (c->progress) fprintf(stderr, "\n");
-            if (stop) {
+            if (stop)
                 st = dnas_fail(DNAS_ERR_INTERRUPTED, "interrupted at epoch %d step %d; "
                                "checkpoint saved, continue with: dnas search --resume %s",
                                s->epoch + 1, s->step, p.dir);
-                goto done;
-            }
-            break;
+            else
+                st = dnas_fail(DNAS_ERR_INTERRUPTED, "stopped after %ld step%s (--max-steps) at "
+                               "epoch %d step %d: the search is incomplete; checkpoint saved, "
+                               "continue with: dnas search --resume %s", steps_here,
+                               steps_here == 1 ? "" : "s", s->epoch + 1, s->step, p.dir);
+            goto done;
         }
     }
     if ((st = report(s, r, t0)) != DNAS_OK) goto done;
-    if (s->epoch >= c->epochs) {
-        fprintf(stderr, "search done in %.1f s: %s\n", r->seconds, r->arch);
-        if (c->table[0]) {
-            dnas_nb201_result q;
-            st = dnas_nb201_query(c->table, r->arch, &q);
-            if (st != DNAS_OK) goto done;
-            fprintf(stderr, "NAS-Bench-201 (200 epochs): CIFAR-10 valid %.2f test %.2f | CIFAR-100 "
-                    "valid %.2f test %.2f | ImageNet16-120 valid %.2f test %.2f\n",
-                    q.c10_valid, q.c10_test, q.c100_valid, q.c100_test, q.in16_valid, q.in16_test);
-            dnas_sbuf sb = {0};
-            dnas_sb_printf(&sb, "{\"kind\": \"result\", \"arch\": ");
-            dnas_sb_json_string(&sb, r->arch);
-            dnas_sb_printf(&sb, ", \"nb201_index\": %d, \"c10_valid\": %.2f, \"c10_test\": %.2f, "
-                           "\"c100_valid\": %.2f, \"c100_test\": %.2f, \"in16_valid\": %.2f, "
-                           "\"in16_test\": %.2f}", q.index, q.c10_valid, q.c10_test, q.c100_valid,
-                           q.c100_test, q.in16_valid, q.in16_test);
-            st = append_sb(p.log, &sb);
-        }
+    fprintf(stderr, "search done in %.1f s: %s\n", r->seconds, r->arch);
+    if (tab) {
+        const dnas_nb201_row *q = NULL;
+        if ((st = dnas_nb201_table_find(tab, r->arch, &q)) != DNAS_OK) goto done;
+        fprintf(stderr, "NAS-Bench-201 (200 epochs): CIFAR-10 valid %.2f test %.2f | CIFAR-100 "
+                "valid %.2f test %.2f | ImageNet16-120 valid %.2f test %.2f\n",
+                q->c10_valid, q->c10_test, q->c100_valid, q->c100_test, q->in16_valid, q->in16_test);
+        dnas_sbuf sb = {0};
+        dnas_sb_printf(&sb, "{\"kind\": \"result\", \"arch\": ");
+        dnas_sb_json_string(&sb, r->arch);
+        dnas_sb_printf(&sb, ", \"nb201_index\": %d, \"c10_valid\": %.2f, \"c10_test\": %.2f, "
+                       "\"c100_valid\": %.2f, \"c100_test\": %.2f, \"in16_valid\": %.2f, "
+                       "\"in16_test\": %.2f}", q->index, q->c10_valid, q->c10_test, q->c100_valid,
+                       q->c100_test, q->in16_valid, q->in16_test);
+        st = append_sb(p.log, &sb);
     }
 done:
-    if (c->progress && st != DNAS_OK) fprintf(stderr, "\n");
+    if (c->progress && st != DNAS_OK && st != DNAS_ERR_INTERRUPTED) fprintf(stderr, "\n");
     dnas_loader_destroy(L);
     dnas_search_destroy(s);
     dnas_split_free(&sp);
     dnas_cifar_free(&data);
+    dnas_nb201_table_destroy(tab);
+    dnas_unlock_dir(lock);
+    return st;
+}
+
+/* Continues the search in req->out_dir with the configuration stored in its checkpoint; only
+ * the settings that may differ between sessions are taken from req. */
+static dnas_status resume_run(const dnas_search_config *req, dnas_search_result *r) {
+    memset(r, 0, sizeof *r);
+    const char *dir = req->out_dir;
+    if (!dir[0]) return dnas_fail(DNAS_ERR_INVALID_ARG, "--resume needs a run directory");
+    run_paths p;
+    make_paths(&p, dir);
+    if (!dnas_file_exists(p.ckpt) && dnas_file_exists(p.config))
+        return dnas_fail(DNAS_ERR_IO, "%s holds no %s: its search stopped before saving one; "
+                         "start it again with dnas search --out %s", dir, CKPT_NAME, dir);
+    dnas_search_config c;
+    DNAS_TRY(dnas_search_load_config(p.ckpt, &c));
+    dnas_sbuf stored = {0};
+    dnas_search_config_write(&c, &stored, 1);
+    if (stored.oom) {
+        dnas_sb_free(&stored);
+        return dnas_fail(DNAS_ERR_OOM, "out of memory reading %s", p.ckpt);
+    }
+    /* The run directory may have moved since; the thread count is the caller's (note: the
+     * bit-identical guarantee holds for the same thread count). */
+    memcpy(c.out_dir, req->out_dir, sizeof c.out_dir);
+    if (req->threads > 0) c.threads = req->threads;
+    if (req->data_dir[0]) memcpy(c.data_dir, req->data_dir, sizeof c.data_dir);
+    if (req->table[0]) memcpy(c.table, req->table, sizeof c.table);
+    c.stop = req->stop;
+    c.progress = req->progress;
+    c.max_steps = req->max_steps;
+    c.resume = 1;
+    dnas_status st = run(&c, stored.buf, r);
+    dnas_sb_free(&stored);
     return st;
 }
 
 dnas_status dnas_search_run(const dnas_search_config *c, dnas_search_result *r) {
+    if (c->resume) return resume_run(c, r);
     dnas_search_config cc = *c;
-    return run(&cc, 0, r);
+    cc.data_n = 0;
+    cc.data_crc = 0;
+    return run(&cc, NULL, r);
 }
 
 dnas_status dnas_search_resume(const char *dir, int threads, volatile int *stop, int progress,
                                dnas_search_result *r) {
-    char ckpt[600];
-    path_in(ckpt, sizeof ckpt, dir, CKPT_NAME);
-    dnas_search_config c;
-    DNAS_TRY(dnas_search_load_config(ckpt, &c));
-    /* The run directory may have moved since; the thread count is the caller's (note: the
-     * bit-identical guarantee holds for the same thread count). */
-    snprintf(c.out_dir, sizeof c.out_dir, "%s", dir);
-    if (threads > 0) c.threads = threads;
-    c.stop = stop;
-    c.progress = progress;
-    c.max_steps = 0;
-    return run(&c, 1, r);
+    dnas_search_config req;
+    DNAS_TRY(dnas_search_config_default(&req, NULL));
+    if (!dir || strlen(dir) >= sizeof req.out_dir)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--resume: directory name %s", dir ? "too long" : "missing");
+    snprintf(req.out_dir, sizeof req.out_dir, "%s", dir);
+    req.threads = threads > 0 ? threads : 0;
+    req.stop = stop;
+    req.progress = progress;
+    req.resume = 1;
+    return resume_run(&req, r);
 }

@@ -40,6 +40,10 @@ dnas_status dnas_search_save(dnas_search *s, const char *path, uint64_t log_byte
     PUT("grad_norm", &s->last_grad_norm, sizeof s->last_grad_norm);
     PUT64("log_bytes", log_bytes);
     PUT64("alphas_bytes", alphas_bytes);
+    if (s->cfg.data_n > 0) {
+        PUT64("data.n", s->cfg.data_n);
+        PUT64("data.crc", s->cfg.data_crc);
+    }
 #undef PUT
 #undef PUT64
     dnas_sb_free(&cfg);
@@ -81,10 +85,26 @@ dnas_status dnas_search_load_config(const char *path, dnas_search_config *c) {
             z[n] = 0;
             st = dnas_search_config_default(c, "darts1");
             if (st == DNAS_OK) st = dnas_search_config_parse(z, c);
-            if (st != DNAS_OK)
-                st = dnas_fail(st, "%s: stored configuration: %s", path, dnas_last_error());
+            if (st == DNAS_OK) st = dnas_search_config_check(c);
+            if (st != DNAS_OK) {
+                /* A bad setting here is a damaged file, not a usage error. */
+                char why[512];
+                snprintf(why, sizeof why, "%s", dnas_last_error());
+                st = dnas_fail(st == DNAS_ERR_OOM ? st : DNAS_ERR_FORMAT,
+                               "%s: stored configuration: %s", path, why);
+            }
             dnas_free(z);
         }
+    }
+    /* The data set's fingerprint (absent in checkpoints of older versions: not checked). */
+    uint64_t dn = 0, dcrc = 0;
+    if (st == DNAS_OK && dnas_ckpt_find(ck, "data.n", NULL)) {
+        st = dnas_ckpt_get_u64(ck, "data.n", &dn);
+        if (st == DNAS_OK) st = dnas_ckpt_get_u64(ck, "data.crc", &dcrc);
+        if (st == DNAS_OK && (dn > 100000000u || dcrc > 0xffffffffu))
+            st = dnas_fail(DNAS_ERR_FORMAT, "%s: impossible data set fingerprint", path);
+        c->data_n = (int)dn;
+        c->data_crc = (uint32_t)dcrc;
     }
     char kind_space[64];
     snprintf(kind_space, sizeof kind_space, "%s", dnas_ckpt_kind(ck) + strlen(KIND_PREFIX));

@@ -3,12 +3,14 @@
  * two ResNet basic blocks, lastact BN+ReLU, global average pool, linear classifier.
  * Parameter names follow the PyTorch twin in tests/ref/ so fixtures map by name. */
 #include "space.h"
+#include "../io/nb201_table.h"
 #include "../ops/ops.h"
 #include <stdio.h>
 #include <string.h>
 
-const char *const dnas_nb201_ops[5] = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
-                                       "avg_pool_3x3"};
+/* The op names (dnas_nb201_ops) are defined once, with the arch-string code in
+ * io/nb201_table.c, so a derived genotype always reads back in the benchmark's encoding. */
+_Static_assert(DNAS_NB201_OPS == 5, "NB201 has 5 candidate ops");
 const dnas_space_desc dnas_space_nb201 = {"nb201", 1, 6, 5, dnas_nb201_ops};
 
 const dnas_space_desc *dnas_space_find(const char *name) {

@@ -2,14 +2,15 @@
 #include <math.h>
 
 double dnas_sumsq(const float *x, size_t n) {
-    /* Fixed 4096-element blocks summed in a fixed order: deterministic for any thread count. */
-    double total = 0.0;
-    for (size_t b = 0; b < n; b += 4096) {
-        size_t e = b + 4096 < n ? b + 4096 : n;
-        float s = 0.0f;
-        for (size_t i = b; i < e; i++) s += x[i] * x[i];
-        total += s;
-    }
+    /* All in double: each square is exact, and a float sum over ~1.7M weights would lose the
+     * small terms next to the large ones. Four partial sums in a fixed order (they vectorise
+     * without -ffast-math): the result depends only on x and n, never on threads. */
+    double s[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int j = 0; j < 4; j++) s[j] += (double)x[i + j] * (double)x[i + j];
+    double total = (s[0] + s[2]) + (s[1] + s[3]);
+    for (; i < n; i++) total += (double)x[i] * (double)x[i];
     return total;
 }
 

@@ -36,7 +36,7 @@ float dnas_cosine_lr(float lr0, float eta_min, int epoch, int epochs);
  * coefficient max_norm / (norm + 1e-6), applied only when below 1). Returns the norm before. */
 double dnas_clip_grad_norm(float *g, size_t n, double max_norm);
 
-/* Sum of squares in double (deterministic, blocked). */
+/* Sum of squares, squares and sums in double; deterministic (fixed order, no threads). */
 double dnas_sumsq(const float *x, size_t n);
 
 #endif

@@ -24,7 +24,9 @@ void dnas_sgd_step(dnas_sgd *o, float *w, const float *g) {
     const float lr = o->lr, mu = o->momentum, wd = o->weight_decay;
     float *buf = o->buf;
     /* A zero buffer makes the first step buf = d_p, exactly PyTorch's first-step rule. */
+#ifdef _OPENMP /* a NO_OMP=1 build must not see the pragma (-Werror=unknown-pragmas) */
 #pragma omp parallel for schedule(static) if (o->n > 65536)
+#endif
     for (size_t i = 0; i < o->n; i++) {
         float d = g[i] + wd * w[i];
         if (mu != 0.0f) {

@@ -170,6 +170,141 @@ static void test_bad_checkpoints_and_run_dirs(void) {
     e2e_rm_rf(dir);
 }
 
+/* Runs argv with a time limit: -1 (child killed) if it is still running after `seconds`. */
+static int run_timeout(char *const argv[], int seconds) {
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/dnas-e2e-%d.tout", (int)getpid());
+    pid_t pid = e2e_spawn(argv, out);
+    int status = 0, done = 0;
+    for (int i = 0; i < seconds * 100 && !done; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) done = 1;
+        else usleep(10000);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    e2e_slurp(out, e2e_out, sizeof e2e_out);
+    unlink(out);
+    if (!done) return -1;
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+/* A tiny search into a fresh directory with one extra flag (so that a flag wrongly accepted
+ * costs a fraction of a second, not a full search); returns the exit status. */
+static int tiny_search(const char *flag, const char *value) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/dnas-e2e-%d-tiny", (int)getpid());
+    e2e_rm_rf(dir);
+    int rc = run_timeout(e2e_argv(e2e_tool(), "search", "--data", e2e_cifar_dir(), "--channels", "4",
+                                  "--cells", "1", "--train-images", "64", "--epochs", "1", "--threads", "1",
+                                  "--progress", "0", "--out", dir, flag, value, NULL), 60);
+    e2e_rm_rf(dir);
+    return rc;
+}
+
+static int has_raw_control(const char *s) {
+    for (; *s; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\n') || *s == 0x7f) return 1;
+    return 0;
+}
+
+/* Control characters in a string flag are refused (a newline would inject settings into the
+ * checkpoint's stored configuration); messages never echo them raw. */
+static void test_control_characters(void) {
+    char out[300];
+    snprintf(out, sizeof out, "/tmp/dnas-e2e-%d-ctl\nlr=5", (int)getpid());
+    expect_error(tiny_search("--out", out), "--out", "newline in --out");
+    CHECK(!has_raw_control(e2e_out), "raw control character in: %s", e2e_out);
+    e2e_rm_rf(out);
+    expect_error(tiny_search("--data", "/tmp/x\033[31mred"), "--data", "escape in --data");
+    CHECK(!has_raw_control(e2e_out), "raw control character in: %s", e2e_out);
+    expect_error(tiny_search("--table", "/tmp/t\r.csv"), "--table", "CR in --table");
+    CHECK(!has_raw_control(e2e_out), "raw control character in: %s", e2e_out);
+    expect_error(tiny_search("--lr\a", "0.1"), "--lr", "BEL in a flag name");
+    CHECK(!has_raw_control(e2e_out), "raw control character in: %s", e2e_out);
+    expect_error(e2e_run(e2e_argv(e2e_tool(), "info", "--space", "nb\n201", NULL)), "nb", "newline in --space");
+    CHECK(!has_raw_control(e2e_out), "raw control character in: %s", e2e_out);
+}
+
+/* A too-long value is reported under the flag the user typed. */
+static void test_long_value_names_flag(void) {
+    char v[700];
+    memset(v, 'a', sizeof v - 1);
+    v[0] = '/';
+    v[sizeof v - 1] = 0;
+    expect_error(tiny_search("--out", v), "--out:", "--out too long");
+    CHECK(!strstr(e2e_out, "out_dir"), "the message names the internal field: %s", e2e_out);
+    expect_error(tiny_search("--data", v), "--data:", "--data too long");
+    CHECK(!strstr(e2e_out, "data_dir"), "the message names the internal field: %s", e2e_out);
+}
+
+/* Upper bounds on sizes and 0/1 switches, one-line errors naming the flag. */
+static void test_upper_bounds(void) {
+    static const char *cases[][2] = {
+        {"--channels", "1000000000"}, {"--cells", "1000000000"}, {"--batch", "100000000"},
+        {"--epochs", "1000000000"},   {"--threads", "100000"},   {"--track-bn", "7"},
+        {"--nesterov", "5"},          {"--progress", "7"},       {"--arch-lr", "1e39"},
+        {"--lr", "1e300"},            {"--weight-decay", "-1e39"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "%s %s", cases[i][0], cases[i][1]);
+        int rc = tiny_search(cases[i][0], cases[i][1]);
+        expect_error(rc, cases[i][0], what);
+        CHECK(rc == 2, "%s: exit %d, want 2", what, rc);
+    }
+    expect_error(run_timeout(e2e_argv(e2e_tool(), "info", "--channels", "1000000000", NULL), 60),
+                 "--channels", "info --channels 1e9");
+    expect_error(run_timeout(e2e_argv(e2e_tool(), "info", "--cells", "1000000000", NULL), 60),
+                 "--cells", "info --cells 1e9");
+    /* More threads than cores: allowed, with a warning. */
+    char big[32];
+    snprintf(big, sizeof big, "%ld", sysconf(_SC_NPROCESSORS_ONLN) * 8);
+    int rc = tiny_search("--threads", big);
+    CHECK(rc == 0 && strstr(e2e_out, "warning") && strstr(e2e_out, "--threads"),
+          "--threads %s: exit %d, no warning: %s", big, rc, e2e_out);
+}
+
+/* Data files that are not regular files: a FIFO (used to block forever, deaf to SIGINT) and
+ * a directory (used to report 9223372036854775807 bytes); open errors other than a missing
+ * file do not suggest `make testdata`. */
+static void test_non_regular_data_files(void) {
+    char dir[256], src[600], dst[600];
+    snprintf(dir, sizeof dir, "/tmp/dnas-e2e-%d-nreg", (int)getpid());
+    e2e_rm_rf(dir);
+    mkdir(dir, 0755);
+    const char *files[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                           "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+    char absdata[4096];
+    CHECK(realpath(e2e_cifar_dir(), absdata) != NULL, "realpath");
+    for (int i = 1; i < 6; i++) {
+        snprintf(src, sizeof src, "%s/%s", absdata, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", dir, files[i]);
+        CHECK(symlink(src, dst) == 0, "symlink");
+    }
+    snprintf(dst, sizeof dst, "%s/%s", dir, files[0]);
+    CHECK(mkfifo(dst, 0644) == 0, "mkfifo");
+    char out[300];
+    snprintf(out, sizeof out, "%s-run", dir);
+    e2e_rm_rf(out);
+    int rc = run_timeout(e2e_argv(e2e_tool(), "search", "--data", dir, "--out", out, "--progress", "0", NULL), 60);
+    CHECK(rc != -1, "dnas blocked on a FIFO data file (killed after 60 s)");
+    expect_error(rc, "not a regular file", "FIFO data file");
+    unlink(dst);
+    mkdir(dst, 0755);
+    rc = run_timeout(e2e_argv(e2e_tool(), "search", "--data", dir, "--out", out, "--progress", "0", NULL), 60);
+    expect_error(rc, "directory", "directory as a data file");
+    CHECK(!strstr(e2e_out, "9223372036854775807"), "nonsense size: %s", e2e_out);
+    rc = e2e_run(e2e_argv(e2e_tool(), "search", "--data", "/etc/hostname", "--out", out, "--progress", "0", NULL));
+    expect_error(rc, "/etc/hostname", "a file as --data");
+    CHECK(!strstr(e2e_out, "make testdata"), "suggests `make testdata` for a non-missing file: %s", e2e_out);
+    CHECK(!e2e_file_exists(out), "a failed search left a run directory behind");
+    e2e_rm_rf(dir);
+    e2e_rm_rf(out);
+}
+
 static void test_query(void) {
     expect_error(e2e_run(e2e_argv(e2e_tool(), "query", "|skip_connect~0|+|bad_op~0|none~1|", "--table", table, NULL)),
                  "bad_op", "malformed arch string");
@@ -227,6 +362,10 @@ int main(void) {
     RUN(test_bad_dataset);
     RUN(test_bad_checkpoints_and_run_dirs);
     RUN(test_query);
+    RUN(test_control_characters);
+    RUN(test_long_value_names_flag);
+    RUN(test_upper_bounds);
+    RUN(test_non_regular_data_files);
     RUN(test_valgrind_info);
     TEST_EXIT();
 }

@@ -1,4 +1,5 @@
-/* CPU convolution: forward, backward-data and backward-weight in NHWC with AVX2 + FMA.
+/* CPU convolution: forward, backward-data and backward-weight in NHWC with AVX2 + FMA
+ * (cpu_simd.h: the same code in portable vector form on targets without them).
  *
  * One "gather" engine serves forward and backward-data. Every destination pixel reads a
  * source pixel at base(i) + tap offsets, where per spatial axis
@@ -28,7 +29,6 @@
  * for a given T, and no thread waits on a core that another process has taken.
  * Depthwise convolutions (groups == cin == cout) have their own paths vectorised over
  * channels. Kernels larger than MAXK or strides larger than MAXS take a scalar fallback. */
-#include <immintrin.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +36,7 @@
 
 #include "../../core/status.h"
 #include "cpu_internal.h"
+#include "cpu_simd.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -77,12 +78,6 @@ static inline int floordiv(int a, int b) {
 }
 static inline int round8(int c) { return (c + 7) & ~7; }
 static inline size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
-
-/* lanes < n are on */
-static inline __m256i lane_mask(int n) {
-    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
-}
 
 /* ------------------------------------------------------------------------------------------
  * Geometry of one spatial axis */
@@ -279,7 +274,7 @@ static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *sb,
                                   const ptrdiff_t *so, float *db, const ptrdiff_t *dof,
                                   const int *toff, const int *tidx, int nt, int K,
                                   const float *w, const float *bias, int add, int nvalid) {
-    __m256 a[MR][2];
+    f8 a[MR][2];
     const float *sp[MR];
     float *dp[MR];
     const int L = NV * 8;
@@ -287,8 +282,8 @@ static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *sb,
     for (int r = 0; r < R; r++) sp[r] = sb + so[r];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
-        a[r][0] = _mm256_setzero_ps();
-        a[r][1] = _mm256_setzero_ps();
+        a[r][0] = f8_zero();
+        a[r][1] = f8_zero();
     }
     for (int t = 0; t < nt; t++) {
         const float *wt = w + (size_t)tidx[t] * K * L;
@@ -296,13 +291,13 @@ static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *sb,
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) s[r] = sp[r] + toff[t];
         for (int k = 0; k < K; k++) {
-            const __m256 w0 = _mm256_load_ps(wt + (size_t)k * L);
-            const __m256 w1 = NV == 2 ? _mm256_load_ps(wt + (size_t)k * L + 8) : w0;
+            const f8 w0 = f8_load(wt + (size_t)k * L);
+            const f8 w1 = NV == 2 ? f8_load(wt + (size_t)k * L + 8) : w0;
 #pragma GCC unroll 6
             for (int r = 0; r < R; r++) {
-                const __m256 b = _mm256_broadcast_ss(s[r] + k);
-                a[r][0] = _mm256_fmadd_ps(b, w0, a[r][0]);
-                if (NV == 2) a[r][1] = _mm256_fmadd_ps(b, w1, a[r][1]);
+                const f8 b = f8_bcast(s[r] + k);
+                a[r][0] = f8_fmadd(b, w0, a[r][0]);
+                if (NV == 2) a[r][1] = f8_fmadd(b, w1, a[r][1]);
             }
         }
     }
@@ -316,24 +311,24 @@ static ALWAYS_INLINE void kd_impl(const int R, const int NV, const float *sb,
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++) {
                 float *y = dp[r] + 8 * v;
-                __m256 o = a[r][v];
-                if (add) o = _mm256_add_ps(o, _mm256_loadu_ps(y));
-                else if (bias) o = _mm256_add_ps(o, _mm256_load_ps(bias + 8 * v));
-                _mm256_storeu_ps(y, o);
+                f8 o = a[r][v];
+                if (add) o = f8_add(o, f8_loadu(y));
+                else if (bias) o = f8_add(o, f8_load(bias + 8 * v));
+                f8_storeu(y, o);
             }
         }
     } else {
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             const int nv = nvalid - 8 * v;
-            const __m256i m = lane_mask(nv); /* all off when nv <= 0 */
+            const m8 m = m8_first(nv); /* all off when nv <= 0 */
 #pragma GCC unroll 6
             for (int r = 0; r < R; r++) {
                 float *y = dp[r] + 8 * v;
-                __m256 o = a[r][v];
-                if (add) o = _mm256_add_ps(o, _mm256_maskload_ps(y, m));
-                else if (bias) o = _mm256_add_ps(o, _mm256_load_ps(bias + 8 * v));
-                _mm256_maskstore_ps(y, m, o);
+                f8 o = a[r][v];
+                if (add) o = f8_add(o, f8_maskload(y, m));
+                else if (bias) o = f8_add(o, f8_load(bias + 8 * v));
+                f8_maskstore(y, m, o);
             }
         }
     }
@@ -374,31 +369,31 @@ static ALWAYS_INLINE void kw_impl(const int R, const int NV, const int MASKED,
                                   const float *srow, int nrows, int ncols, ptrdiff_t rstep,
                                   ptrdiff_t pstep, const float *dy, ptrdiff_t dys,
                                   const int *off, float *part, ptrdiff_t cpad, int nvalid) {
-    __m256 a[MR][2];
+    f8 a[MR][2];
     ptrdiff_t o[MR];
-    __m256i m0 = _mm256_setzero_si256(), m1 = _mm256_setzero_si256();
+    m8 m0 = m8_zero(), m1 = m8_zero();
     if (MASKED) {
-        m0 = lane_mask(nvalid);
-        m1 = lane_mask(nvalid - 8);
+        m0 = m8_first(nvalid);
+        m1 = m8_first(nvalid - 8);
     }
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
         o[r] = off[r];
-        a[r][0] = _mm256_load_ps(part + r * cpad);
-        a[r][1] = NV == 2 ? _mm256_load_ps(part + r * cpad + 8) : _mm256_setzero_ps();
+        a[r][0] = f8_load(part + r * cpad);
+        a[r][1] = NV == 2 ? f8_load(part + r * cpad + 8) : f8_zero();
     }
     for (int i = 0; i < nrows; i++) {
         const float *s = srow + i * rstep;
         for (int j = 0; j < ncols; j++) {
-            const __m256 d0 = MASKED ? _mm256_maskload_ps(dy, m0) : _mm256_loadu_ps(dy);
-            const __m256 d1 = NV == 2 ? (MASKED ? _mm256_maskload_ps(dy + 8, m1)
-                                                : _mm256_loadu_ps(dy + 8))
+            const f8 d0 = MASKED ? f8_maskload(dy, m0) : f8_loadu(dy);
+            const f8 d1 = NV == 2 ? (MASKED ? f8_maskload(dy + 8, m1)
+                                                : f8_loadu(dy + 8))
                                       : d0;
 #pragma GCC unroll 6
             for (int r = 0; r < R; r++) {
-                const __m256 b = _mm256_broadcast_ss(s + o[r]);
-                a[r][0] = _mm256_fmadd_ps(b, d0, a[r][0]);
-                if (NV == 2) a[r][1] = _mm256_fmadd_ps(b, d1, a[r][1]);
+                const f8 b = f8_bcast(s + o[r]);
+                a[r][0] = f8_fmadd(b, d0, a[r][0]);
+                if (NV == 2) a[r][1] = f8_fmadd(b, d1, a[r][1]);
             }
             s += pstep;
             dy += dys;
@@ -406,8 +401,8 @@ static ALWAYS_INLINE void kw_impl(const int R, const int NV, const int MASKED,
     }
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) {
-        _mm256_store_ps(part + r * cpad, a[r][0]);
-        if (NV == 2) _mm256_store_ps(part + r * cpad + 8, a[r][1]);
+        f8_store(part + r * cpad, a[r][0]);
+        if (NV == 2) f8_store(part + r * cpad + 8, a[r][1]);
     }
 }
 
@@ -457,35 +452,35 @@ static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const kdw_args
     float *dp[MR];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++) sp[r] = A->sb + so[r];
-    const __m256i m = MASKED ? lane_mask(A->nvalid) : _mm256_setzero_si256();
+    const m8 m = MASKED ? m8_first(A->nvalid) : m8_zero();
     for (int b = 0; b < A->nblk; b++) {
         const int c0 = 8 * b;
         const float *w = A->w + c0;
-        __m256 a[MR];
+        f8 a[MR];
 #pragma GCC unroll 6
-        for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
+        for (int r = 0; r < R; r++) a[r] = f8_zero();
         for (int t = 0; t < A->nt; t++) {
-            const __m256 wv = _mm256_load_ps(w + (ptrdiff_t)A->tidx[t] * A->wstride);
+            const f8 wv = f8_load(w + (ptrdiff_t)A->tidx[t] * A->wstride);
             const int o = A->toff[t] + c0;
 #pragma GCC unroll 6
             for (int r = 0; r < R; r++) {
-                const __m256 xv = MASKED ? _mm256_maskload_ps(sp[r] + o, m)
-                                         : _mm256_loadu_ps(sp[r] + o);
-                a[r] = _mm256_fmadd_ps(xv, wv, a[r]);
+                const f8 xv = MASKED ? f8_maskload(sp[r] + o, m)
+                                         : f8_loadu(sp[r] + o);
+                a[r] = f8_fmadd(xv, wv, a[r]);
             }
         }
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) dp[r] = A->db + dof[r] + c0;
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
-            __m256 v = a[r];
+            f8 v = a[r];
             if (A->add)
-                v = _mm256_add_ps(v, MASKED ? _mm256_maskload_ps(dp[r], m)
-                                            : _mm256_loadu_ps(dp[r]));
+                v = f8_add(v, MASKED ? f8_maskload(dp[r], m)
+                                            : f8_loadu(dp[r]));
             else if (A->bias)
-                v = _mm256_add_ps(v, _mm256_load_ps(A->bias + c0));
-            if (MASKED) _mm256_maskstore_ps(dp[r], m, v);
-            else _mm256_storeu_ps(dp[r], v);
+                v = f8_add(v, f8_load(A->bias + c0));
+            if (MASKED) f8_maskstore(dp[r], m, v);
+            else f8_storeu(dp[r], v);
         }
     }
 }
@@ -508,30 +503,30 @@ static ALWAYS_INLINE void kdww_impl(const int NT, const int MASKED, const float 
                                     int nrows, int ncols, ptrdiff_t rstep, ptrdiff_t pstep,
                                     const float *dy, ptrdiff_t dys, const int *toff,
                                     float *part, ptrdiff_t cpad, int nvalid) {
-    __m256 a[DWT];
+    f8 a[DWT];
     ptrdiff_t o[DWT];
-    const __m256i m = MASKED ? lane_mask(nvalid) : _mm256_setzero_si256();
+    const m8 m = MASKED ? m8_first(nvalid) : m8_zero();
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-        a[t] = _mm256_load_ps(part + t * cpad);
+        a[t] = f8_load(part + t * cpad);
         o[t] = toff[t];
     }
     for (int i = 0; i < nrows; i++) {
         const float *s = srow + i * rstep;
         for (int j = 0; j < ncols; j++) {
-            const __m256 d = MASKED ? _mm256_maskload_ps(dy, m) : _mm256_loadu_ps(dy);
+            const f8 d = MASKED ? f8_maskload(dy, m) : f8_loadu(dy);
 #pragma GCC unroll 8
             for (int t = 0; t < NT; t++) {
-                const __m256 xv = MASKED ? _mm256_maskload_ps(s + o[t], m)
-                                         : _mm256_loadu_ps(s + o[t]);
-                a[t] = _mm256_fmadd_ps(xv, d, a[t]);
+                const f8 xv = MASKED ? f8_maskload(s + o[t], m)
+                                         : f8_loadu(s + o[t]);
+                a[t] = f8_fmadd(xv, d, a[t]);
             }
             s += pstep;
             dy += dys;
         }
     }
 #pragma GCC unroll 8
-    for (int t = 0; t < NT; t++) _mm256_store_ps(part + t * cpad, a[t]);
+    for (int t = 0; t < NT; t++) f8_store(part + t * cpad, a[t]);
 }
 
 typedef void (*kdww_fn)(const float *, int, int, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
@@ -985,21 +980,21 @@ static void wgrad_chunk(const wgrad_t *A, long t0, long t1, float *buf, int *cac
         const int npx = (i1 - i0) * OW;
         if (A->want_b) { /* bias gradient: column sums of the band's dy, in registers */
             for (int c0 = 0; c0 < C; c0 += 8) {
-                const __m256i m = lane_mask(C - c0);
+                const m8 m = m8_first(C - c0);
                 const int full = C - c0 >= 8;
-                __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+                f8 s0 = f8_zero(), s1 = s0, s2 = s0, s3 = s0;
                 const float *d = dyb + c0;
                 int q = 0;
                 if (full) /* four chains hide the add latency */
                     for (; q + 4 <= npx; q += 4, d += 4 * C) {
-                        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(d));
-                        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(d + C));
-                        s2 = _mm256_add_ps(s2, _mm256_loadu_ps(d + 2 * C));
-                        s3 = _mm256_add_ps(s3, _mm256_loadu_ps(d + 3 * C));
+                        s0 = f8_add(s0, f8_loadu(d));
+                        s1 = f8_add(s1, f8_loadu(d + C));
+                        s2 = f8_add(s2, f8_loadu(d + 2 * C));
+                        s3 = f8_add(s3, f8_loadu(d + 3 * C));
                     }
-                for (; q < npx; q++, d += C) s0 = _mm256_add_ps(s0, _mm256_maskload_ps(d, m));
-                const __m256 t = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-                _mm256_store_ps(pdb + c0, _mm256_add_ps(_mm256_load_ps(pdb + c0), t));
+                for (; q < npx; q++, d += C) s0 = f8_add(s0, f8_maskload(d, m));
+                const f8 t = f8_add(f8_add(s0, s1), f8_add(s2, s3));
+                f8_store(pdb + c0, f8_add(f8_load(pdb + c0), t));
             }
         }
         if (!A->want_w) continue;

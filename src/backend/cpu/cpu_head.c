@@ -125,21 +125,11 @@ dnas_status dnas_cpu_linear_bwd(dnas_backend *be, float *dx, int acc, float *dw,
     return DNAS_OK;
 }
 
-/* Labels outside [0,k) would index out of bounds: refuse them before reading anything. */
-static dnas_status xent_check(const char *who, const int *labels, int n, int k) {
-    if (n < 0 || k <= 0)
-        return dnas_fail(DNAS_ERR_INVALID_ARG, "%s: bad sizes n=%d k=%d", who, n, k);
-    for (int i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= k)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "%s: label %d of row %d outside [0,%d)", who,
-                             labels[i], i, k);
-    return DNAS_OK;
-}
-
 dnas_status dnas_cpu_xent_fwd(dnas_backend *be, float *probs, float *loss, int *correct,
                               const float *logits, const int *labels, int n, int k) {
     (void)be;
-    DNAS_TRY(xent_check("xent_fwd", labels, n, k));
+    /* Labels outside [0,k) would index out of bounds: refuse them before reading anything. */
+    DNAS_TRY(dnas_labels_check("xent_fwd", labels, n, k));
     double total = 0;
     int right = 0;
     for (int i = 0; i < n; i++) {
@@ -165,7 +155,7 @@ dnas_status dnas_cpu_xent_fwd(dnas_backend *be, float *probs, float *loss, int *
 dnas_status dnas_cpu_xent_bwd(dnas_backend *be, float *dlogits, const float *probs,
                               const int *labels, int n, int k, float scale) {
     (void)be;
-    DNAS_TRY(xent_check("xent_bwd", labels, n, k));
+    DNAS_TRY(dnas_labels_check("xent_bwd", labels, n, k));
     if (n == 0) return DNAS_OK;
     const double f = (double)scale / n;
     for (int i = 0; i < n; i++) {
