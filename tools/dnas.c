@@ -1,7 +1,8 @@
 /* dnas: the command-line tool. Uses only the public API (include/dnas.h).
  *   dnas info   --space nb201 [--classes K --batch B --channels C --cells N]
- *   dnas search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [--flag value ...]
+ *   dnas search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [--flag value ...]
  *   dnas search --resume DIR [--threads T]
+ *   dnas select [--method magnitude|pt] DIR [--data D --table T --threads N]
  *   dnas query  '<NB201 arch string>' [--table nb201.csv]
  *   dnas bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W]
  * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 130 when interrupted). */
@@ -34,8 +35,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: dnas <command> [flags]\n"
             "  info   --space nb201 [--classes K --batch B --channels C --cells N]\n"
-            "  search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [flags]\n"
+            "  search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [flags]\n"
             "  search --resume DIR [--threads T]\n"
+            "  select [--method magnitude|pt] DIR [--data D --table T --threads N]\n"
             "  query  '<arch string>' [--table nb201.csv]\n"
             "  bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W --anchor CMD|none]\n"
             "`dnas search --help` lists every search flag with its default.\n");
@@ -86,11 +88,24 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
-/* Applies "--key value" flags to a search config; `skip` names flags handled by the caller. */
+static const char *find_flag(int argc, char **argv, const char *flag) {
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag)) return argv[i + 1];
+    return NULL;
+}
+
+/* Applies "--key value" flags to a search config; --preset first, wherever it stands, so
+ * that the other flags override what it sets. */
 static int apply_flags(dnas_search_config *c, int argc, char **argv) {
+    const char *preset = find_flag(argc, argv, "--preset");
+    if (preset) {
+        dnas_status st = dnas_search_config_preset(c, preset);
+        if (st != DNAS_OK) return fail(st);
+    }
     for (int i = 0; i < argc; i += 2) {
         if (strncmp(argv[i], "--", 2) != 0) return usage_error("unexpected argument '%s'", argv[i]);
         if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+        if (!strcmp(argv[i], "--preset")) continue;
         const char *key = argv[i] + 2;
         if (!strcmp(key, "out")) key = "out_dir";
         if (!strcmp(key, "data")) key = "data_dir";
@@ -100,11 +115,7 @@ static int apply_flags(dnas_search_config *c, int argc, char **argv) {
     return 0;
 }
 
-static const char *find_flag(int argc, char **argv, const char *flag) {
-    for (int i = 0; i + 1 < argc; i++)
-        if (!strcmp(argv[i], flag)) return argv[i + 1];
-    return NULL;
-}
+static int select_and_print(const dnas_select_config *sc);
 
 static int cmd_search(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
@@ -145,8 +156,71 @@ static int cmd_search(int argc, char **argv) {
         st = dnas_search_run(&c, &r);
     }
     if (st != DNAS_OK) return fail(st);
+    if (r.incomplete) return 0; /* stopped by --max-steps: no architecture yet */
+    printf("%s\n", r.arch);
+    if (!strcmp(r.select, "pt")) {
+        dnas_select_config sc;
+        memset(&sc, 0, sizeof sc);
+        snprintf(sc.method, sizeof sc.method, "pt");
+        snprintf(sc.dir, sizeof sc.dir, "%s", r.dir);
+        sc.stop = &stop_flag;
+        return select_and_print(&sc);
+    }
+    return 0;
+}
+
+static void print_bench(const dnas_nb201_result *q) {
+    fprintf(stderr, "NAS-Bench-201 (200 epochs): CIFAR-10 valid %.2f test %.2f | CIFAR-100 valid %.2f "
+            "test %.2f | ImageNet16-120 valid %.2f test %.2f\n", q->c10_valid, q->c10_test,
+            q->c100_valid, q->c100_test, q->in16_valid, q->in16_test);
+}
+
+static int select_and_print(const dnas_select_config *sc) {
+    dnas_select_result r;
+    dnas_status st = dnas_select_run(sc, &r);
+    if (st != DNAS_OK) return fail(st);
+    fprintf(stderr, "selection (%s) done in %.1f s: %s\n", sc->method, r.seconds, r.arch);
+    if (r.has_bench) print_bench(&r.bench);
     printf("%s\n", r.arch);
     return 0;
+}
+
+static int cmd_select(int argc, char **argv) {
+    dnas_select_config sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.method, sizeof sc.method, "magnitude");
+    sc.progress = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *dst = NULL;
+        size_t cap = 0;
+        if (!strcmp(k, "--method")) dst = sc.method, cap = sizeof sc.method;
+        else if (!strcmp(k, "--data")) dst = sc.data_dir, cap = sizeof sc.data_dir;
+        else if (!strcmp(k, "--table")) dst = sc.table, cap = sizeof sc.table;
+        else if (!strcmp(k, "--threads")) {
+            int rc = parse_int(k, v, &sc.threads);
+            if (rc) return rc;
+            i++;
+            continue;
+        } else if (!strncmp(k, "--", 2)) {
+            return usage_error("unknown flag %s for select", k);
+        } else if (!sc.dir[0]) {
+            if (strlen(k) >= sizeof sc.dir) return usage_error("%s: run directory path too long", k);
+            snprintf(sc.dir, sizeof sc.dir, "%s", k);
+            continue;
+        } else {
+            return usage_error("unexpected argument '%s'", k);
+        }
+        if (!v) return usage_error("%s needs a value", k);
+        if (strlen(v) >= cap) return usage_error("%s: value too long", k);
+        snprintf(dst, cap, "%s", v);
+        i++;
+    }
+    if (!sc.dir[0]) return usage_error("%s", "select needs a run directory");
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    sc.stop = &stop_flag;
+    return select_and_print(&sc);
 }
 
 static int cmd_query(int argc, char **argv) {
@@ -248,6 +322,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "search")) return cmd_search(argc - 2, argv + 2);
     if (!strcmp(cmd, "query")) return cmd_query(argc - 2, argv + 2);
+    if (!strcmp(cmd, "select")) return cmd_select(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", cmd);
 }

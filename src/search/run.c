@@ -58,27 +58,22 @@ static double mean_of(const dnas_meter *m, int acc) {
     return acc ? 100.0 * m->correct / m->n : m->loss / m->n;
 }
 
-/* Row-softmaxed alpha as a JSON array of rows. */
+/* The architecture weights (softmax(alpha) for DARTS, theta for GAEA) as a JSON array of rows. */
 static void alphas_json(dnas_search *s, dnas_sbuf *sb) {
-    const dnas_space_desc *sp = s->net->space;
-    int rows = sp->groups * sp->rows, cols = sp->cols;
+    int rows = s->space->groups * s->space->rows, cols = s->space->cols;
+    float w[DNAS_MAX_ARCH];
+    dnas_search_weights(s, w);
     dnas_sb_printf(sb, "[");
     for (int r = 0; r < rows; r++) {
-        const float *a = s->alpha + r * cols;
-        double mx = a[0], sum = 0;
-        for (int k = 1; k < cols; k++) mx = a[k] > mx ? a[k] : mx;
-        for (int k = 0; k < cols; k++) sum += exp(a[k] - mx);
         dnas_sb_printf(sb, "%s[", r ? ", " : "");
-        for (int k = 0; k < cols; k++) dnas_sb_printf(sb, "%s%.6f", k ? ", " : "", exp(a[k] - mx) / sum);
+        for (int k = 0; k < cols; k++) dnas_sb_printf(sb, "%s%.6f", k ? ", " : "", (double)w[r * cols + k]);
         dnas_sb_printf(sb, "]");
     }
     dnas_sb_printf(sb, "]");
 }
 
 static dnas_status derive_arch(dnas_search *s, char *arch, size_t cap) {
-    int ops[6];
-    s->strat->derive(s, ops);
-    return dnas_nb201_arch_format(ops, arch, cap);
+    return dnas_search_genotype(s, arch, cap);
 }
 
 static dnas_status append_sb(const char *path, dnas_sbuf *sb) {
@@ -119,13 +114,13 @@ static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate)
     dnas_sbuf sb = {0};
     dnas_sb_printf(&sb, "{\"epoch\": %d, \"alphas\": ", s->epoch);
     alphas_json(s, &sb);
-    char arch[DNAS_NB201_ARCH_MAX];
+    char arch[DNAS_GENOTYPE_MAX];
     DNAS_TRY(derive_arch(s, arch, sizeof arch));
     dnas_sb_printf(&sb, ", \"arch\": ");
     dnas_sb_json_string(&sb, arch);
     dnas_sb_printf(&sb, "}");
     DNAS_TRY(append_sb(p->alphas, &sb));
-    char line[DNAS_NB201_ARCH_MAX + 2];
+    char line[DNAS_GENOTYPE_MAX + 2];
     snprintf(line, sizeof line, "%s\n", arch);
     DNAS_TRY(dnas_write_file_atomic(p->genotype, line, strlen(line)));
     fprintf(stderr, "%sepoch %d/%d  train loss %.4f acc %.2f%%  valid loss %.4f acc %.2f%%  lr %.5f  %s\n",
@@ -146,7 +141,7 @@ static void progress_line(dnas_search *s, int steps_per_epoch, double rate) {
     fflush(stderr);
 }
 
-static dnas_status load_data(const dnas_search_config *c, dnas_cifar *data, dnas_split *sp) {
+dnas_status dnas_search_load_data(const dnas_search_config *c, dnas_cifar *data, dnas_split *sp) {
     const char *dir = c->data_dir[0] ? c->data_dir : getenv("DNAS_DATA");
     if (!dir || !dir[0])
         return dnas_fail(DNAS_ERR_INVALID_ARG, "no data: pass --data-dir DIR (CIFAR binary "
@@ -163,6 +158,25 @@ static dnas_status load_data(const dnas_search_config *c, dnas_cifar *data, dnas
         if (sp->n_train > c->train_images) sp->n_train = c->train_images;
         if (sp->n_valid > c->train_images) sp->n_valid = c->train_images;
     }
+    if (c->single_level) {
+        /* Both steps draw from all the training images (GAEA's ERM): weights see both halves,
+         * and the arch batch is another random batch of the same set. */
+        int n = sp->n_train + sp->n_valid;
+        int *all = dnas_alloc((size_t)n * sizeof(int), "single-level index");
+        int *all2 = dnas_alloc((size_t)n * sizeof(int), "single-level index");
+        if (!all || !all2) {
+            dnas_free(all);
+            dnas_free(all2);
+            dnas_split_free(sp);
+            dnas_cifar_free(data);
+            return DNAS_ERR_OOM;
+        }
+        memcpy(all, sp->train, (size_t)sp->n_train * sizeof(int));
+        memcpy(all + sp->n_train, sp->valid, (size_t)sp->n_valid * sizeof(int));
+        memcpy(all2, all, (size_t)n * sizeof(int));
+        dnas_split_free(sp);
+        *sp = (dnas_split){all, n, all2, n};
+    }
     return DNAS_OK;
 }
 
@@ -173,6 +187,9 @@ static dnas_status report(dnas_search *s, dnas_search_result *r, double t0) {
     r->train_loss = mean_of(&s->train_m, 0);
     r->valid_loss = mean_of(&s->valid_m, 0);
     r->epochs_done = s->epoch;
+    r->incomplete = s->epoch < s->cfg.epochs;
+    snprintf(r->select, sizeof r->select, "%s", s->cfg.select);
+    snprintf(r->dir, sizeof r->dir, "%s", s->cfg.out_dir);
     r->seconds = now_s() - t0;
     return DNAS_OK;
 }
@@ -200,7 +217,7 @@ static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r)
     dnas_split sp = {0};
     dnas_search *s = NULL;
     dnas_loader *L = NULL;
-    dnas_status st = load_data(c, &data, &sp);
+    dnas_status st = dnas_search_load_data(c, &data, &sp);
     if (st != DNAS_OK) return st;
     st = dnas_search_create(c, &s);
     uint64_t log_bytes = 0, alphas_bytes = 0;
@@ -239,7 +256,8 @@ static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r)
     double t_last = now_s(), t_start = t_last;
     int dirty = 0; /* steps since the last checkpoint */
     while (s->epoch < c->epochs) {
-        s->lr = dnas_cosine_lr((float)c->lr, (float)c->lr_min, s->epoch, c->epochs);
+        s->lr = dnas_cosine_lr((float)c->lr, (float)c->lr_min, s->epoch,
+                               c->lr_epochs > 0 ? c->lr_epochs : c->epochs);
         dnas_loader_batch b;
         if ((st = dnas_loader_next(L, &b)) != DNAS_OK) goto done;
         if ((st = dnas_search_step(s, &b.train, &b.valid)) != DNAS_OK) goto done;
@@ -255,6 +273,7 @@ static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r)
             goto done;
         if (s->step >= spe) {
             if ((st = end_of_epoch(s, &p, rate)) != DNAS_OK) goto done;
+            s->strat->on_epoch_end(s);
             s->epoch++;
             s->step = 0;
             memset(&s->train_m, 0, sizeof s->train_m);
@@ -281,9 +300,9 @@ static dnas_status run(dnas_search_config *c, int resume, dnas_search_result *r)
     if ((st = report(s, r, t0)) != DNAS_OK) goto done;
     if (s->epoch >= c->epochs) {
         fprintf(stderr, "search done in %.1f s: %s\n", r->seconds, r->arch);
-        if (c->table[0]) {
-            dnas_nb201_result q;
-            st = dnas_nb201_query(c->table, r->arch, &q);
+        if (c->table[0] && s->space->lookup) {
+            dnas_space_bench q;
+            st = s->space->lookup(c->table, r->arch, &q);
             if (st != DNAS_OK) goto done;
             fprintf(stderr, "NAS-Bench-201 (200 epochs): CIFAR-10 valid %.2f test %.2f | CIFAR-100 "
                     "valid %.2f test %.2f | ImageNet16-120 valid %.2f test %.2f\n",

@@ -32,6 +32,17 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->ckpt_every >= 0, "--ckpt-every must be >= 0 (got %d)", c->ckpt_every);
     NEED(c->max_steps >= 0, "--max-steps must be >= 0 (got %d)", c->max_steps);
     NEED(c->nesterov == 0 || c->momentum > 0, "--nesterov 1 needs --momentum > 0");
+    NEED(c->lr_epochs >= 0, "--lr-epochs must be >= 0 (got %d)", c->lr_epochs);
+    NEED(c->single_level == 0 || c->single_level == 1, "--single-level must be 0 or 1 (got %d)", c->single_level);
+    NEED(c->fix_alpha == 0 || c->fix_alpha == 1, "--fix-alpha must be 0 or 1 (got %d)", c->fix_alpha);
+    NEED(c->inner_steps >= 1 && c->inner_steps <= 1000, "--inner-steps must lie in [1,1000] (got %d)", c->inner_steps);
+    NEED(c->neumann_k >= 0 && c->neumann_k <= 100, "--neumann-k must lie in [0,100] (got %d)", c->neumann_k);
+    NEED(c->gamma >= 0, "--gamma must be >= 0 (got %g)", c->gamma);
+    NEED(c->entropy_reg >= 0, "--entropy-reg must be >= 0 (got %g)", c->entropy_reg);
+    NEED(c->pt_interval >= 1 && c->pt_interval <= 1000, "--pt-interval must lie in [1,1000] (got %d)", c->pt_interval);
+    NEED(c->pt_lr >= 0, "--pt-lr must be >= 0 (got %g)", c->pt_lr);
+    NEED(strcmp(c->select, "magnitude") == 0 || strcmp(c->select, "pt") == 0,
+         "--select: unknown selection '%s' (known: magnitude, pt)", c->select);
 #undef NEED
     return DNAS_OK;
 }
@@ -54,12 +65,16 @@ dnas_status dnas_search_create(const dnas_search_config *c, dnas_search **out) {
     nc.track_bn = c->track_bn;
     nc.image = c->image;
     nc.seed = c->seed;
+    nc.ops = c->ops;
     if (st == DNAS_OK) st = dnas_supernet_create_on(&nc, s->be, &s->net);
     if (st != DNAS_OK) {
         dnas_search_destroy(s);
         return st;
     }
     s->g = &s->net->g;
+    s->space = s->net->space;
+    s->cand = s->net->cand;
+    s->arch_every = 1;
     s->n_alpha = (size_t)s->g->n_mix;
     s->alpha = dnas_alloc(s->n_alpha * sizeof(float), "alpha");
     s->galpha = dnas_calloc(s->n_alpha * sizeof(float), "alpha gradient");
@@ -91,6 +106,7 @@ void dnas_search_destroy(dnas_search *s) {
     dnas_sgd_free(&s->wopt);
     dnas_adam_free(&s->aopt);
     dnas_free(s->alpha);
+    dnas_free(s->fixed);
     dnas_free(s->galpha);
     dnas_supernet_destroy(s->net);
     if (s->be) dnas_backend_destroy(s->be);
@@ -109,7 +125,7 @@ dnas_status dnas_search_set_batch(dnas_search *s, const dnas_data_batch *b) {
 dnas_status dnas_search_fwd_bwd(dnas_search *s, const dnas_data_batch *b, unsigned wants,
                                 dnas_meter *m) {
     DNAS_TRY(dnas_search_set_batch(s, b));
-    s->strat->mix(s);
+    dnas_search_mix(s);
     DNAS_TRY(dnas_graph_forward(s->g));
     if (m) {
         m->loss += (double)s->g->loss_value * b->n;
@@ -134,13 +150,11 @@ dnas_status dnas_search_weight_step_sgd(dnas_search *s, const dnas_data_batch *t
 
 dnas_status dnas_search_step(dnas_search *s, const dnas_data_batch *train,
                              const dnas_data_batch *valid) {
-    if (s->strat->arch_first) {
-        DNAS_TRY(s->strat->arch_step(s, train, valid));
-        DNAS_TRY(s->strat->weight_step(s, train));
-    } else {
-        DNAS_TRY(s->strat->weight_step(s, train));
-        DNAS_TRY(s->strat->arch_step(s, train, valid));
-    }
+    /* With arch_every = T (iDARTS), the arch step follows every T-th weight step. */
+    int arch = (s->total_steps + 1) % s->arch_every == 0 && !s->cfg.fix_alpha;
+    if (s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
+    DNAS_TRY(s->strat->weight_step(s, train));
+    if (!s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
     s->total_steps++;
     return DNAS_OK;
 }

@@ -3,28 +3,67 @@
  * two ResNet basic blocks, lastact BN+ReLU, global average pool, linear classifier.
  * Parameter names follow the PyTorch twin in tests/ref/ so fixtures map by name. */
 #include "space.h"
+#include "../io/nb201_table.h"
 #include "../ops/ops.h"
 #include <stdio.h>
 #include <string.h>
 
-const char *const dnas_nb201_ops[5] = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
-                                       "avg_pool_3x3"};
-const dnas_space_desc dnas_space_nb201 = {"nb201", 1, 6, 5, dnas_nb201_ops};
+static const char *const nb201_ops[5] = {"none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3",
+                                         "avg_pool_3x3"};
+static const char *const nb201_groups[1] = {"cell"};
 
-const dnas_space_desc *dnas_space_find(const char *name) {
-    if (name && strcmp(name, "nb201") == 0) return &dnas_space_nb201;
-    dnas_fail(DNAS_ERR_INVALID_ARG, "unknown search space '%s' (known: nb201)", name ? name : "");
-    return NULL;
-}
-
-void dnas_nb201_derive(const float *alpha, int ops[6]) {
-    for (int e = 0; e < 6; e++) {
-        int best = 0;
-        for (int k = 1; k < 5; k++)
-            if (alpha[e * 5 + k] > alpha[e * 5 + best]) best = k;
-        ops[e] = best;
+/* "" = all five ops; "no-none" = GAEA's exclude_zero (ALGORITHMS.md §B4). */
+static dnas_status nb201_candidates(const char *ops, uint8_t *cand) {
+    int none = 1;
+    if (ops && ops[0] && strcmp(ops, "all") != 0) {
+        if (strcmp(ops, "no-none") != 0)
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "--ops: unknown NB201 op set '%s' (known: all, "
+                             "no-none)", ops);
+        none = 0;
     }
+    for (int e = 0; e < DNAS_NB201_EDGES; e++)
+        for (int k = 0; k < DNAS_NB201_OPS; k++) cand[e * DNAS_NB201_OPS + k] = k || none;
+    return DNAS_OK;
 }
+
+/* Per edge, the strongest candidate op ('none' included when it is a candidate), as AutoDL's
+ * searchers derive it; ties go to the lower op index. */
+static dnas_status nb201_derive(const float *w, const uint8_t *cand, char *out, size_t cap) {
+    int ops[DNAS_NB201_EDGES];
+    for (int e = 0; e < DNAS_NB201_EDGES; e++) {
+        ops[e] = dnas_space_row_argmax(w + e * DNAS_NB201_OPS, cand + e * DNAS_NB201_OPS,
+                                       DNAS_NB201_OPS);
+        if (ops[e] < 0) return dnas_fail(DNAS_ERR_INTERNAL, "NB201 edge %d has no candidate op", e);
+    }
+    return dnas_nb201_arch_format(ops, out, cap);
+}
+
+static dnas_status nb201_parse(const char *genotype, float *onehot) {
+    int ops[DNAS_NB201_EDGES];
+    DNAS_TRY(dnas_nb201_arch_parse(genotype, ops));
+    memset(onehot, 0, DNAS_NB201_EDGES * DNAS_NB201_OPS * sizeof(float));
+    for (int e = 0; e < DNAS_NB201_EDGES; e++) onehot[e * DNAS_NB201_OPS + ops[e]] = 1.0f;
+    return DNAS_OK;
+}
+
+static dnas_status nb201_lookup(const char *path, const char *genotype, dnas_space_bench *r) {
+    dnas_nb201_result q;
+    DNAS_TRY(dnas_nb201_query(path, genotype, &q));
+    r->index = q.index;
+    r->c10_valid = q.c10_valid;
+    r->c10_test = q.c10_test;
+    r->c100_valid = q.c100_valid;
+    r->c100_test = q.c100_test;
+    r->in16_valid = q.in16_valid;
+    r->in16_test = q.in16_test;
+    return DNAS_OK;
+}
+
+static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c);
+
+const dnas_space dnas_space_nb201 = {"nb201", 1, DNAS_NB201_EDGES, DNAS_NB201_OPS, nb201_ops,
+                                     nb201_groups, nb201_candidates, nb201_build, nb201_derive,
+                                     nb201_parse, nb201_lookup};
 
 /* ReLU -> conv (bias when BN is not affine, as the reference) -> BN. */
 static int relu_conv_bn(dnas_graph *g, const char *name, int x_relu, int cout, int k, int stride,
@@ -92,7 +131,7 @@ static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0) {
     return node[3];
 }
 
-dnas_status dnas_nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
+static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
     if (c->batch <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "batch must be > 0 (got %d)", c->batch);
     if (c->channels <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "channels must be > 0 (got %d)", c->channels);
     if (c->cells <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "cells per stage must be > 0 (got %d)", c->cells);
