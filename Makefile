@@ -83,7 +83,7 @@ $(TOOL): tools/dnas.c $(LIB)
 $(BUILD)/tests/%: tests/%.c tests/test.h $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
-	@$(CC) $(CFLAGS) -Itests -Itests/ref -MMD -MP $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
+	@$(CC) $(CFLAGS) -Itests -Itests/ref -DDNAS_SRC_DIR='"$(CURDIR)"' -MMD -MP $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(LIB)
 	@mkdir -p $(dir $@)

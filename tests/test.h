@@ -57,4 +57,18 @@ static inline const char *t_build_dir(void) {
     return d ? d : "build";
 }
 
+/* Path of a file of the source tree (fixtures), whatever the working directory: the Makefile
+ * compiles the tree's absolute path in as DNAS_SRC_DIR; $DNAS_SRC_DIR overrides it. */
+#ifndef DNAS_SRC_DIR
+#define DNAS_SRC_DIR "."
+#endif
+static inline const char *t_src_path(const char *rel) {
+    static char buf[4][1024];
+    static int k;
+    const char *d = getenv("DNAS_SRC_DIR");
+    char *p = buf[k++ & 3];
+    snprintf(p, sizeof buf[0], "%s/%s", d && *d ? d : DNAS_SRC_DIR, rel);
+    return p;
+}
+
 #endif

@@ -20,56 +20,74 @@ typedef struct {
     fx_entry *e;
 } fixture;
 
+/* Why the last fx_load failed (missing file, bad magic, truncated entry, ...). */
+static char fx_why[400];
+
+/* Loads a whole fixture; returns 1, or 0 with the reason in fx_why. A missing or corrupt
+ * fixture is a failure for the tests that need it, never a skip. */
 static inline int fx_load(fixture *f, const char *path) {
     memset(f, 0, sizeof *f);
+#define FX_BAD(...)                                           \
+    do {                                                      \
+        int k_ = snprintf(fx_why, sizeof fx_why, "%s: ", path); \
+        if (k_ < 0 || k_ >= (int)sizeof fx_why) k_ = 0;       \
+        snprintf(fx_why + k_, sizeof fx_why - k_, __VA_ARGS__); \
+        return 0;                                             \
+    } while (0)
     FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
-    fseek(fp, 0, SEEK_END);
-    long size = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    f->buf = malloc((size_t)size);
-    if (!f->buf || fread(f->buf, 1, (size_t)size, fp) != (size_t)size) {
+    if (!fp) FX_BAD("cannot open (missing? regenerate with tests/ref/make_fixtures.py)");
+    long size = -1;
+    if (fseek(fp, 0, SEEK_END) == 0) size = ftell(fp);
+    if (size < 0 || fseek(fp, 0, SEEK_SET) != 0) {
         fclose(fp);
-        return 0;
+        FX_BAD("cannot determine its size");
     }
+    f->buf = malloc((size_t)size + 1);
+    size_t got = f->buf ? fread(f->buf, 1, (size_t)size, fp) : 0;
     fclose(fp);
-    if (size < 16 || memcmp(f->buf, "DNASFIX1", 8)) return 0;
+    if (!f->buf || got != (size_t)size) FX_BAD("read %zu of %ld bytes", got, size);
+    if (size < 16 || memcmp(f->buf, "DNASFIX1", 8)) FX_BAD("not a fixture (bad magic)");
     uint32_t version, n;
     memcpy(&version, f->buf + 8, 4);
     memcpy(&n, f->buf + 12, 4);
-    if (version != 1) return 0;
-    f->e = calloc(n, sizeof *f->e);
+    if (version != 1) FX_BAD("format version %u, expected 1", version);
+    if (n > (uint32_t)(size / 12)) FX_BAD("%u entries cannot fit in %ld bytes", n, size);
+    f->e = calloc(n ? n : 1, sizeof *f->e);
+    if (!f->e) FX_BAD("out of memory");
     size_t off = 16;
     for (uint32_t i = 0; i < n; i++) {
         fx_entry *e = &f->e[i];
         uint32_t ln, dt, nd;
-        if (off + 4 > (size_t)size) return 0;
+        if (off + 4 > (size_t)size) FX_BAD("truncated at entry %u", i);
         memcpy(&ln, f->buf + off, 4);
         off += 4;
-        if (ln >= sizeof e->name || off + ln + 8 > (size_t)size) return 0;
+        if (ln >= sizeof e->name || off + ln + 8 > (size_t)size) FX_BAD("entry %u: bad name length %u", i, ln);
         memcpy(e->name, f->buf + off, ln);
         off += ln;
         memcpy(&dt, f->buf + off, 4);
         memcpy(&nd, f->buf + off + 4, 4);
         off += 8;
-        if (nd > 8 || off + 4 * nd > (size_t)size) return 0;
+        if (dt > 1 || nd > 8 || off + 4 * nd > (size_t)size) FX_BAD("entry %s: bad dtype/ndim", e->name);
         e->dtype = (int)dt;
         e->ndim = (int)nd;
         e->count = 1;
         for (uint32_t d = 0; d < nd; d++) {
             memcpy(&e->dims[d], f->buf + off, 4);
             off += 4;
+            if (e->dims[d] < 0 || e->dims[d] > (1 << 28)) FX_BAD("entry %s: bad dimension", e->name);
             e->count *= (size_t)e->dims[d];
         }
-        if (off + 4 * e->count > (size_t)size) return 0;
+        if (e->count > ((size_t)size - off) / 4) FX_BAD("entry %s: truncated data", e->name);
         /* Entries follow variable-length names, so copy each to aligned memory. */
         e->data = malloc(4 * e->count + 4);
-        if (!e->data) return 0;
+        if (!e->data) FX_BAD("out of memory");
         memcpy(e->data, f->buf + off, 4 * e->count);
         off += 4 * e->count;
         f->n++; /* counted as loaded, so fx_free releases it even after a later failure */
     }
-    return off == (size_t)size;
+    if (off != (size_t)size) FX_BAD("%zu trailing bytes", (size_t)size - off);
+#undef FX_BAD
+    return 1;
 }
 
 static inline const fx_entry *fx_get(const fixture *f, const char *name) {

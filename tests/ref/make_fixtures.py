@@ -3,6 +3,7 @@
 
   tests/ref/nb201_fixture.bin     start state, forward/backward, 5 DARTS-V1 search steps
   tests/ref/nb201_fixture_v2.bin  start state, one weight step, one DARTS-V2 (unrolled) alpha gradient
+  tests/ref/optim_fixture.bin     SGD / Adam / gradient clipping / cosine schedule on small vectors
 
 Format and contents: tests/ref/README.md. Everything is computed in float32 (what the C engine
 computes); the same computation is repeated in float64 from the same float32 start state and the
@@ -37,6 +38,8 @@ MODEL_SEED, DATA_SEED = 20261123, 777
 W_LR, W_MOMENTUM, W_WD, W_CLIP = 0.025, 0.9, 5e-4, 5.0
 A_LR, A_BETAS, A_WD, A_EPS = 3e-4, (0.5, 0.999), 1e-3, 1e-8
 FD_R = 0.01
+CLIP_ACTIVE = 1.0  # below the start gradient norm (about 4.0), so this clip really scales
+OPTIM_SEED = 4242
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,14 +106,48 @@ def xent(model, x, y, alpha):
     return F.cross_entropy(model(x, alpha), y)
 
 
-def w_step(model, w_opt, x, y, alpha):
-    """DARTS-V1 weight step: zero grads, loss, backward, clip the weights' grad norm, SGD."""
+def w_step(model, w_opt, x, y, alpha, clip=W_CLIP):
+    """DARTS-V1 weight step: zero grads, loss, backward, clip the weights' grad norm, SGD.
+    Returns the loss and the gradient norm before clipping."""
     w_opt.zero_grad(set_to_none=True)
     loss = xent(model, x, y, alpha.detach())
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), W_CLIP)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     w_opt.step()
-    return loss.detach()
+    return loss.detach(), norm.detach()
+
+
+def clip_names(model):
+    """The parameters written for the active-clip step: every one outside the cells (small;
+    the clip coefficient is global, so any tensor shows whether it was applied)."""
+    return [k for k, _ in param_items(model) if not k.startswith("cells.")]
+
+
+def v1_steps(model, alpha, data, dtype):
+    """The 5 DARTS-V1 steps (w step, then arch step with the updated weights)."""
+    w_opt = new_w_opt(model)
+    a_opt = torch.optim.Adam([alpha], lr=A_LR, betas=A_BETAS, weight_decay=A_WD, eps=A_EPS)
+    tl, vl = [], []
+    for s in range(STEPS):
+        xt, yt = data["v1/%d/xt" % s].to(dtype), data["v1/%d/yt" % s]
+        xv, yv = data["v1/%d/xv" % s].to(dtype), data["v1/%d/yv" % s]
+        tl.append(w_step(model, w_opt, xt, yt, alpha)[0])
+        a_opt.zero_grad(set_to_none=True)
+        vloss = xent(model, xv, yv, alpha)  # with the updated weights
+        (alpha.grad,) = torch.autograd.grad(vloss, [alpha])
+        a_opt.step()
+        vl.append(vloss.detach())
+    return tl, vl
+
+
+def eval_logits(model, x, alpha):
+    """Forward in evaluation mode: BNs with running statistics use them, the others (cell BNs
+    without tracking) still normalise with batch statistics."""
+    model.eval()
+    with torch.no_grad():
+        out = model(x, alpha.detach())
+    model.train()
+    return out
 
 
 def new_w_opt(model):
@@ -136,18 +173,7 @@ def compute_v1(model0, alpha0, data, dtype):
     # 5 DARTS-V1 steps from the start state (fresh copy: fresh BN running statistics)
     model = copy.deepcopy(model0).to(dtype).train()
     alpha = alpha0.to(dtype).clone().requires_grad_(True)
-    w_opt = new_w_opt(model)
-    a_opt = torch.optim.Adam([alpha], lr=A_LR, betas=A_BETAS, weight_decay=A_WD, eps=A_EPS)
-    tl, vl = [], []
-    for s in range(STEPS):
-        xt, yt = data["v1/%d/xt" % s].to(dtype), data["v1/%d/yt" % s]
-        xv, yv = data["v1/%d/xv" % s].to(dtype), data["v1/%d/yv" % s]
-        tl.append(w_step(model, w_opt, xt, yt, alpha))
-        a_opt.zero_grad(set_to_none=True)
-        vloss = xent(model, xv, yv, alpha)  # with the updated weights
-        (alpha.grad,) = torch.autograd.grad(vloss, [alpha])
-        a_opt.step()
-        vl.append(vloss.detach())
+    tl, vl = v1_steps(model, alpha, data, dtype)
     out["v1/train_loss"] = torch.stack(tl)
     out["v1/valid_loss"] = torch.stack(vl)
     out["v1/alpha_final"] = alpha.detach().clone()
@@ -155,6 +181,35 @@ def compute_v1(model0, alpha0, data, dtype):
         out["v1/param_final/" + k] = p.detach().clone()
     for k, b in buffer_items(model):
         out["v1/buffer_final/" + k] = b.detach().clone()
+    out["v1/eval_logits"] = eval_logits(model, x, alpha)
+
+    # one weight step from the start state whose clip (CLIP_ACTIVE) is below the gradient norm
+    model = copy.deepcopy(model0).to(dtype).train()
+    _, norm = w_step(model, new_w_opt(model), x, y, alpha0.to(dtype), clip=CLIP_ACTIVE)
+    out["clip/max_norm"] = torch.tensor([CLIP_ACTIVE], dtype=dtype)
+    out["clip/norm"] = norm.reshape(1)
+    names = clip_names(model)
+    for k, p in param_items(model):
+        if k in names:
+            out["clip/param_after/" + k] = p.detach().clone()
+    return out
+
+
+def compute_bn1(model0_bn, alpha0, data, dtype):
+    """The same 5 DARTS-V1 steps with track_bn = 1 (the cell BNs keep running statistics as
+    well). Train-mode results equal the track_bn = 0 ones; what differs is the running
+    statistics of the cell BNs and every evaluation-mode forward."""
+    out = OrderedDict()
+    model = copy.deepcopy(model0_bn).to(dtype).train()
+    alpha = alpha0.to(dtype).clone().requires_grad_(True)
+    x = data["x"].to(dtype)
+    out["bn1/eval_logits_start"] = eval_logits(model, x, alpha)
+    v1_steps(model, alpha, data, dtype)
+    for k, p in param_items(model):
+        out["bn1/param_final/" + k] = p.detach().clone()  # not written: equals v1/param_final
+    for k, b in buffer_items(model):
+        out["bn1/buffer_final/" + k] = b.detach().clone()
+    out["bn1/eval_logits"] = eval_logits(model, x, alpha)
     return out
 
 
@@ -167,6 +222,8 @@ def compute_v2(model0, alpha0, data, dtype, fd_r=FD_R):
     alpha = alpha0.to(dtype).clone().requires_grad_(True)
     w_opt = new_w_opt(model)
     w_step(model, w_opt, data["v2/xt0"].to(dtype), data["v2/yt0"], alpha)
+    for k, b in buffer_items(model):
+        out["v2/buffer_after_step0/" + k] = b.detach().clone()
     names = [k for k, _ in param_items(model)]
     params = [p for _, p in param_items(model)]
     buf = [w_opt.state[p]["momentum_buffer"].detach().clone() for p in params]
@@ -187,9 +244,14 @@ def compute_v2(model0, alpha0, data, dtype, fd_r=FD_R):
     # w' = w - lr * (momentum * buf + dL_tr/dw + wd * w)   (no Nesterov, no clipping)
     gw = torch.autograd.grad(xent(model, xt, yt, alpha.detach()), params)
     w_unrolled = [wi - W_LR * (W_MOMENTUM * bi + gi + W_WD * wi) for wi, bi, gi in zip(w, buf, gw)]
-    # v = dL_val(w')/dw', g1 = dL_val(w')/dalpha
+    # v = dL_val(w')/dw', g1 = dL_val(w')/dalpha. The reference runs w' as a model copy, so
+    # this forward's running-statistics update is lost: save and restore them around it.
     set_weights(w_unrolled)
+    saved = [b.detach().clone() for _, b in buffer_items(model)]
     grads = torch.autograd.grad(xent(model, xv, yv, alpha), params + [alpha])
+    with torch.no_grad():
+        for (_, b), v0 in zip(buffer_items(model), saved):
+            b.copy_(v0)
     v, g1 = [g.detach() for g in grads[:-1]], grads[-1].detach()
     # h = (dL_tr(w + R v)/dalpha - dL_tr(w - R v)/dalpha) / (2R), R = 0.01 / ||v||, at the current w
     R = fd_r / torch.cat([t.reshape(-1) for t in v]).norm()
@@ -198,6 +260,9 @@ def compute_v2(model0, alpha0, data, dtype, fd_r=FD_R):
     set_weights([wi - R * vi for wi, vi in zip(w, v)])
     (gm,) = torch.autograd.grad(xent(model, xt, yt, alpha), [alpha])
     h = (gp - gm) / (2 * R)
+    # running statistics after the arch step: updated by the forwards at w, w + Rv and w - Rv
+    for k, b in buffer_items(model):
+        out["v2/buffer_after/" + k] = b.detach().clone()
     # exact: h = d/dalpha [ (dL_tr/dw)(w, alpha) . v ]
     set_weights(w)
     gw = torch.autograd.grad(xent(model, xt, yt, alpha), params, create_graph=True)
@@ -209,6 +274,75 @@ def compute_v2(model0, alpha0, data, dtype, fd_r=FD_R):
     out["v2/galpha_exact"] = (g1 - W_LR * h_exact).detach()
     out["v2/h_exact"] = h_exact.detach()  # not written (printed only)
     return out
+
+
+SGD_CASES = (  # name, lr, momentum, weight decay, nesterov
+    ("plain", 0.1, 0.0, 0.0, False),
+    ("momentum", 0.1, 0.9, 1e-2, False),
+    ("nesterov", 0.1, 0.9, 1e-2, True),
+)
+ADAM_CASES = (  # name, lr, beta1, beta2, eps, weight decay (coupled L2)
+    ("plain", 0.01, 0.9, 0.999, 1e-8, 0.0),
+    ("wd", 0.01, 0.5, 0.999, 1e-8, 0.1),
+)
+COSINE_CASES = ((0.025, 0.001, 7), (0.025, 0.001, 50), (0.1, 0.0, 4))  # lr0, eta_min, epochs
+OPTIM_N, OPTIM_STEPS = 37, 4
+
+
+def compute_optim():
+    """The optimisers of the search on a 37-vector over 4 steps of fixed gradients, gradient
+    clipping, and the cosine schedule, all with torch's own classes (float32)."""
+    g = torch.Generator().manual_seed(OPTIM_SEED)
+    e = OrderedDict()
+    w0 = torch.randn(OPTIM_N, generator=g)
+    grads = torch.randn(OPTIM_STEPS, OPTIM_N, generator=g)
+    e["w0"], e["grads"] = w0, grads
+
+    def run(opt_fn, prefix, state_keys):
+        p = torch.nn.Parameter(w0.clone())
+        opt = opt_fn([p])
+        ws = []
+        for k in range(OPTIM_STEPS):
+            p.grad = grads[k].clone()
+            opt.step()
+            ws.append(p.detach().clone())
+        e[prefix + "/w"] = torch.stack(ws)  # (steps, n): the weights after each step
+        for sk, name in state_keys:
+            e[prefix + "/" + name] = opt.state[p][sk].detach().clone()
+
+    for name, lr, mom, wd, nest in SGD_CASES:
+        e["sgd/%s/hyper" % name] = torch.tensor([lr, mom, wd, float(nest)])
+        run(lambda ps: torch.optim.SGD(ps, lr=lr, momentum=mom, weight_decay=wd, nesterov=nest),
+            "sgd/" + name, [("momentum_buffer", "buf")] if mom > 0 else [])
+    for name, lr, b1, b2, eps, wd in ADAM_CASES:
+        e["adam/%s/hyper" % name] = torch.tensor([lr, b1, b2, eps, wd])
+        run(lambda ps: torch.optim.Adam(ps, lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd),
+            "adam/" + name, [("exp_avg", "m"), ("exp_avg_sq", "v")])
+
+    # clip_grad_norm_: one case above the limit (scaled), one below (left alone)
+    for name, scale, max_norm in (("big", 1.0, 2.5), ("small", 0.05, 2.5)):
+        gv = scale * torch.randn(1000, generator=g)
+        p = torch.nn.Parameter(torch.zeros(1000))
+        p.grad = gv.clone()
+        norm = torch.nn.utils.clip_grad_norm_([p], max_norm)
+        e["clip/%s/g" % name] = gv
+        e["clip/%s/max_norm" % name] = torch.tensor([max_norm])
+        e["clip/%s/norm" % name] = norm.reshape(1)
+        e["clip/%s/out" % name] = p.grad.detach().clone()
+
+    # CosineAnnealingLR(T_max = epochs): the learning rate of epochs 0..epochs
+    for i, (lr0, eta_min, epochs) in enumerate(COSINE_CASES):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=lr0)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=eta_min)
+        lrs = []
+        for _ in range(epochs + 1):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        e["cosine/%d/hyper" % i] = torch.tensor([lr0, eta_min, float(epochs)], dtype=torch.float64)
+        e["cosine/%d/lr" % i] = torch.tensor(lrs, dtype=torch.float64)
+    return e
 
 
 def make_data():
@@ -257,11 +391,20 @@ def main():
     torch.set_num_threads(1)  # fixed reduction order: same bytes on re-run
     torch.manual_seed(MODEL_SEED)
     model0 = NB201Supernet(C, N, CLASSES, track_bn=bool(TRACK_BN)).float().train()
+    # the same net with cell BN running statistics: same seed, so the same weights
+    torch.manual_seed(MODEL_SEED)
+    model0_bn = NB201Supernet(C, N, CLASSES, track_bn=True).float().train()
+    for (k, p), (k2, p2) in zip(param_items(model0), param_items(model0_bn)):
+        assert k == k2 and torch.equal(p, p2), k
     data = make_data()
     alpha0 = data["alpha"]
 
     r32 = compute_v1(model0, alpha0, data, torch.float32)
     r64 = compute_v1(model0, alpha0, data, torch.float64)
+    b32 = compute_bn1(model0_bn, alpha0, data, torch.float32)
+    b64 = compute_bn1(model0_bn, alpha0, data, torch.float64)
+    for k in param_items(model0):
+        assert torch.equal(b32["bn1/param_final/" + k[0]], r32["v1/param_final/" + k[0]]), k[0]
     v32 = compute_v2(model0, alpha0, data, torch.float32)
     v64 = compute_v2(model0, alpha0, data, torch.float64)
 
@@ -272,7 +415,10 @@ def main():
         for k in ("xt", "yt", "xv", "yv"):
             t = data["v1/%d/%s" % (s, k)]
             e1["v1/%d/%s" % (s, k)] = t.to(torch.int32) if k[0] == "y" else t
-    e1.update((k, v) for k, v in r32.items() if k.startswith("v1/"))
+    e1.update((k, v) for k, v in r32.items() if k.startswith(("v1/", "clip/")))
+    for k, b in buffer_items(model0_bn):
+        e1["bn1/buffer/" + k] = b.detach().clone()
+    e1.update((k, v) for k, v in b32.items() if not k.startswith("bn1/param_final/"))
     # fixture 2
     e2 = start_entries(model0, data)
     for k in ("xt0", "yt0", "xt", "yt", "xv", "yv"):
@@ -281,7 +427,8 @@ def main():
     e2.update((k, v) for k, v in v32.items() if k != "v2/h_exact")
 
     paths = []
-    for name, e in (("nb201_fixture.bin", e1), ("nb201_fixture_v2.bin", e2)):
+    e3 = compute_optim()
+    for name, e in (("nb201_fixture.bin", e1), ("nb201_fixture_v2.bin", e2), ("optim_fixture.bin", e3)):
         path = os.path.join(args.out_dir, name)
         write_fixture(path, e)
         back = read_fixture(path)
@@ -321,6 +468,13 @@ def main():
                             relerr(r32["v1/alpha_final"] - alpha0, r64["v1/alpha_final"] - alpha0.double())))
     group(r32, r64, "v1/param_final/", "v1/param_final/*")
     group(r32, r64, "v1/buffer_final/", "v1/buffer_final/*")
+    group(r32, r64, "v1/eval_logits", "v1/eval_logits")
+    group(r32, r64, "clip/norm", "clip/norm")
+    group(r32, r64, "clip/param_after/", "clip/param_after/*")
+    group(b32, b64, "bn1/buffer_final/", "bn1/buffer_final/*")
+    group(b32, b64, "bn1/eval_logits_start", "bn1/eval_logits_start")
+    group(b32, b64, "bn1/eval_logits", "bn1/eval_logits")
+    group(v32, v64, "v2/buffer_after/", "v2/buffer_after/*")
     group(v32, v64, "v2/momentum/", "v2/momentum/* (but cell biases)", live)
     group(v32, v64, "v2/momentum/", "v2/momentum/* cell conv biases", lambda k: not live(k))
     group(v32, v64, "v2/param_after_step0/", "v2/param_after_step0/*")
