@@ -59,6 +59,8 @@ typedef struct {
     int image;           /* input height = width (32) */
     int track_bn;        /* cell BN keeps running statistics (AutoDL BN arg; default 0) */
     uint64_t seed;       /* weight and alpha initialisation */
+    const char *ops;     /* op-set variant of the space ("" or NULL = its default; NB201:
+                            "no-none" drops 'none' from every edge) */
 } dnas_supernet_config;
 
 DNAS_API void dnas_supernet_config_default(dnas_supernet_config *c);
@@ -81,7 +83,7 @@ DNAS_API dnas_status dnas_supernet_get_info(const dnas_supernet *s, dnas_superne
  * config.json and the checkpoint's stored configuration all map onto it. */
 typedef struct {
     char space[32];        /* nb201 */
-    char algo[32];         /* darts1 | darts2 */
+    char algo[32];         /* darts1 | darts2 | idarts | gaea */
     char dataset[32];      /* cifar10 */
     char data_dir[512];    /* official binary format directory ("" = $DNAS_DATA) */
     char out_dir[512];     /* run directory */
@@ -98,6 +100,17 @@ typedef struct {
     int progress;          /* progress line on stderr: 1 on, 0 off, -1 if stderr is a terminal */
     int max_steps;         /* stop (with a checkpoint) after this many steps in this process and
                               return DNAS_ERR_INTERRUPTED (the search is incomplete); 0 = none */
+    char ops[32];          /* op-set variant of the space ("" = its default; NB201: all | no-none) */
+    int lr_epochs;         /* cosine schedule length in epochs (0 = --epochs; GAEA: 50 over 25) */
+    int single_level;      /* 1: both steps on the training data (GAEA's ERM variant) */
+    int fix_alpha;         /* 1: alpha never updated (DARTS-PT's fixed-alpha supernet) */
+    int inner_steps;       /* iDARTS: weight steps T per hypergradient */
+    int neumann_k;         /* iDARTS: Neumann-series terms K */
+    double gamma;          /* iDARTS: Neumann step (0 = the current weight learning rate) */
+    double entropy_reg;    /* GAEA: weight of the entropic regulariser (KL to uniform) */
+    char select[16];       /* selection after the search: magnitude | pt */
+    int pt_interval;       /* DARTS-PT: tuning epochs between decisions (5) */
+    double pt_lr;          /* DARTS-PT: constant tuning lr (0 = --lr / 10) */
     volatile int *stop;    /* not a setting: when *stop becomes non-zero the search checkpoints
                               and returns DNAS_ERR_INTERRUPTED (SIGINT/SIGTERM in the CLI) */
     int resume;            /* not a setting: 1 = dnas_search_run continues the search in out_dir
@@ -110,6 +123,8 @@ typedef struct {
 
 /* Defaults of the papers for `algo` (AutoDL DARTS-V1 / DARTS-V2 on NB201, ALGORITHMS.md §B1). */
 DNAS_API dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo);
+/* A named set of settings: "quick" = the reduced CPU protocol (README: bench/quality.sh). */
+DNAS_API dnas_status dnas_search_config_preset(dnas_search_config *c, const char *name);
 /* Set one field by its name (e.g. "lr", "0.025"); errors name the key or the bad value. */
 DNAS_API dnas_status dnas_search_config_set(dnas_search_config *c, const char *key,
                                             const char *value);
@@ -117,10 +132,12 @@ DNAS_API dnas_status dnas_search_config_set(dnas_search_config *c, const char *k
 DNAS_API void dnas_search_config_help(const dnas_search_config *c, void *out);
 
 typedef struct {
-    char arch[256];        /* NB201 arch string of the final alpha */
+    char arch[1024];       /* genotype of the final architecture (NB201: its arch string) */
     double train_acc, valid_acc, train_loss, valid_loss; /* last epoch's search metrics */
     int epochs_done;
     double seconds;
+    char select[16];       /* the selection the configuration asks for (magnitude | pt) */
+    char dir[512];         /* the run directory */
 } dnas_search_result;
 
 /* dnas_search_run starts a search in c->out_dir (refused if it already holds one), or with
@@ -130,6 +147,32 @@ typedef struct {
 DNAS_API dnas_status dnas_search_run(const dnas_search_config *c, dnas_search_result *r);
 DNAS_API dnas_status dnas_search_resume(const char *dir, int threads, volatile int *stop,
                                         int progress, dnas_search_result *r);
+
+/* ---- NAS-Bench-201 table ----------------------------------------------------------------- */
+typedef struct {
+    int index;
+    double c10_valid, c10_test, c100_valid, c100_test, in16_valid, in16_test;
+} dnas_nb201_result;
+/* ---- selection --------------------------------------------------------------------------- */
+typedef struct {
+    char method[16];       /* magnitude | pt */
+    char dir[512];         /* a finished search's run directory */
+    char data_dir[512];    /* "" = the search's */
+    char table[512];       /* "" = the search's; the benchmark lookup of the result */
+    int threads;           /* 0 = the search's */
+    int progress;
+    volatile int *stop;    /* as in dnas_search_config */
+} dnas_select_config;
+typedef struct {
+    char arch[1024];       /* the selected genotype */
+    int has_bench;         /* 1 when a benchmark table answered: */
+    dnas_nb201_result bench;
+    double seconds;
+} dnas_select_result;
+/* Selects the final architecture of the search in c->dir; pt checkpoints to
+ * DIR/select-pt.dnas after each decision and resumes from it; the result goes to
+ * DIR/genotype-<method>.txt and DIR/select-<method>.jsonl. */
+DNAS_API dnas_status dnas_select_run(const dnas_select_config *c, dnas_select_result *r);
 
 /* ---- benchmark --------------------------------------------------------------------------- */
 typedef struct {
@@ -144,11 +187,6 @@ typedef struct {
 /* Times full search steps (weight step + arch step) on random data. */
 DNAS_API dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r);
 
-/* ---- NAS-Bench-201 table ----------------------------------------------------------------- */
-typedef struct {
-    int index;
-    double c10_valid, c10_test, c100_valid, c100_test, in16_valid, in16_test;
-} dnas_nb201_result;
 /* Looks `arch` up in the table file `path` (shared/data/nb201 layout). */
 DNAS_API dnas_status dnas_nb201_query(const char *path, const char *arch, dnas_nb201_result *r);
 

@@ -1,7 +1,8 @@
 /* dnas: the command-line tool. Uses only the public API (include/dnas.h).
  *   dnas info   --space nb201 [--classes K --batch B --channels C --cells N]
- *   dnas search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [--flag value ...]
+ *   dnas search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [--flag value ...]
  *   dnas search --resume DIR [--threads T --data DIR --table CSV --max-steps S --progress P]
+ *   dnas select [--method magnitude|pt] DIR [--data D --table T --threads N]
  *   dnas query  '<NB201 arch string>' [--table nb201.csv]
  *   dnas bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W]
  * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 3 when a search stopped at
@@ -43,8 +44,9 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: dnas <command> [flags]\n"
             "  info   --space nb201 [--classes K --batch B --channels C --cells N]\n"
-            "  search --space nb201 --algo darts1|darts2 --dataset cifar10 --out DIR [flags]\n"
+            "  search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [flags]\n"
             "  search --resume DIR [--threads T --data DIR --table CSV --max-steps S]\n"
+            "  select [--method magnitude|pt] DIR [--data D --table T --threads N]\n"
             "  query  '<arch string>' [--table nb201.csv]\n"
             "  bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W --anchor CMD|none]\n"
             "`dnas search --help` lists every search flag with its default.\n");
@@ -104,13 +106,26 @@ static int cmd_info(int argc, char **argv) {
     return 0;
 }
 
+static const char *find_flag(int argc, char **argv, const char *flag) {
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag)) return argv[i + 1];
+    return NULL;
+}
+
 /* Applies "--key value" flags to a search config (--out and --data are the library's short
  * forms of --out-dir and --data-dir, so its messages name the flag as typed). With `only`
- * (a NULL-terminated list), other flags are refused. */
+ * (a NULL-terminated list), other flags are refused. --preset applies first, wherever it
+ * stands, so that the other flags override what it sets. */
 static int apply_flags(dnas_search_config *c, int argc, char **argv, const char *const *only) {
+    const char *preset = only ? NULL : find_flag(argc, argv, "--preset");
+    if (preset) {
+        dnas_status st = dnas_search_config_preset(c, preset);
+        if (st != DNAS_OK) return fail(st);
+    }
     for (int i = 0; i < argc; i += 2) {
         if (strncmp(argv[i], "--", 2) != 0) return usage_error("unexpected argument '%s'", argv[i]);
         if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+        if (preset && !strcmp(argv[i], "--preset")) continue;
         if (only) {
             int ok = 0;
             for (const char *const *o = only; *o; o++) ok |= !strcmp(argv[i], *o);
@@ -126,11 +141,7 @@ static int apply_flags(dnas_search_config *c, int argc, char **argv, const char 
     return 0;
 }
 
-static const char *find_flag(int argc, char **argv, const char *flag) {
-    for (int i = 0; i + 1 < argc; i++)
-        if (!strcmp(argv[i], flag)) return argv[i + 1];
-    return NULL;
-}
+static int select_and_print(const dnas_select_config *sc);
 
 static int cmd_search(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
@@ -184,7 +195,66 @@ static int cmd_search(int argc, char **argv) {
     }
     if (st != DNAS_OK) return fail(st);
     printf("%s\n", r.arch);
+    if (!strcmp(r.select, "pt")) {
+        dnas_select_config sc;
+        memset(&sc, 0, sizeof sc);
+        snprintf(sc.method, sizeof sc.method, "pt");
+        snprintf(sc.dir, sizeof sc.dir, "%s", r.dir);
+        sc.stop = &stop_flag;
+        return select_and_print(&sc);
+    }
     return 0;
+}
+
+static int select_and_print(const dnas_select_config *sc) {
+    dnas_select_result r;
+    dnas_status st = dnas_select_run(sc, &r);
+    if (st != DNAS_OK) return fail(st);
+    fprintf(stderr, "selection (%s) done in %.1f s: %s\n", sc->method, r.seconds, r.arch);
+    if (r.has_bench)
+        fprintf(stderr, "NAS-Bench-201 (200 epochs): CIFAR-10 valid %.2f test %.2f | CIFAR-100 valid "
+                "%.2f test %.2f | ImageNet16-120 valid %.2f test %.2f\n", r.bench.c10_valid,
+                r.bench.c10_test, r.bench.c100_valid, r.bench.c100_test, r.bench.in16_valid,
+                r.bench.in16_test);
+    printf("%s\n", r.arch);
+    return 0;
+}
+
+/* dnas select [--method magnitude|pt] DIR [--data D --table T --threads N] */
+static int cmd_select(int argc, char **argv) {
+    dnas_select_config sc;
+    memset(&sc, 0, sizeof sc);
+    snprintf(sc.method, sizeof sc.method, "magnitude");
+    sc.progress = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *dst = NULL;
+        size_t cap = 0;
+        if (!strcmp(k, "--threads")) {
+            int rc = parse_int_in(k, v, &sc.threads, 0, 256);
+            if (rc) return rc;
+            i++;
+            continue;
+        }
+        if (!strcmp(k, "--method")) dst = sc.method, cap = sizeof sc.method;
+        else if (!strcmp(k, "--data")) dst = sc.data_dir, cap = sizeof sc.data_dir;
+        else if (!strcmp(k, "--table")) dst = sc.table, cap = sizeof sc.table;
+        else if (!strncmp(k, "--", 2)) return usage_error("unknown flag %s for select", k);
+        else if (sc.dir[0]) return usage_error("unexpected argument '%s'", k);
+        else dst = sc.dir, cap = sizeof sc.dir, v = k, i--;
+        if (!v) return usage_error("%s needs a value", k);
+        for (const char *q = v; *q; q++)
+            if ((unsigned char)*q < 0x20 || *q == 0x7f)
+                return usage_error("%s: the value contains a control character", k);
+        if (strlen(v) >= cap) return usage_error("%s: value too long", k);
+        snprintf(dst, cap, "%s", v);
+        i++;
+    }
+    if (!sc.dir[0]) return usage_error("%s", "select needs a run directory");
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    sc.stop = &stop_flag;
+    return select_and_print(&sc);
 }
 
 static int cmd_query(int argc, char **argv) {
@@ -286,6 +356,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "search")) return cmd_search(argc - 2, argv + 2);
     if (!strcmp(cmd, "query")) return cmd_query(argc - 2, argv + 2);
+    if (!strcmp(cmd, "select")) return cmd_select(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -14,6 +14,8 @@
 #define DNAS_NB201_ARCHS 15625     /* 5^6 */
 #define DNAS_NB201_ARCH_MAX 128    /* buffer size that holds any arch string + NUL (max 96) */
 
+/* The op names in benchmark order (the arch string's and alpha's column order). */
+extern const char *const dnas_nb201_ops[DNAS_NB201_OPS];
 /* Op name of index 0..4, NULL outside. */
 const char *dnas_nb201_op_name(int op);
 

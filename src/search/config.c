@@ -19,7 +19,8 @@ typedef struct {
 #define F(n, t, h) {#n, t, offsetof(dnas_search_config, n), sizeof(((dnas_search_config *)0)->n), h}
 static const field fields[] = {
     F(space, 's', "search space (nb201)"),
-    F(algo, 's', "search method (darts1 | darts2)"),
+    F(algo, 's', "search method (darts1 | darts2 | idarts | gaea)"),
+    F(ops, 's', "op set of the space (nb201: all | no-none)"),
     F(dataset, 's', "data set (cifar10)"),
     F(data_dir, 's', "CIFAR binary directory (default $DNAS_DATA)"),
     F(out_dir, 's', "run directory"),
@@ -47,6 +48,16 @@ static const field fields[] = {
     F(ckpt_every, 'i', "steps between checkpoints (0 = each epoch's end only)"),
     F(progress, 'i', "progress line: 1 on, 0 off, -1 when stderr is a terminal"),
     F(max_steps, 'i', "stop with a checkpoint after this many steps (0 = no limit)"),
+    F(lr_epochs, 'i', "length of the cosine lr schedule in epochs (0 = --epochs)"),
+    F(single_level, 'i', "1: arch step on training data too (GAEA ERM)"),
+    F(fix_alpha, 'i', "1: never update alpha (DARTS-PT fixed-alpha supernet)"),
+    F(inner_steps, 'i', "iDARTS: weight steps T per hypergradient"),
+    F(neumann_k, 'i', "iDARTS: Neumann-series terms K"),
+    F(gamma, 'd', "iDARTS: Neumann step size (0 = current weight lr)"),
+    F(entropy_reg, 'd', "GAEA: entropic regulariser weight"),
+    F(select, 's', "selection after the search: magnitude | pt"),
+    F(pt_interval, 'i', "DARTS-PT: tuning epochs between decisions"),
+    F(pt_lr, 'd', "DARTS-PT: constant tuning lr (0 = --lr / 10)"),
 };
 #undef F
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
@@ -54,8 +65,7 @@ static const field fields[] = {
 dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) {
     memset(c, 0, sizeof *c);
     if (!algo) algo = "darts1";
-    if (strcmp(algo, "darts1") && strcmp(algo, "darts2"))
-        return dnas_fail(DNAS_ERR_INVALID_ARG, "--algo: unknown search method '%s' (known: darts1, darts2)", algo);
+    if (!dnas_strategy_find(algo)) return DNAS_ERR_INVALID_ARG;
     snprintf(c->space, sizeof c->space, "nb201");
     snprintf(c->algo, sizeof c->algo, "%s", algo);
     snprintf(c->dataset, sizeof c->dataset, "cifar10");
@@ -83,6 +93,41 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
     c->ckpt_every = 0;
     c->progress = -1;
     c->max_steps = 0;
+    snprintf(c->select, sizeof c->select, "magnitude");
+    c->inner_steps = 4;
+    c->pt_interval = 5;
+    c->neumann_k = 2;
+    if (strcmp(algo, "idarts") == 0) {
+        /* iDARTS NB201 notebook (ALGORITHMS.md §B2): T = 4 inner steps, K = 2, gamma = the
+         * weight lr; the rest is AutoDL's DARTS setting it builds on. */
+    } else if (strcmp(algo, "gaea") == 0) {
+        /* GAEA DARTS on NB201 (gaea_release configs, ALGORITHMS.md §B4): 25 epochs of a 50-epoch
+         * cosine, SGD wd 3e-4 without Nesterov, C = 24, EG lr 0.1, no arch weight decay, no
+         * 'none' op (the README's exclude_zero). */
+        c->epochs = 25;
+        c->lr_epochs = 50;
+        c->weight_decay = 3e-4;
+        c->nesterov = 0;
+        c->channels = 24;
+        c->arch_lr = 0.1;
+        c->arch_weight_decay = 0;
+        snprintf(c->ops, sizeof c->ops, "no-none");
+    }
+    return DNAS_OK;
+}
+
+dnas_status dnas_search_config_preset(dnas_search_config *c, const char *name) {
+    if (strcmp(name, "quick") != 0)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--preset: unknown preset '%s' (known: quick)", name);
+    /* The reduced CPU protocol (README, bench/quality.sh): a search plus DARTS-PT selection in
+     * about 15 minutes on 2 cores. */
+    if (c->lr_epochs > 0) /* keep a method's schedule shape (GAEA: 25 epochs of a 50-epoch cosine) */
+        c->lr_epochs = c->lr_epochs * 30 / c->epochs;
+    c->channels = 8;
+    c->cells = 1;
+    c->train_images = 5000;
+    c->epochs = 30;
+    c->pt_interval = 2;
     return DNAS_OK;
 }
 

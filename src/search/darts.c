@@ -13,17 +13,15 @@
 #include <math.h>
 #include <string.h>
 
-static dnas_status arch_step_first_order(dnas_search *s, const dnas_data_batch *train,
+dnas_status dnas_arch_step_first_order(dnas_search *s, const dnas_data_batch *train,
                                          const dnas_data_batch *valid) {
     (void)train;
     DNAS_TRY(dnas_search_fwd_bwd(s, valid, DNAS_WANT_ARCH, &s->valid_m));
-    s->strat->mix_backward(s);
-    dnas_adam_step(&s->aopt, s->alpha, s->galpha);
+    dnas_search_mix_backward(s);
+    dnas_search_adam_alpha(s);
     return DNAS_OK;
 }
 
-static void derive_argmax(dnas_search *s, int *ops) { dnas_nb201_derive(s->alpha, ops); }
-static void no_epoch_end(dnas_search *s) { (void)s; }
 
 /* ---- second order ------------------------------------------------------------------------ */
 typedef struct {
@@ -78,7 +76,7 @@ static dnas_status darts2_arch_step(dnas_search *s, const dnas_data_batch *train
     memcpy(p->bufs0, g->bufs, g->n_bufs * sizeof(float));
     DNAS_TRY(dnas_search_fwd_bwd(s, valid, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH, &s->valid_m));
     memcpy(g->bufs, p->bufs0, g->n_bufs * sizeof(float));
-    s->strat->mix_backward(s);
+    dnas_search_mix_backward(s);
     memcpy(p->g1, s->galpha, na * sizeof(float));
     memcpy(p->v, g->gw, nw * sizeof(float));
 
@@ -87,34 +85,26 @@ static dnas_status darts2_arch_step(dnas_search *s, const dnas_data_batch *train
     float eps = (float)(0.01 / (vnorm > 0 ? vnorm : 1e-12));
     for (size_t i = 0; i < nw; i++) w[i] = p->w0[i] + eps * p->v[i];
     DNAS_TRY(dnas_search_fwd_bwd(s, train, DNAS_WANT_ARCH, NULL));
-    s->strat->mix_backward(s);
+    dnas_search_mix_backward(s);
     memcpy(p->gplus, s->galpha, na * sizeof(float));
     for (size_t i = 0; i < nw; i++) w[i] = p->w0[i] - eps * p->v[i];
     DNAS_TRY(dnas_search_fwd_bwd(s, train, DNAS_WANT_ARCH, NULL));
-    s->strat->mix_backward(s);
+    dnas_search_mix_backward(s);
     /* Restore from the copy: exact, unlike adding and subtracting eps*v in place. */
     memcpy(w, p->w0, nw * sizeof(float));
 
     for (size_t i = 0; i < na; i++)
         s->galpha[i] = p->g1[i] - xi * (p->gplus[i] - s->galpha[i]) / (2.0f * eps);
-    dnas_adam_step(&s->aopt, s->alpha, s->galpha);
+    dnas_search_adam_alpha(s);
     return DNAS_OK;
 }
 
-static dnas_status no_init(dnas_search *s) { (void)s; return DNAS_OK; }
-static void no_destroy(dnas_search *s) { (void)s; }
-
 const dnas_strategy dnas_strategy_darts1 = {
-    "darts1", 0, no_init, no_destroy, dnas_mix_softmax, dnas_mix_softmax_backward,
-    dnas_search_weight_step_sgd, arch_step_first_order, no_epoch_end, derive_argmax};
+    "darts1", 0, dnas_strategy_no_init, dnas_strategy_no_destroy, dnas_mix_softmax,
+    dnas_mix_softmax_backward, dnas_weights_softmax, dnas_search_weight_step_sgd,
+    dnas_arch_step_first_order, dnas_strategy_no_epoch_end};
 
 const dnas_strategy dnas_strategy_darts2 = {
     "darts2", 1, darts2_init, darts2_destroy, dnas_mix_softmax, dnas_mix_softmax_backward,
-    dnas_search_weight_step_sgd, darts2_arch_step, no_epoch_end, derive_argmax};
-
-const dnas_strategy *dnas_strategy_find(const char *algo) {
-    if (strcmp(algo, "darts1") == 0) return &dnas_strategy_darts1;
-    if (strcmp(algo, "darts2") == 0) return &dnas_strategy_darts2;
-    dnas_fail(DNAS_ERR_INVALID_ARG, "--algo: unknown search method '%s' (known: darts1, darts2)", algo);
-    return NULL;
-}
+    dnas_weights_softmax, dnas_search_weight_step_sgd, darts2_arch_step,
+    dnas_strategy_no_epoch_end};

@@ -7,7 +7,7 @@
  * works in a run directory (flock). */
 #include "search.h"
 #include "../core/alloc.h"
-#include "../io/nb201_table.h"
+#include "../core/clock.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,12 +20,6 @@
 #include <unistd.h>
 
 #define CKPT_NAME "checkpoint.dnas"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void path_in(char *buf, size_t cap, const char *dir, const char *file) {
     snprintf(buf, cap, "%s/%s", dir, file);
@@ -76,27 +70,22 @@ static double mean_of(const dnas_meter *m, int acc) {
     return acc ? 100.0 * m->correct / m->n : m->loss / m->n;
 }
 
-/* Row-softmaxed alpha as a JSON array of rows. */
+/* The architecture weights (softmax(alpha) for DARTS, theta for GAEA) as a JSON array of rows. */
 static void alphas_json(dnas_search *s, dnas_sbuf *sb) {
-    const dnas_space_desc *sp = s->net->space;
-    int rows = sp->groups * sp->rows, cols = sp->cols;
+    int rows = s->space->groups * s->space->rows, cols = s->space->cols;
+    float w[DNAS_MAX_ARCH];
+    dnas_search_weights(s, w);
     dnas_sb_printf(sb, "[");
     for (int r = 0; r < rows; r++) {
-        const float *a = s->alpha + r * cols;
-        double mx = a[0], sum = 0;
-        for (int k = 1; k < cols; k++) mx = a[k] > mx ? a[k] : mx;
-        for (int k = 0; k < cols; k++) sum += exp(a[k] - mx);
         dnas_sb_printf(sb, "%s[", r ? ", " : "");
-        for (int k = 0; k < cols; k++) dnas_sb_printf(sb, "%s%.6f", k ? ", " : "", exp(a[k] - mx) / sum);
+        for (int k = 0; k < cols; k++) dnas_sb_printf(sb, "%s%.6f", k ? ", " : "", (double)w[r * cols + k]);
         dnas_sb_printf(sb, "]");
     }
     dnas_sb_printf(sb, "]");
 }
 
 static dnas_status derive_arch(dnas_search *s, char *arch, size_t cap) {
-    int ops[6];
-    s->strat->derive(s, ops);
-    return dnas_nb201_arch_format(ops, arch, cap);
+    return dnas_search_genotype(s, arch, cap);
 }
 
 static dnas_status append_sb(const char *path, dnas_sbuf *sb) {
@@ -206,13 +195,13 @@ static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate)
     dnas_sbuf sb = {0};
     dnas_sb_printf(&sb, "{\"epoch\": %d, \"alphas\": ", s->epoch);
     alphas_json(s, &sb);
-    char arch[DNAS_NB201_ARCH_MAX];
+    char arch[DNAS_GENOTYPE_MAX];
     DNAS_TRY(derive_arch(s, arch, sizeof arch));
     dnas_sb_printf(&sb, ", \"arch\": ");
     dnas_sb_json_string(&sb, arch);
     dnas_sb_printf(&sb, "}");
     DNAS_TRY(append_sb(p->alphas, &sb));
-    char line[DNAS_NB201_ARCH_MAX + 2];
+    char line[DNAS_GENOTYPE_MAX + 2];
     snprintf(line, sizeof line, "%s\n", arch);
     DNAS_TRY(dnas_write_file_atomic(p->genotype, line, strlen(line)));
     fprintf(stderr, "%sepoch %d/%d  train loss %.4f acc %.2f%%  valid loss %.4f acc %.2f%%  lr %.5f  %s\n",
@@ -233,7 +222,7 @@ static void progress_line(dnas_search *s, int steps_per_epoch, double rate) {
     fflush(stderr);
 }
 
-static dnas_status load_data(const dnas_search_config *c, dnas_cifar *data, dnas_split *sp) {
+dnas_status dnas_search_load_data(const dnas_search_config *c, dnas_cifar *data, dnas_split *sp) {
     const char *dir = c->data_dir[0] ? c->data_dir : getenv("DNAS_DATA");
     if (!dir || !dir[0])
         return dnas_fail(DNAS_ERR_INVALID_ARG, "no data: pass --data-dir DIR (CIFAR binary "
@@ -250,6 +239,25 @@ static dnas_status load_data(const dnas_search_config *c, dnas_cifar *data, dnas
         if (sp->n_train > c->train_images) sp->n_train = c->train_images;
         if (sp->n_valid > c->train_images) sp->n_valid = c->train_images;
     }
+    if (c->single_level) {
+        /* Both steps draw from all the training images (GAEA's ERM): weights see both halves,
+         * and the arch batch is another random batch of the same set. */
+        int n = sp->n_train + sp->n_valid;
+        int *all = dnas_alloc((size_t)n * sizeof(int), "single-level index");
+        int *all2 = dnas_alloc((size_t)n * sizeof(int), "single-level index");
+        if (!all || !all2) {
+            dnas_free(all);
+            dnas_free(all2);
+            dnas_split_free(sp);
+            dnas_cifar_free(data);
+            return DNAS_ERR_OOM;
+        }
+        memcpy(all, sp->train, (size_t)sp->n_train * sizeof(int));
+        memcpy(all + sp->n_train, sp->valid, (size_t)sp->n_valid * sizeof(int));
+        memcpy(all2, all, (size_t)n * sizeof(int));
+        dnas_split_free(sp);
+        *sp = (dnas_split){all, n, all2, n};
+    }
     return DNAS_OK;
 }
 
@@ -260,14 +268,16 @@ static dnas_status report(dnas_search *s, dnas_search_result *r, double t0) {
     r->train_loss = mean_of(&s->train_m, 0);
     r->valid_loss = mean_of(&s->valid_m, 0);
     r->epochs_done = s->epoch;
-    r->seconds = now_s() - t0;
+    snprintf(r->select, sizeof r->select, "%s", s->cfg.select);
+    snprintf(r->dir, sizeof r->dir, "%s", s->cfg.out_dir);
+    r->seconds = dnas_now_s() - t0;
     return DNAS_OK;
 }
 
 /* A new search (stored_json == NULL) or a resumed one (stored_json: the checkpoint's
  * configuration as config.json would hold it, before the caller's overrides). */
 static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_search_result *r) {
-    double t0 = now_s();
+    double t0 = dnas_now_s();
     int resume = stored_json != NULL;
     memset(r, 0, sizeof *r);
     DNAS_TRY(dnas_search_config_check(c));
@@ -298,7 +308,8 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     dnas_split sp = {0};
     dnas_search *s = NULL;
     dnas_loader *L = NULL;
-    dnas_nb201_table *tab = NULL;
+    void *tab = NULL; /* the space's benchmark table, when --table is given */
+    const dnas_space *space = dnas_space_find(c->space);
     int lock = -1;
     dnas_status st = DNAS_OK;
     /* The table is read now, so that a bad --table fails before the search, not after it. */
@@ -308,13 +319,15 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
             st = dnas_fail(DNAS_ERR_IO, "--table %s: not a regular file", c->table);
             goto done;
         }
-        st = dnas_nb201_table_load(c->table, &tab);
+        if (!space || !space->bench_load)
+            st = dnas_fail(DNAS_ERR_INVALID_ARG, "--table: the %s space has no benchmark table", c->space);
+        else st = space->bench_load(c->table, &tab);
         if (st == DNAS_OK) st = make_absolute(c, "table", "--table", c->table);
         if (st != DNAS_OK) goto done;
     }
     if (!c->data_dir[0] && getenv("DNAS_DATA") && getenv("DNAS_DATA")[0])
         st = dnas_search_config_set(c, "data_dir", getenv("DNAS_DATA"));
-    if (st == DNAS_OK) st = load_data(c, &data, &sp);
+    if (st == DNAS_OK) st = dnas_search_load_data(c, &data, &sp);
     if (st != DNAS_OK) {
         if (resume && st == DNAS_ERR_IO) {
             char why[512];
@@ -379,10 +392,11 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     else if (resume)
         fprintf(stderr, "resuming %s at epoch %d step %d/%d\n", p.dir, s->epoch + 1, s->step, spe);
     long steps_here = 0;
-    double t_last = now_s(), t_start = t_last;
+    double t_last = dnas_now_s(), t_start = t_last;
     int dirty = 0; /* steps since the last checkpoint */
     while (s->epoch < c->epochs) {
-        s->lr = dnas_cosine_lr((float)c->lr, (float)c->lr_min, s->epoch, c->epochs);
+        s->lr = dnas_cosine_lr((float)c->lr, (float)c->lr_min, s->epoch,
+                               c->lr_epochs > 0 ? c->lr_epochs : c->epochs);
         dnas_loader_batch b;
         if ((st = dnas_loader_next(L, &b)) != DNAS_OK) goto done;
         /* A failed step (divergence included) returns before anything is logged or saved. */
@@ -390,7 +404,7 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
         s->step++;
         steps_here++;
         dirty = 1;
-        double t = now_s(), rate = (double)steps_here / (t - t_start);
+        double t = dnas_now_s(), rate = (double)steps_here / (t - t_start);
         if (c->progress && t - t_last > 0.5) {
             progress_line(s, spe, rate);
             t_last = t;
@@ -399,6 +413,7 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
             goto done;
         if (s->step >= spe) {
             if ((st = end_of_epoch(s, &p, rate)) != DNAS_OK) goto done;
+            s->strat->on_epoch_end(s);
             s->epoch++;
             s->step = 0;
             memset(&s->train_m, 0, sizeof s->train_m);
@@ -428,18 +443,18 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     if ((st = report(s, r, t0)) != DNAS_OK) goto done;
     fprintf(stderr, "search done in %.1f s: %s\n", r->seconds, r->arch);
     if (tab) {
-        const dnas_nb201_row *q = NULL;
-        if ((st = dnas_nb201_table_find(tab, r->arch, &q)) != DNAS_OK) goto done;
+        dnas_space_bench q;
+        if ((st = space->bench_find(tab, r->arch, &q)) != DNAS_OK) goto done;
         fprintf(stderr, "NAS-Bench-201 (200 epochs): CIFAR-10 valid %.2f test %.2f | CIFAR-100 "
                 "valid %.2f test %.2f | ImageNet16-120 valid %.2f test %.2f\n",
-                q->c10_valid, q->c10_test, q->c100_valid, q->c100_test, q->in16_valid, q->in16_test);
+                q.c10_valid, q.c10_test, q.c100_valid, q.c100_test, q.in16_valid, q.in16_test);
         dnas_sbuf sb = {0};
         dnas_sb_printf(&sb, "{\"kind\": \"result\", \"arch\": ");
         dnas_sb_json_string(&sb, r->arch);
         dnas_sb_printf(&sb, ", \"nb201_index\": %d, \"c10_valid\": %.2f, \"c10_test\": %.2f, "
                        "\"c100_valid\": %.2f, \"c100_test\": %.2f, \"in16_valid\": %.2f, "
-                       "\"in16_test\": %.2f}", q->index, q->c10_valid, q->c10_test, q->c100_valid,
-                       q->c100_test, q->in16_valid, q->in16_test);
+                       "\"in16_test\": %.2f}", q.index, q.c10_valid, q.c10_test, q.c100_valid,
+                       q.c100_test, q.in16_valid, q.in16_test);
         st = append_sb(p.log, &sb);
     }
 done:
@@ -448,7 +463,7 @@ done:
     dnas_search_destroy(s);
     dnas_split_free(&sp);
     dnas_cifar_free(&data);
-    dnas_nb201_table_destroy(tab);
+    if (tab) space->bench_free(tab);
     dnas_unlock_dir(lock);
     return st;
 }

@@ -26,6 +26,7 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->batch > 0 && c->batch <= 4096, "--batch must lie in 1..4096 (got %d)", c->batch);
     NEED(c->channels > 0 && c->channels <= 1024, "--channels must lie in 1..1024 (got %d)", c->channels);
     NEED(c->cells > 0 && c->cells <= 64, "--cells must lie in 1..64 (got %d)", c->cells);
+    NEED(c->image >= 4 && c->image <= 4096, "--image must lie in 4..4096 (got %d)", c->image);
     NEED((long long)c->batch * c->channels * c->image * c->image <= (1LL << 29),
          "--batch %d with --channels %d is too large (over 2^29 values per activation)", c->batch,
          c->channels);
@@ -48,6 +49,17 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->ckpt_every >= 0, "--ckpt-every must be >= 0 (got %d)", c->ckpt_every);
     NEED(c->max_steps >= 0, "--max-steps must be >= 0 (got %d)", c->max_steps);
     NEED(c->nesterov == 0 || c->momentum > 0, "--nesterov 1 needs --momentum > 0");
+    NEED(c->lr_epochs >= 0, "--lr-epochs must be >= 0 (got %d)", c->lr_epochs);
+    NEED(c->single_level == 0 || c->single_level == 1, "--single-level must be 0 or 1 (got %d)", c->single_level);
+    NEED(c->fix_alpha == 0 || c->fix_alpha == 1, "--fix-alpha must be 0 or 1 (got %d)", c->fix_alpha);
+    NEED(c->inner_steps >= 1 && c->inner_steps <= 1000, "--inner-steps must lie in [1,1000] (got %d)", c->inner_steps);
+    NEED(c->neumann_k >= 0 && c->neumann_k <= 100, "--neumann-k must lie in [0,100] (got %d)", c->neumann_k);
+    NEED(c->gamma >= 0, "--gamma must be >= 0 (got %g)", c->gamma);
+    NEED(c->entropy_reg >= 0, "--entropy-reg must be >= 0 (got %g)", c->entropy_reg);
+    NEED(c->pt_interval >= 1 && c->pt_interval <= 1000, "--pt-interval must lie in [1,1000] (got %d)", c->pt_interval);
+    NEED(c->pt_lr >= 0, "--pt-lr must be >= 0 (got %g)", c->pt_lr);
+    NEED(strcmp(c->select, "magnitude") == 0 || strcmp(c->select, "pt") == 0,
+         "--select: unknown selection '%s' (known: magnitude, pt)", c->select);
 #undef NEED
     return DNAS_OK;
 }
@@ -70,12 +82,16 @@ dnas_status dnas_search_create(const dnas_search_config *c, dnas_search **out) {
     nc.track_bn = c->track_bn;
     nc.image = c->image;
     nc.seed = c->seed;
+    nc.ops = c->ops;
     if (st == DNAS_OK) st = dnas_supernet_create_on(&nc, s->be, &s->net);
     if (st != DNAS_OK) {
         dnas_search_destroy(s);
         return st;
     }
     s->g = &s->net->g;
+    s->space = s->net->space;
+    s->cand = s->net->cand;
+    s->arch_every = 1;
     s->n_alpha = (size_t)s->g->n_mix;
     s->alpha = dnas_alloc(s->n_alpha * sizeof(float), "alpha");
     s->galpha = dnas_calloc(s->n_alpha * sizeof(float), "alpha gradient");
@@ -107,6 +123,7 @@ void dnas_search_destroy(dnas_search *s) {
     dnas_sgd_free(&s->wopt);
     dnas_adam_free(&s->aopt);
     dnas_free(s->alpha);
+    dnas_free(s->fixed);
     dnas_free(s->galpha);
     dnas_supernet_destroy(s->net);
     if (s->be) dnas_backend_destroy(s->be);
@@ -125,7 +142,7 @@ dnas_status dnas_search_set_batch(dnas_search *s, const dnas_data_batch *b) {
 dnas_status dnas_search_fwd_bwd(dnas_search *s, const dnas_data_batch *b, unsigned wants,
                                 dnas_meter *m) {
     DNAS_TRY(dnas_search_set_batch(s, b));
-    s->strat->mix(s);
+    dnas_search_mix(s);
     DNAS_TRY(dnas_graph_forward(s->g));
     if (m) {
         m->loss += (double)s->g->loss_value * b->n;
@@ -178,13 +195,11 @@ static dnas_status check_finite(const dnas_search *s) {
 
 dnas_status dnas_search_step(dnas_search *s, const dnas_data_batch *train,
                              const dnas_data_batch *valid) {
-    if (s->strat->arch_first) {
-        DNAS_TRY(s->strat->arch_step(s, train, valid));
-        DNAS_TRY(s->strat->weight_step(s, train));
-    } else {
-        DNAS_TRY(s->strat->weight_step(s, train));
-        DNAS_TRY(s->strat->arch_step(s, train, valid));
-    }
+    /* With arch_every = T (iDARTS), the arch step follows every T-th weight step. */
+    int arch = (s->total_steps + 1) % s->arch_every == 0 && !s->cfg.fix_alpha;
+    if (s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
+    DNAS_TRY(s->strat->weight_step(s, train));
+    if (!s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
     DNAS_TRY(check_finite(s));
     s->total_steps++;
     return DNAS_OK;

@@ -44,6 +44,10 @@ dnas_status dnas_search_save(dnas_search *s, const char *path, uint64_t log_byte
         PUT64("data.n", s->cfg.data_n);
         PUT64("data.crc", s->cfg.data_crc);
     }
+    if (s->fixed) { /* a selection in progress (select-*.dnas) */
+        PUT("select.fixed", s->fixed, (size_t)s->space->groups * s->space->rows * sizeof(int));
+        PUT64("select.epoch", s->select_epoch);
+    }
 #undef PUT
 #undef PUT64
     dnas_sb_free(&cfg);
@@ -146,6 +150,19 @@ dnas_status dnas_search_load(dnas_search *s, const char *path, uint64_t *log_byt
     GET("grad_norm", &s->last_grad_norm, sizeof s->last_grad_norm);
     GET64("log_bytes", log_bytes);
     GET64("alphas_bytes", alphas_bytes);
+    size_t rows = (size_t)s->space->groups * s->space->rows, nfix = 0;
+    uint64_t sel_epoch = 0;
+    if (st == DNAS_OK && dnas_ckpt_find(ck, "select.fixed", &nfix)) {
+        if (!s->fixed) s->fixed = dnas_alloc(rows * sizeof(int), "selection state");
+        st = s->fixed ? DNAS_OK : DNAS_ERR_OOM;
+        GET("select.fixed", s->fixed, rows * sizeof(int));
+        GET64("select.epoch", &sel_epoch);
+        for (size_t r = 0; st == DNAS_OK && r < rows; r++)
+            if (s->fixed[r] < -1 || s->fixed[r] >= s->space->cols)
+                st = dnas_fail(DNAS_ERR_FORMAT, "%s: selection state names op %d of row %zu", path,
+                               s->fixed[r], r);
+        s->select_epoch = (int)sel_epoch;
+    }
 #undef GET
 #undef GET64
     dnas_ckpt_free(ck);

@@ -11,22 +11,65 @@
 /* The op names (dnas_nb201_ops) are defined once, with the arch-string code in
  * io/nb201_table.c, so a derived genotype always reads back in the benchmark's encoding. */
 _Static_assert(DNAS_NB201_OPS == 5, "NB201 has 5 candidate ops");
-const dnas_space_desc dnas_space_nb201 = {"nb201", 1, 6, 5, dnas_nb201_ops};
+static const char *const nb201_groups[1] = {"cell"};
 
-const dnas_space_desc *dnas_space_find(const char *name) {
-    if (name && strcmp(name, "nb201") == 0) return &dnas_space_nb201;
-    dnas_fail(DNAS_ERR_INVALID_ARG, "unknown search space '%s' (known: nb201)", name ? name : "");
-    return NULL;
-}
-
-void dnas_nb201_derive(const float *alpha, int ops[6]) {
-    for (int e = 0; e < 6; e++) {
-        int best = 0;
-        for (int k = 1; k < 5; k++)
-            if (alpha[e * 5 + k] > alpha[e * 5 + best]) best = k;
-        ops[e] = best;
+/* "" = all five ops; "no-none" = GAEA's exclude_zero (ALGORITHMS.md §B4). */
+static dnas_status nb201_candidates(const char *ops, uint8_t *cand) {
+    int none = 1;
+    if (ops && ops[0] && strcmp(ops, "all") != 0) {
+        if (strcmp(ops, "no-none") != 0)
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "--ops: unknown NB201 op set '%s' (known: all, "
+                             "no-none)", ops);
+        none = 0;
     }
+    for (int e = 0; e < DNAS_NB201_EDGES; e++)
+        for (int k = 0; k < DNAS_NB201_OPS; k++) cand[e * DNAS_NB201_OPS + k] = k || none;
+    return DNAS_OK;
 }
+
+/* Per edge, the strongest candidate op ('none' included when it is a candidate), as AutoDL's
+ * searchers derive it; ties go to the lower op index. */
+static dnas_status nb201_derive(const float *w, const uint8_t *cand, char *out, size_t cap) {
+    int ops[DNAS_NB201_EDGES];
+    for (int e = 0; e < DNAS_NB201_EDGES; e++) {
+        ops[e] = dnas_space_row_argmax(w + e * DNAS_NB201_OPS, cand + e * DNAS_NB201_OPS,
+                                       DNAS_NB201_OPS);
+        if (ops[e] < 0) return dnas_fail(DNAS_ERR_INTERNAL, "NB201 edge %d has no candidate op", e);
+    }
+    return dnas_nb201_arch_format(ops, out, cap);
+}
+
+static dnas_status nb201_parse(const char *genotype, float *onehot) {
+    int ops[DNAS_NB201_EDGES];
+    DNAS_TRY(dnas_nb201_arch_parse(genotype, ops));
+    memset(onehot, 0, DNAS_NB201_EDGES * DNAS_NB201_OPS * sizeof(float));
+    for (int e = 0; e < DNAS_NB201_EDGES; e++) onehot[e * DNAS_NB201_OPS + ops[e]] = 1.0f;
+    return DNAS_OK;
+}
+
+static dnas_status nb201_bench_load(const char *path, void **table) {
+    dnas_nb201_table *t = NULL;
+    DNAS_TRY(dnas_nb201_table_load(path, &t));
+    *table = t;
+    return DNAS_OK;
+}
+
+static dnas_status nb201_bench_find(const void *table, const char *genotype, dnas_space_bench *r) {
+    const dnas_nb201_row *q = NULL;
+    DNAS_TRY(dnas_nb201_table_find(table, genotype, &q));
+    *r = (dnas_space_bench){q->index, q->c10_valid, q->c10_test, q->c100_valid, q->c100_test,
+                            q->in16_valid, q->in16_test};
+    return DNAS_OK;
+}
+
+static void nb201_bench_free(void *table) { dnas_nb201_table_destroy(table); }
+
+static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c);
+
+const dnas_space dnas_space_nb201 = {"nb201", 1, DNAS_NB201_EDGES, DNAS_NB201_OPS, dnas_nb201_ops,
+                                     nb201_groups, nb201_candidates, nb201_build, nb201_derive,
+                                     nb201_parse, nb201_bench_load, nb201_bench_find,
+                                     nb201_bench_free};
 
 /* ReLU -> conv (bias when BN is not affine, as the reference) -> BN. */
 static int relu_conv_bn(dnas_graph *g, const char *name, int x_relu, int cout, int k, int stride,
@@ -94,7 +137,7 @@ static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0) {
     return node[3];
 }
 
-dnas_status dnas_nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
+static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
     if (c->batch <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "batch must be > 0 (got %d)", c->batch);
     if (c->channels <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "channels must be > 0 (got %d)", c->channels);
     if (c->cells <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "cells per stage must be > 0 (got %d)", c->cells);

@@ -19,17 +19,24 @@ void dnas_supernet_config_default(dnas_supernet_config *c) {
 dnas_status dnas_supernet_create_on(const dnas_supernet_config *c, dnas_backend *be,
                                     dnas_supernet **out) {
     *out = NULL;
-    const dnas_space_desc *sp = dnas_space_find(c->space);
+    const dnas_space *sp = dnas_space_find(c->space);
     if (!sp) return DNAS_ERR_INVALID_ARG;
     dnas_supernet *s = dnas_calloc(sizeof *s, "supernet");
     if (!s) return DNAS_ERR_OOM;
     s->space = sp;
     s->cfg = *c;
     dnas_graph_init(&s->g, be);
-    dnas_status st = dnas_nb201_build(&s->g, c);
+    size_t n_arch = (size_t)sp->groups * sp->rows * sp->cols;
+    s->cand = dnas_alloc(n_arch, "candidate-op mask");
+    dnas_status st = s->cand ? sp->candidates(c->ops, s->cand) : DNAS_ERR_OOM;
+    if (st == DNAS_OK) st = sp->build(&s->g, c);
+    if (st == DNAS_OK && (size_t)s->g.n_mix != n_arch)
+        st = dnas_fail(DNAS_ERR_INTERNAL, "%s supernet has %d mixing weights, expected %zu",
+                       sp->name, s->g.n_mix, n_arch);
     if (st == DNAS_OK) st = dnas_graph_plan(&s->g);
     if (st != DNAS_OK) {
         dnas_graph_free(&s->g);
+        dnas_free(s->cand);
         dnas_free(s);
         return st;
     }
@@ -55,6 +62,7 @@ void dnas_supernet_destroy(dnas_supernet *s) {
     if (!s) return;
     dnas_backend *be = s->g.be;
     dnas_graph_free(&s->g);
+    dnas_free(s->cand);
     if (s->owns_backend) dnas_backend_destroy(be);
     dnas_free(s);
 }

@@ -5,8 +5,9 @@
 
 struct dnas_supernet {
     dnas_graph g;
-    const dnas_space_desc *space;
+    const dnas_space *space;
     dnas_supernet_config cfg;
+    uint8_t *cand;             /* candidate columns of every alpha row (space.h) */
     int owns_backend;
 };
 

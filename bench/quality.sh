@@ -1,0 +1,104 @@
+#!/bin/sh
+# Search quality on the reduced CPU protocol (`--preset quick`, README): runs each METHOD for
+# each seed, appends one JSON line per search to bench/results/quality-quick.jsonl (the file
+# accumulates across sessions), then prints the table of NB201 test accuracies (mean +- std),
+# skip_connect counts and wall time as a ratio to DARTS-V1's.
+#   sh bench/quality.sh darts1 darts1-pt darts1-fix-pt idarts gaea-erm --seeds 3 [--first-seed 1]
+#   sh bench/quality.sh --table-only
+# Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm.
+set -eu
+cd "$(dirname "$0")/.."
+DNAS=${DNAS:-build/dnas}
+DATA=${DNAS_DATA:-build/data/cifar-10-batches-bin}
+TABLE=${DNAS_NB201_TABLE:-../shared/data/nb201/nb201.csv}
+RESULTS=${RESULTS:-bench/results/quality-quick.jsonl}
+RUNS=${RUNS:-runs/quality}
+THREADS=${THREADS:-2}
+seeds=3 first=1 methods="" table_only=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --seeds) seeds=$2; shift 2 ;;
+    --first-seed) first=$2; shift 2 ;;
+    --table-only) table_only=1; shift ;;
+    -*) echo "quality.sh: unknown flag $1" >&2; exit 2 ;;
+    *) methods="$methods $1"; shift ;;
+    esac
+done
+
+flags_of() {
+    case "$1" in
+    darts1) echo "--algo darts1" ;;
+    darts2) echo "--algo darts2" ;;
+    darts1-pt) echo "--algo darts1 --select pt" ;;
+    darts1-fix-pt) echo "--algo darts1 --fix-alpha 1 --select pt" ;;
+    idarts) echo "--algo idarts" ;;
+    gaea) echo "--algo gaea" ;;
+    gaea-erm) echo "--algo gaea --single-level 1" ;;
+    *) echo "quality.sh: unknown method '$1'" >&2; return 2 ;;
+    esac
+}
+
+now() { date +%s.%N; }
+
+if [ "$table_only" = 0 ]; then
+    [ -n "$methods" ] || { echo "usage: sh bench/quality.sh METHOD... [--seeds N]" >&2; exit 2; }
+    [ -x "$DNAS" ] || { echo "quality.sh: $DNAS missing (run make)" >&2; exit 2; }
+    [ -f "$DATA/data_batch_1.bin" ] || { echo "quality.sh: no CIFAR-10 in $DATA (make testdata)" >&2; exit 2; }
+    mkdir -p "$RUNS" "$(dirname "$RESULTS")"
+    commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    for m in $methods; do
+        f=$(flags_of "$m")
+        s=$first
+        while [ "$s" -lt $((first + seeds)) ]; do
+            dir="$RUNS/$m-s$s-$(date +%Y%m%d%H%M%S)"
+            t0=$(now)
+            # shellcheck disable=SC2086
+            arch=$(OMP_WAIT_POLICY=passive "$DNAS" search --preset quick $f --seed "$s" --threads "$THREADS" \
+                   --data "$DATA" --table "$TABLE" --out "$dir" --progress 0 2>"$dir.log" | tail -n 1)
+            t1=$(now)
+            python3 - "$RESULTS" "$m" "$s" "$arch" "$t0" "$t1" "$dir" "$commit" "$TABLE" "$DNAS" <<'PY'
+import json, subprocess, sys, time
+out, m, seed, arch, t0, t1, d, commit, table, dnas = sys.argv[1:]
+q = subprocess.run([dnas, "query", arch, "--table", table], capture_output=True, text=True).stdout
+acc = {}
+for line in q.splitlines():
+    p = line.split()
+    if p and p[0] in ("cifar10", "cifar100", "imagenet16-120"):
+        acc[p[0]] = (float(p[2]), float(p[4]))
+search_s = None
+for line in open(d + ".log"):
+    if line.startswith("search done in "):
+        search_s = float(line.split()[3])
+row = {"protocol": "quick", "method": m, "seed": int(seed), "arch": arch,
+       "c10_valid": acc["cifar10"][0], "c10_test": acc["cifar10"][1],
+       "c100_test": acc["cifar100"][1], "in16_test": acc["imagenet16-120"][1],
+       "skip_connect": arch.count("skip_connect"), "seconds": round(float(t1) - float(t0), 1),
+       "search_seconds": search_s, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M")}
+open(out, "a").write(json.dumps(row) + "\n")
+print("%-14s seed %s  C10 %.2f  C100 %.2f  IN16 %.2f  skip %d  %.0f s  %s" % (
+    m, seed, row["c10_test"], row["c100_test"], row["in16_test"], row["skip_connect"],
+    row["seconds"], arch))
+PY
+            s=$((s + 1))
+        done
+    done
+fi
+
+python3 - "$RESULTS" <<'PY'
+import json, statistics as st, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r in rows:
+    by.setdefault(r["method"], []).append(r)
+def ms(v):
+    return "%.2f ± %.2f" % (st.mean(v), st.pstdev(v)) if len(v) > 1 else "%.2f" % v[0]
+base = st.mean(r["seconds"] for r in by["darts1"]) if "darts1" in by else None
+print("protocol quick (bench/results/quality-quick.jsonl): NB201 test accuracy of the found cell")
+print("%-14s %3s %-15s %-15s %-15s %-6s %-9s %s" % ("method", "n", "CIFAR-10", "CIFAR-100",
+      "ImageNet16-120", "skips", "time [s]", "time / darts1"))
+for m, rs in by.items():
+    t = st.mean(r["seconds"] for r in rs)
+    print("%-14s %3d %-15s %-15s %-15s %-6.1f %-9.0f %s" % (m, len(rs), ms([r["c10_test"] for r in rs]),
+          ms([r["c100_test"] for r in rs]), ms([r["in16_test"] for r in rs]),
+          st.mean(r["skip_connect"] for r in rs), t, "%.2f" % (t / base) if base else "-"))
+PY
