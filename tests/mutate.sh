@@ -42,7 +42,7 @@ else
     (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
 fi
 
-BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin"
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin"
 if [ $all = 1 ]; then
     BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
 fi
@@ -79,6 +79,8 @@ echo "baseline: $(grep -c '^PASS ' "$TMP/run.log") cases pass, run from /, no sk
 T_TWIN=$B/tests/ref/test_nb201_twin
 T_TRAIN=$B/tests/unit/test_train
 T_GRAPH=$B/tests/unit/test_graph
+T_METH=$B/tests/unit/test_methods
+T_MTWIN=$B/tests/ref/test_methods_twin
 MUTANTS=(
 "adam-no-weight-decay~src/train/adam.c~s/float d = g\[i\] + o->weight_decay \* w\[i\];/float d = g[i];/~$T_TRAIN $T_TWIN"
 "bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f}/(dnas_bn_p){1e-5f, 0.9f}/~$T_TWIN"
@@ -93,6 +95,14 @@ MUTANTS=(
 "softmax-backward-sign~src/search/mix.c~s/ga\[k\] = m\[k\] \* (gm\[k\] - dot);/ga[k] = m[k] * (gm[k] + dot);/~$T_TWIN"
 "sgd-nesterov-swapped~src/train/sgd.c~s/d = o->nesterov ? d + mu \* buf\[i\] : buf\[i\];/d = o->nesterov ? buf[i] : d + mu * buf[i];/~$T_TRAIN $T_TWIN"
 "sgd-momentum-dampened~src/train/sgd.c~s/buf\[i\] = mu \* buf\[i\] + d;/buf[i] = mu * buf[i] + (1.0f - mu) * d;/~$T_TRAIN $T_TWIN"
+"idarts-mixed-term-sign~src/search/idarts.c~s/s->galpha\[i\] = p->ga_val\[i\] - gamma \* s->galpha\[i\];/s->galpha[i] = p->ga_val[i] + gamma * s->galpha[i];/~$T_MTWIN"
+"idarts-kinks-not-frozen~src/search/idarts.c~s/st = dnas_graph_set_kinks(g, DNAS_KINKS_FROZEN);/st = dnas_graph_set_kinks(g, DNAS_KINKS_FREE);/~$T_MTWIN"
+"hvp-missing-half~src/graph/hvp.c~s|const float inv = 1\.0f / (2\.0f \* r);|const float inv = 1.0f / r;|~$T_METH $T_MTWIN"
+"neumann-one-term-short~src/search/idarts.c~s/for (int k = 0; k < K; k++) {/for (int k = 1; k < K; k++) {/~$T_METH $T_MTWIN"
+"gaea-no-clamp~src/search/gaea.c~s/if (!(t\[k\] >= GAEA_FLOOR)) t\[k\] = GAEA_FLOOR;/(void)0;/~$T_METH $T_MTWIN"
+"gaea-eg-sign~src/search/gaea.c~s/t\[k\] \*= expf(-eta \* g\[k\]);/t[k] *= expf(eta * g[k]);/~$T_METH $T_MTWIN"
+"pt-keeps-least-harmful~src/select/pt.c~s/if (best < 0 || acc\[k\] < acc\[best\]) best = k;/if (best < 0 || acc[k] > acc[best]) best = k;/~$T_METH $T_MTWIN"
+"pt-renormalises~src/select/pt.c~s/w\[row \* cols + k\] = 0\.0f;/w[row * cols + k] = 0.0f; for (int q = 0; q < cols; q++) w[row * cols + q] *= 1.25f;/~$T_METH $T_MTWIN"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
 )

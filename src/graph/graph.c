@@ -29,6 +29,7 @@ void dnas_graph_free(dnas_graph *g) {
     dnas_free(g->labels);
     dnas_free(g->arena);
     dnas_free(g->dm_tmp);
+    dnas_free(g->kink_mask);
     memset(g, 0, sizeof *g);
 }
 
@@ -162,4 +163,23 @@ int dnas_graph_node(dnas_graph *g, const dnas_op *op, const char *name, const in
     }
     g->nodes[id].out = v;
     return id;
+}
+
+dnas_status dnas_graph_set_kinks(dnas_graph *g, int mode) {
+    if (mode == DNAS_KINKS_RECORD && !g->kink_mask) {
+        /* Offsets at the planned batch: a smaller batch uses a prefix of each pattern. */
+        size_t total = 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            dnas_node *n = &g->nodes[i];
+            if (!(n->op->flags & DNAS_OPF_KINK)) continue;
+            n->kink_off = total;
+            total += dnas_shape_numel(g->vals[n->out].shape);
+        }
+        g->kink_mask = dnas_alloc(total ? total : 1, "kink patterns");
+        if (!g->kink_mask) return DNAS_ERR_OOM;
+    }
+    if (mode == DNAS_KINKS_FROZEN && !g->kink_mask)
+        return dnas_fail(DNAS_ERR_INTERNAL, "kinks frozen before a recording forward");
+    g->kinks = mode;
+    return DNAS_OK;
 }

@@ -18,7 +18,15 @@
 enum { DNAS_WANT_WEIGHTS = 1, DNAS_WANT_ARCH = 2, DNAS_WANT_INPUTS = 4 };
 
 /* Op flags: what backward reads, so the planner keeps it alive. */
-enum { DNAS_OPF_SAVE_IN = 1, DNAS_OPF_SAVE_OUT = 2 };
+enum { DNAS_OPF_SAVE_IN = 1, DNAS_OPF_SAVE_OUT = 2,
+       DNAS_OPF_KINK = 4 /* piecewise linear (ReLU): its on/off pattern can be frozen */ };
+
+/* Kink freezing, for second-order products by finite differences (graph/hvp.h): a recording
+ * forward stores every kinked op's on/off pattern; while frozen, forward and backward use
+ * the recorded pattern, so the network is the linear piece through the recorded point and
+ * differences of its gradients give the Hessian that double backprop computes (second
+ * derivative 0 at kinks) instead of jumps of gradients across kinks. */
+enum { DNAS_KINKS_FREE = 0, DNAS_KINKS_RECORD, DNAS_KINKS_FROZEN };
 
 /* Uniform(-1/sqrt(fan_in), +1/sqrt(fan_in)) is PyTorch's default for conv and linear weights
  * (kaiming_uniform with a=sqrt(5)) and their biases. */
@@ -82,6 +90,7 @@ struct dnas_node {
     float *scratch;
     uint8_t active;             /* inactive nodes are skipped; wsum drops their outputs */
     uint8_t acc[DNAS_MAX_IN];   /* per backward call: add into input grad i (else overwrite) */
+    size_t kink_off;            /* kinked ops: offset of its pattern in g->kink_mask */
 };
 
 struct dnas_graph {
@@ -110,6 +119,8 @@ struct dnas_graph {
     size_t peak_bytes;
     int planned;
     float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
+    int kinks;                  /* DNAS_KINKS_* */
+    uint8_t *kink_mask;         /* recorded on/off patterns (allocated on first use) */
 
     /* Optional per-op timing (dnas_graph_profile): seconds and calls per op name. */
     int profile;
@@ -148,6 +159,8 @@ void dnas_graph_zero_grads(dnas_graph *g, unsigned wants);
 /* Run the next steps on n <= planned batch images (an epoch's last, smaller batch): every
  * batch-sized value takes n rows; the planned memory stays valid because it only shrinks. */
 dnas_status dnas_graph_set_batch(dnas_graph *g, int n);
+/* DNAS_KINKS_FREE | RECORD | FROZEN (see above); FROZEN needs a recording forward first. */
+dnas_status dnas_graph_set_kinks(dnas_graph *g, int mode);
 
 static inline float *dnas_param_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->w + g->params[id].off; }
 static inline float *dnas_param_grad(dnas_graph *g, int id) { return id < 0 ? NULL : g->gw + g->params[id].off; }

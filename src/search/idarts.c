@@ -6,7 +6,8 @@
  * every T-th step end with this arch step, so an epoch stays one pass over the training half.
  *
  * Deliberate differences from the reference notebook (README, protocol notes):
- *  - H v by central differences of weight gradients (graph/hvp.h), not double backprop;
+ *  - H v by central differences of weight gradients (graph/hvp.h) with the ReLU patterns
+ *    frozen (the same Hessian as the reference's double backprop), not double backprop;
  *  - the Neumann HVPs and the mixed term use the step's own train batch (the T-th inner one)
  *    instead of one more fresh batch;
  *  - the weights are restored exactly after the finite difference (the notebook leaves them
@@ -22,6 +23,7 @@ typedef struct {
     float *v0, *vk, *S, *hv, *scratch; /* n_weights each; scratch n_weights + n_bufs */
     float *ga_val;                     /* dL_val/dalpha (n_alpha) */
     float *dmix;                       /* the mixed term, d/dmix (n_mix) */
+    float *bufs0;                      /* BN running statistics before the recording forward */
     dnas_graph *g;
 } idarts_priv;
 
@@ -39,7 +41,8 @@ static dnas_status idarts_init(dnas_search *s) {
     p->scratch = dnas_alloc((nw + nb) * sizeof(float), "iDARTS weight copy");
     p->ga_val = dnas_alloc(s->n_alpha * sizeof(float), "iDARTS alpha gradient");
     p->dmix = dnas_alloc((size_t)s->g->n_mix * sizeof(float), "iDARTS mixed term");
-    if (!p->v0 || !p->vk || !p->S || !p->hv || !p->scratch || !p->ga_val || !p->dmix)
+    p->bufs0 = dnas_alloc((nb ? nb : 1) * sizeof(float), "iDARTS BN statistics copy");
+    if (!p->v0 || !p->vk || !p->S || !p->hv || !p->scratch || !p->ga_val || !p->dmix || !p->bufs0)
         return DNAS_ERR_OOM;
     return DNAS_OK;
 }
@@ -54,6 +57,7 @@ static void idarts_destroy(dnas_search *s) {
     dnas_free(p->scratch);
     dnas_free(p->ga_val);
     dnas_free(p->dmix);
+    dnas_free(p->bufs0);
     dnas_free(p);
     s->priv = NULL;
 }
@@ -91,9 +95,21 @@ dnas_status dnas_idarts_hypergradient(dnas_search *s, const dnas_data_batch *tra
     memcpy(p->v0, g->gw, nw * sizeof(float));
 
     /* S = sum_k v_k,  v_{k+1} = v_k - gamma H v_k  (H of the train loss on the train batch). */
+    /* With the ReLU patterns of the current weights frozen, the finite differences give the
+     * Hessian that the reference's double backprop computes; free, they also count gradient
+     * jumps across kinks (2.5x off the exact hypergradient on the twin's supernet). The
+     * recording forward must not move the BN running statistics. */
     DNAS_TRY(dnas_search_set_batch(s, train));
     dnas_search_mix(s);
-    DNAS_TRY(dnas_neumann_sum(graph_hvp, p, nw, p->v0, gamma, s->cfg.neumann_k, p->S, p->vk, p->hv));
+    memcpy(p->bufs0, g->bufs, g->n_bufs * sizeof(float));
+    dnas_status st = dnas_graph_set_kinks(g, DNAS_KINKS_RECORD);
+    if (st == DNAS_OK) st = dnas_graph_forward(g);
+    if (st == DNAS_OK) st = dnas_graph_set_kinks(g, DNAS_KINKS_FROZEN);
+    if (st == DNAS_OK)
+        st = dnas_neumann_sum(graph_hvp, p, nw, p->v0, gamma, s->cfg.neumann_k, p->S, p->vk, p->hv);
+    dnas_graph_set_kinks(g, DNAS_KINKS_FREE);
+    memcpy(g->bufs, p->bufs0, g->n_bufs * sizeof(float));
+    if (st != DNAS_OK) return st;
 
     /* Mixed term by central differences at w +- R S with R = 0.01 / |v0| (the reference's
      * step: normalised by |v0|, not |S|), i.e. eps = 0.01 |S| / |v0| for the helper. */
