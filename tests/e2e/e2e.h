@@ -56,6 +56,27 @@ static inline int e2e_run(char *const argv[]) {
     return WEXITSTATUS(status);
 }
 
+/* e2e_run with a time limit: -1 (and the child killed) if it is still running after `seconds`. */
+static inline int e2e_run_timeout(char *const argv[], int seconds) {
+    char out[64];
+    snprintf(out, sizeof out, "/tmp/dnas-e2e-%d.tout", (int)getpid());
+    pid_t pid = e2e_spawn(argv, out);
+    int status = 0, done = 0;
+    for (int i = 0; i < seconds * 100 && !done; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) done = 1;
+        else usleep(10000);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    e2e_slurp(out, e2e_out, sizeof e2e_out);
+    unlink(out);
+    if (!done) return -1;
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
 /* Builds an argv from a NULL-terminated list of strings (static storage, one at a time). */
 static inline char **e2e_argv(const char *first, ...) {
     static char *argv[64];

@@ -170,34 +170,13 @@ static void test_bad_checkpoints_and_run_dirs(void) {
     e2e_rm_rf(dir);
 }
 
-/* Runs argv with a time limit: -1 (child killed) if it is still running after `seconds`. */
-static int run_timeout(char *const argv[], int seconds) {
-    char out[64];
-    snprintf(out, sizeof out, "/tmp/dnas-e2e-%d.tout", (int)getpid());
-    pid_t pid = e2e_spawn(argv, out);
-    int status = 0, done = 0;
-    for (int i = 0; i < seconds * 100 && !done; i++) {
-        if (waitpid(pid, &status, WNOHANG) == pid) done = 1;
-        else usleep(10000);
-    }
-    if (!done) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    e2e_slurp(out, e2e_out, sizeof e2e_out);
-    unlink(out);
-    if (!done) return -1;
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
-
 /* A tiny search into a fresh directory with one extra flag (so that a flag wrongly accepted
  * costs a fraction of a second, not a full search); returns the exit status. */
 static int tiny_search(const char *flag, const char *value) {
     char dir[256];
     snprintf(dir, sizeof dir, "/tmp/dnas-e2e-%d-tiny", (int)getpid());
     e2e_rm_rf(dir);
-    int rc = run_timeout(e2e_argv(e2e_tool(), "search", "--data", e2e_cifar_dir(), "--channels", "4",
+    int rc = e2e_run_timeout(e2e_argv(e2e_tool(), "search", "--data", e2e_cifar_dir(), "--channels", "4",
                                   "--cells", "1", "--train-images", "64", "--epochs", "1", "--threads", "1",
                                   "--progress", "0", "--out", dir, flag, value, NULL), 60);
     e2e_rm_rf(dir);
@@ -255,9 +234,9 @@ static void test_upper_bounds(void) {
         expect_error(rc, cases[i][0], what);
         CHECK(rc == 2, "%s: exit %d, want 2", what, rc);
     }
-    expect_error(run_timeout(e2e_argv(e2e_tool(), "info", "--channels", "1000000000", NULL), 60),
+    expect_error(e2e_run_timeout(e2e_argv(e2e_tool(), "info", "--channels", "1000000000", NULL), 60),
                  "--channels", "info --channels 1e9");
-    expect_error(run_timeout(e2e_argv(e2e_tool(), "info", "--cells", "1000000000", NULL), 60),
+    expect_error(e2e_run_timeout(e2e_argv(e2e_tool(), "info", "--cells", "1000000000", NULL), 60),
                  "--cells", "info --cells 1e9");
     /* More threads than cores: allowed, with a warning. */
     char big[32];
@@ -289,12 +268,12 @@ static void test_non_regular_data_files(void) {
     char out[300];
     snprintf(out, sizeof out, "%s-run", dir);
     e2e_rm_rf(out);
-    int rc = run_timeout(e2e_argv(e2e_tool(), "search", "--data", dir, "--out", out, "--progress", "0", NULL), 60);
+    int rc = e2e_run_timeout(e2e_argv(e2e_tool(), "search", "--data", dir, "--out", out, "--progress", "0", NULL), 60);
     CHECK(rc != -1, "dnas blocked on a FIFO data file (killed after 60 s)");
     expect_error(rc, "not a regular file", "FIFO data file");
     unlink(dst);
     mkdir(dst, 0755);
-    rc = run_timeout(e2e_argv(e2e_tool(), "search", "--data", dir, "--out", out, "--progress", "0", NULL), 60);
+    rc = e2e_run_timeout(e2e_argv(e2e_tool(), "search", "--data", dir, "--out", out, "--progress", "0", NULL), 60);
     expect_error(rc, "directory", "directory as a data file");
     CHECK(!strstr(e2e_out, "9223372036854775807"), "nonsense size: %s", e2e_out);
     rc = e2e_run(e2e_argv(e2e_tool(), "search", "--data", "/etc/hostname", "--out", out, "--progress", "0", NULL));

@@ -47,27 +47,6 @@ static pid_t spawn_tiny(const char *out, const char *dir, ...) {
     return e2e_spawn(argv, out);
 }
 
-/* e2e_run with a time limit: returns -1 (and kills the child) if it is still running. */
-static int run_timeout(char *const argv[], int seconds) {
-    char out[64];
-    snprintf(out, sizeof out, "/tmp/dnas-e2e-%d.tout", (int)getpid());
-    pid_t pid = e2e_spawn(argv, out);
-    int status = 0, done = 0;
-    for (int i = 0; i < seconds * 100 && !done; i++) {
-        if (waitpid(pid, &status, WNOHANG) == pid) done = 1;
-        else usleep(10000);
-    }
-    if (!done) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &status, 0);
-    }
-    e2e_slurp(out, e2e_out, sizeof e2e_out);
-    unlink(out);
-    if (!done) return -1;
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
-}
-
 /* The last run failed cleanly with one line containing `want`. */
 static void expect_error(int rc, const char *want, const char *what) {
     int lines = e2e_count_lines(e2e_out);
@@ -249,7 +228,7 @@ static void test_run_dir_lock(void) {
         }
         usleep(2000);
     }
-    int rc = run_timeout(e2e_argv(tool_abs, "search", "--resume", d, "--progress", "0",
+    int rc = e2e_run_timeout(e2e_argv(tool_abs, "search", "--resume", d, "--progress", "0",
                                   "--max-steps", "2", NULL), 120);
     int still = waitpid(pid, NULL, WNOHANG) == 0;
     expect_error(rc, "in use", "second process on a run dir");
@@ -393,7 +372,7 @@ static void test_fifo_checkpoint(void) {
     mkdir(d, 0755);
     snprintf(ck, sizeof ck, "%s/checkpoint.dnas", d);
     CHECK(mkfifo(ck, 0644) == 0, "mkfifo");
-    int rc = run_timeout(e2e_argv(tool_abs, "search", "--resume", d, "--progress", "0", NULL), 60);
+    int rc = e2e_run_timeout(e2e_argv(tool_abs, "search", "--resume", d, "--progress", "0", NULL), 60);
     CHECK(rc != -1, "dnas blocked on a FIFO checkpoint (killed after 60 s)");
     expect_error(rc, "not a regular file", "FIFO checkpoint");
     e2e_rm_rf(d);

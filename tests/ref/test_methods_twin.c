@@ -13,7 +13,7 @@
  * SAN=1 (1 thread; ARCH=x86-64 NO_OMP=1 did not build on this branch: cpu_conv.c's AVX2
  * intrinsics); measured values in the comments. Runs in about 1 s. */
 #include "test.h"
-#include "fixture.h"
+#include "twin.h"
 #include "graph/hvp.h"
 #include "select/select.h"
 #include "core/alloc.h"
@@ -119,25 +119,6 @@ static dnas_search *make_search(const char *algo, int image) {
     return s;
 }
 
-/* A fixture batch (NCHW images) as an NHWC data batch; caller frees x. */
-static int get_batch(const char *xname, const char *yname, dnas_data_batch *b) {
-    const fx_entry *x = fx_get(&fx, xname), *y = fx_get(&fx, yname);
-    int ok = x && y && x->dtype == 0 && x->ndim == 4 && y->dtype == 1 && y->count == (size_t)x->dims[0];
-    CHECK(ok, "fixture batch %s / %s missing or malformed", xname, yname);
-    if (!ok) return 0;
-    float *buf = malloc(x->count * sizeof(float));
-    fx_nchw_to_nhwc(buf, x->data, x->dims[0], x->dims[1], x->dims[2], x->dims[3]);
-    b->n = x->dims[0];
-    b->x = buf;
-    b->y = y->data;
-    return 1;
-}
-
-static int is_dead_bias(const char *name) {
-    const char *bias = strstr(name, ".conv.bias");
-    return strstr(name, "edges.") && bias && bias[strlen(".conv.bias")] == 0;
-}
-
 /* Every weight tensor of `ours` (graph layout) that the fixture holds as prefix<name>
  * (all of them when `all`), normwise per tensor; cell conv biases absolutely. Returns the
  * worst relative error. */
@@ -158,7 +139,7 @@ static double compare_params(dnas_search *s, const float *ours, const char *pref
         float *ref = malloc(cnt * sizeof(float));
         fx_nchw_to_nhwc(ref, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
         double err = fx_relerr(ours + p->off, ref, cnt);
-        if (is_dead_bias(p->name)) {
+        if (twin_is_dead_bias(p->name)) {
             double md = 0;
             for (size_t k = 0; k < cnt; k++) md = fmax(md, fabs(ours[p->off + k] - ref[k]));
             worst_dead = fmax(worst_dead, md);
@@ -203,7 +184,7 @@ static void test_idarts_hypergradient(void) {
     dnas_data_batch tr = {0}, va = {0};
     float *v0 = malloc(nw * sizeof(float)), *v1 = malloc(nw * sizeof(float)), *h0 = malloc(nw * sizeof(float));
     float *h1 = malloc(nw * sizeof(float)), *scratch = malloc((nw + g->n_bufs) * sizeof(float));
-    if (!get_batch("idarts/xt", "idarts/yt", &tr) || !get_batch("idarts/xv", "idarts/yv", &va)) goto out;
+    if (!twin_batch(&fx, "idarts/xt", "idarts/yt", &tr) || !twin_batch(&fx, "idarts/xv", "idarts/yv", &va)) goto out;
 
     /* dL_val/dalpha and v0 = dL_val/dw at the start weights */
     float ours_ga[30], ours_mixed[30];
@@ -307,7 +288,7 @@ static void gaea_step(const char *tag, int reg) {
     memcpy(s->alpha, theta0, sizeof(float) * 30);
     for (int r = 0; r < 6; r++) CHECK(s->cand[r * 5] == 0, "row %d: 'none' is a candidate", r);
     dnas_data_batch tr = {0}, va = {0};
-    if (get_batch("gaea/xt", "gaea/yt", &tr) && get_batch("gaea/xv", "gaea/yv", &va)) {
+    if (twin_batch(&fx, "gaea/xt", "gaea/yt", &tr) && twin_batch(&fx, "gaea/xv", "gaea/yv", &va)) {
         CHECK(dnas_search_step(s, &tr, &va) == DNAS_OK, "step: %s", dnas_last_error());
         /* EG is multiplicative: compare theta entry by entry, relative (the clamped 1e-5
          * entries included, which a normwise error would not see). */

@@ -9,7 +9,7 @@
  * below what a real bug gives: e.g. Adam without its weight decay moves the alpha change by
  * 2.6e-4, a BN momentum of 0.9 instead of 0.1 the running statistics by more than 1. */
 #include "test.h"
-#include "fixture.h"
+#include "twin.h"
 #include "search/search.h"
 #include "core/alloc.h"
 #include <math.h>
@@ -105,24 +105,6 @@ static dnas_search *make_search(const fixture *f, const char *algo, int track_bn
 }
 
 /* A fixture batch (NCHW images) as an NHWC data batch; caller frees x. */
-static int get_batch(const fixture *f, const char *xn, const char *yn, dnas_data_batch *b) {
-    const fx_entry *x = fx_get(f, xn), *y = fx_get(f, yn);
-    CHECK(x && y && x->ndim == 4 && y->dtype == 1 && y->count == (size_t)x->dims[0],
-          "fixture batch %s / %s missing or malformed", xn, yn);
-    if (!x || !y || x->ndim != 4 || y->dtype != 1 || y->count != (size_t)x->dims[0]) return 0;
-    float *buf = malloc(x->count * sizeof(float));
-    fx_nchw_to_nhwc(buf, x->data, x->dims[0], x->dims[1], x->dims[2], x->dims[3]);
-    b->n = x->dims[0];
-    b->x = buf;
-    b->y = y->data;
-    return 1;
-}
-
-static int is_dead_bias(const char *name) {
-    const char *bias = strstr(name, ".conv.bias");
-    return strstr(name, "edges.") && bias && bias[strlen(".conv.bias")] == 0;
-}
-
 /* Compare every weight tensor of `ours` (NHWC/OHWI) against fixture entries prefix<name>. */
 static void compare_params(dnas_search *s, const float *ours, const fixture *f, const char *prefix,
                            double tol, const char *what) {
@@ -143,7 +125,7 @@ static void compare_params(dnas_search *s, const float *ours, const fixture *f, 
         /* A conv bias right before batch-statistics BN has an analytically zero gradient, so
          * its gradient (and what it adds to momentum) is rounding noise in both engines:
          * those tensors are compared with an absolute tolerance instead. */
-        if (is_dead_bias(p->name)) {
+        if (twin_is_dead_bias(p->name)) {
             double md = 0;
             for (size_t k = 0; k < cnt; k++) md = fmax(md, fabs(ours[p->off + k] - ref[k]));
             if (md > worst_dead || md != md) worst_dead = md;
@@ -185,7 +167,7 @@ static void compare_buffers(dnas_search *s, const fixture *f, const char *prefix
 /* Evaluation-mode forward of the batch (x, y) and its logits against `ref_name`. */
 static void compare_eval_logits(dnas_search *s, const fixture *f, const char *ref_name, const char *what) {
     dnas_data_batch b;
-    if (!get_batch(f, "x", "y", &b)) return;
+    if (!twin_batch(f, "x", "y", &b)) return;
     dnas_graph *g = s->g;
     /* Running statistics must not change in evaluation: keep a copy to check. */
     float *bufs0 = malloc((g->n_bufs ? g->n_bufs : 1) * sizeof(float));
@@ -222,8 +204,8 @@ static int run_v1_steps(dnas_search *s, const fixture *f, int check_losses) {
         snprintf(n3, sizeof n3, "v1/%d/xv", k);
         snprintf(n4, sizeof n4, "v1/%d/yv", k);
         dnas_data_batch tr, va;
-        if (!get_batch(f, n1, n2, &tr)) return 0;
-        if (!get_batch(f, n3, n4, &va)) {
+        if (!twin_batch(f, n1, n2, &tr)) return 0;
+        if (!twin_batch(f, n3, n4, &va)) {
             free((void *)tr.x);
             return 0;
         }
@@ -252,7 +234,7 @@ static void test_forward_backward(void) {
     dnas_search *s = make_search(&fx, "darts1", 0, "buffer/");
     if (!s) return;
     dnas_data_batch b;
-    if (!get_batch(&fx, "x", "y", &b)) {
+    if (!twin_batch(&fx, "x", "y", &b)) {
         dnas_search_destroy(s);
         return;
     }
@@ -343,7 +325,7 @@ static void test_clip_active_step(void) {
     if (!s) return;
     s->cfg.grad_clip = mx[0];
     dnas_data_batch b;
-    if (!get_batch(&fx, "x", "y", &b)) {
+    if (!twin_batch(&fx, "x", "y", &b)) {
         dnas_search_destroy(s);
         return;
     }
@@ -394,9 +376,9 @@ static void test_darts_v2_gradient(void) {
     memset(&t0, 0, sizeof t0);
     memset(&tr, 0, sizeof tr);
     memset(&va, 0, sizeof va);
-    int ok = get_batch(&fx2, "v2/xt0", "v2/yt0", &t0);
-    ok = ok && get_batch(&fx2, "v2/xt", "v2/yt", &tr);
-    ok = ok && get_batch(&fx2, "v2/xv", "v2/yv", &va);
+    int ok = twin_batch(&fx2, "v2/xt0", "v2/yt0", &t0);
+    ok = ok && twin_batch(&fx2, "v2/xt", "v2/yt", &tr);
+    ok = ok && twin_batch(&fx2, "v2/xv", "v2/yv", &va);
     const float *ga = need_f(&fx2, "v2/galpha", s->n_alpha);
     if (ok && ga) {
         CHECK(dnas_search_weight_step_sgd(s, &t0) == DNAS_OK, "weight step: %s", dnas_last_error());
