@@ -23,11 +23,12 @@ static dnas_status put_genotype(const char *path, const char *arch) {
     char line[DNAS_GENOTYPE_MAX + 2];
     snprintf(line, sizeof line, "%s\n", arch);
     if (dnas_file_exists(path)) {
-        char old[DNAS_GENOTYPE_MAX + 2] = {0};
-        FILE *f = fopen(path, "rb");
-        size_t n = f ? fread(old, 1, sizeof old - 1, f) : 0;
-        if (f) fclose(f);
-        if (n == strlen(line) && memcmp(old, line, n) == 0) return DNAS_OK;
+        char *old = NULL;
+        size_t n = 0;
+        DNAS_TRY(dnas_read_file(path, &old, &n));
+        int same = n == strlen(line) && memcmp(old, line, n) == 0;
+        dnas_free(old);
+        if (same) return DNAS_OK;
         return dnas_fail(DNAS_ERR_IO, "%s already holds another genotype; not overwritten (move "
                          "it away to select again)", path);
     }
