@@ -26,7 +26,23 @@ static void test_negative_seed_refused(void) {
     CHECK(dnas_search_config_set(&c, "seed", "5") == DNAS_OK && c.seed == 5, "5 refused");
 }
 
+/* The quick preset scales every method's schedule by the same factor, so the methods keep the
+ * papers' step ratio (GAEA: half of DARTS's epochs over a cosine twice as long). */
+static void test_quick_preset_scales_schedules(void) {
+    dnas_search_config d, g;
+    dnas_search_config_default(&d, "darts1");
+    dnas_search_config_default(&g, "gaea");
+    CHECK(dnas_search_config_preset(&d, "quick") == DNAS_OK, "%s", dnas_last_error());
+    CHECK(dnas_search_config_preset(&g, "quick") == DNAS_OK, "%s", dnas_last_error());
+    CHECK(d.epochs == 140 && d.lr_epochs == 0, "darts1: epochs %d lr_epochs %d", d.epochs, d.lr_epochs);
+    CHECK(g.epochs == 70 && g.lr_epochs == 140, "gaea: epochs %d lr_epochs %d", g.epochs, g.lr_epochs);
+    CHECK(d.channels == 8 && d.cells == 1 && d.train_images == 5000 && d.pt_interval == 2,
+          "darts1: C %d N %d images %d pt_interval %d", d.channels, d.cells, d.train_images, d.pt_interval);
+    CHECK(dnas_search_config_preset(&d, "slow") != DNAS_OK, "unknown preset accepted");
+}
+
 int main(void) {
+    RUN(test_quick_preset_scales_schedules);
     RUN(test_subnormal_round_trip);
     RUN(test_negative_seed_refused);
     TEST_EXIT();
