@@ -119,6 +119,12 @@ struct dnas_graph {
     size_t peak_bytes;
     int planned;
     float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
+    /* Stochastic ops (drop path, S4's noise) draw from Philox at (rng_key, a counter derived
+     * from rng_step and the node), a pure function of them: the loop that runs the graph sets
+     * rng_step (its global step) before each forward, so a resumed run draws the same numbers
+     * and nothing extra is checkpointed. */
+    uint64_t rng_key, rng_step;
+    float drop_prob;            /* drop path: this step's drop probability (0 = off; off in eval) */
     int kinks;                  /* DNAS_KINKS_* */
     uint8_t *kink_mask;         /* recorded on/off patterns (allocated on first use) */
 

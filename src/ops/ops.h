@@ -23,6 +23,12 @@ int dnas_op_add(dnas_graph *g, const char *name, int a, int b);
 /* skip_connect as a node (a copy), and 'none': zeros of the input's (strided) shape. */
 int dnas_op_identity(dnas_graph *g, const char *name, int x);
 int dnas_op_zero(dnas_graph *g, const char *name, int x, int stride);
+/* RobustDARTS S4's 'noise': i.i.d. N(0,1) of x's (strided) output shape, ignoring x's values
+ * (no gradient to x); drawn from Philox at (g->rng_key, g->rng_step, node). */
+int dnas_op_noise(dnas_graph *g, const char *name, int x, int stride);
+/* Drop path (training only): y = x * mask_n / (1 - p) with one Bernoulli(1 - p) draw per
+ * sample n, p = g->drop_prob; the identity when p == 0 or in eval mode. */
+int dnas_op_droppath(dnas_graph *g, const char *name, int x);
 int dnas_op_gap(dnas_graph *g, const char *name, int x);
 int dnas_op_linear(dnas_graph *g, const char *name, int x, int out);
 /* Mean softmax cross-entropy of logits (N,K,1,1) against g->labels; sets g->loss/logits. */

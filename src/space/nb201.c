@@ -66,10 +66,11 @@ static void nb201_bench_free(void *table) { dnas_nb201_table_destroy(table); }
 
 static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c);
 
-const dnas_space dnas_space_nb201 = {"nb201", 1, DNAS_NB201_EDGES, DNAS_NB201_OPS, dnas_nb201_ops,
-                                     nb201_groups, nb201_candidates, nb201_build, nb201_derive,
-                                     nb201_parse, nb201_bench_load, nb201_bench_find,
-                                     nb201_bench_free};
+const dnas_space dnas_space_nb201 = {
+    .name = "nb201", .groups = 1, .rows = DNAS_NB201_EDGES, .cols = DNAS_NB201_OPS,
+    .ops = dnas_nb201_ops, .group_names = nb201_groups, .candidates = nb201_candidates,
+    .build = nb201_build, .derive = nb201_derive, .parse = nb201_parse, .build_net = NULL,
+    .bench_load = nb201_bench_load, .bench_find = nb201_bench_find, .bench_free = nb201_bench_free};
 
 /* ReLU -> conv (bias when BN is not affine, as the reference) -> BN. */
 static int relu_conv_bn(dnas_graph *g, const char *name, int x_relu, int cout, int k, int stride,

@@ -20,6 +20,16 @@ typedef struct {
 #define DNAS_GENOTYPE_MAX 1024   /* buffer size that holds any genotype text of any space */
 #define DNAS_MAX_ARCH 1024       /* most architecture weights (groups*rows*cols) of any space */
 
+/* The network a genotype describes (space.h build_net). 0 in a size field = the space's
+ * default for the paper's evaluation (DARTS: C 36, 20 layers; NB201: C 16, 5 cells per stage). */
+typedef struct {
+    int batch, classes, image;
+    int channels, cells;   /* DARTS: cells = layers L; NB201: cells per stage N */
+    int auxiliary;         /* DARTS: attach the auxiliary head (training only) */
+    float aux_weight;      /* its loss weight (0.4) */
+    int drop_path;         /* build drop-path nodes (their probability is g->drop_prob) */
+} dnas_net_config;
+
 typedef struct dnas_space dnas_space;
 struct dnas_space {
     const char *name;          /* "nb201" */
@@ -36,6 +46,9 @@ struct dnas_space {
     dnas_status (*derive)(const float *w, const uint8_t *cand, char *out, size_t cap);
     /* Parses genotype text into one-hot weights (groups*rows*cols); errors quote the text. */
     dnas_status (*parse)(const char *genotype, float *onehot);
+    /* Optional (NULL when the space has none): the discrete network of a genotype, for
+     * training from scratch (dnas train): DARTS's NetworkCIFAR, NB201's benchmark network. */
+    dnas_status (*build_net)(dnas_graph *g, const dnas_net_config *c, const char *genotype);
     /* Optional (NULL): the benchmark table at `path` (loaded and checked once, at the start
      * of a run), the lookup of a genotype in it, and its release. */
     dnas_status (*bench_load)(const char *path, void **table);
