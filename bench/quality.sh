@@ -5,7 +5,9 @@
 # skip_connect counts and wall time as a ratio to DARTS-V1's.
 #   sh bench/quality.sh darts1 darts1-pt darts1-fix-pt idarts gaea-erm --seeds 3 [--first-seed 1]
 #   sh bench/quality.sh --table-only
-# Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm.
+# Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm;
+# idarts-nb = iDARTS as its NB201 notebook runs (supernet never trained, one hypergradient per
+# batch), darts1-frozen = DARTS-V1's alpha on the untrained supernet.
 set -eu
 cd "$(dirname "$0")/.."
 DNAS=${DNAS:-build/dnas}
@@ -32,6 +34,8 @@ flags_of() {
     darts1-pt) echo "--algo darts1 --select pt" ;;
     darts1-fix-pt) echo "--algo darts1 --fix-alpha 1 --select pt" ;;
     idarts) echo "--algo idarts" ;;
+    idarts-nb) echo "--algo idarts --freeze-weights 1" ;; # the NB201 notebook as written
+    darts1-frozen) echo "--algo darts1 --freeze-weights 1" ;; # alpha on the untrained supernet
     gaea) echo "--algo gaea" ;;
     gaea-erm) echo "--algo gaea --single-level 1" ;;
     *) echo "quality.sh: unknown method '$1'" >&2; return 2 ;;

@@ -104,6 +104,9 @@ typedef struct {
     int lr_epochs;         /* cosine schedule length in epochs (0 = --epochs; GAEA: 50 over 25) */
     int single_level;      /* 1: both steps on the training data (GAEA's ERM variant) */
     int fix_alpha;         /* 1: alpha never updated (DARTS-PT's fixed-alpha supernet) */
+    int freeze_weights;    /* 1: the supernet keeps its initial weights, only alpha learns (the
+                              iDARTS NB201 notebook as written: its inner steps step a deep copy
+                              of the optimiser); iDARTS then takes one hypergradient per batch */
     int inner_steps;       /* iDARTS: weight steps T per hypergradient */
     int neumann_k;         /* iDARTS: Neumann-series terms K */
     double gamma;          /* iDARTS: Neumann step (0 = the current weight learning rate) */
@@ -147,6 +150,91 @@ typedef struct {
 DNAS_API dnas_status dnas_search_run(const dnas_search_config *c, dnas_search_result *r);
 DNAS_API dnas_status dnas_search_resume(const char *dir, int threads, volatile int *stop,
                                         int progress, dnas_search_result *r);
+
+/* ---- training from scratch --------------------------------------------------------------- */
+/* Trains the discrete network of a genotype from scratch (dnas train): DARTS's evaluation
+ * protocol (NetworkCIFAR, ALGORITHMS.md §A3) or NB201's benchmark protocol (§A2), on all the
+ * training images, testing on the test set after every epoch. Like the search, every field
+ * can be set by name (dnas_train_config_set): the CLI's --flags, config.json and the
+ * checkpoint's stored configuration all map onto it. */
+typedef struct {
+    char space[32];        /* darts | nb201 */
+    char genotype[1024];   /* genotype text, or a published cell's name (darts: DARTS_V1,
+                              DARTS_V2, PC_DARTS); set from a name, a file or the text itself */
+    char dataset[32];      /* cifar10 | cifar100 */
+    char data_dir[512];    /* official binary format directory ("" = $DNAS_DATA) */
+    char out_dir[512];     /* run directory */
+    int epochs, batch;
+    int channels;          /* C (darts: 36, nb201: 16) */
+    int cells;             /* darts: layers L (20); nb201: cells per stage N (5) */
+    int threads;           /* CPU threads (0 = all cores) */
+    uint64_t seed;
+    double lr, lr_min, momentum, weight_decay, grad_clip;
+    int nesterov;
+    int auxiliary;         /* darts: auxiliary head after the 2nd reduction (training only) */
+    double aux_weight;     /* its loss weight (0.4) */
+    double drop_path;      /* darts: final drop-path probability, ramped p = drop_path*epoch/epochs */
+    int cutout;            /* cutout square side (16; 0 = off) */
+    int train_images;      /* 0 = all 50k; k = the first k (short runs) */
+    int test_images;       /* 0 = all 10k; k = the first k (short runs) */
+    int log_every;         /* steps between log.jsonl step lines */
+    int ckpt_every;        /* steps between checkpoints (0 = only at each epoch's end) */
+    int progress;          /* progress line on stderr: 1 on, 0 off, -1 if stderr is a terminal */
+    int max_steps;         /* stop (with a checkpoint) after this many steps in this process and
+                              return DNAS_ERR_INTERRUPTED (training incomplete); 0 = none */
+    volatile int *stop;    /* not a setting: non-zero -> checkpoint, DNAS_ERR_INTERRUPTED */
+    int resume;            /* not a setting: 1 = continue the run in out_dir from its checkpoint
+                              with its stored configuration, except threads (if > 0), data_dir
+                              (if not ""), progress, max_steps and stop; a non-empty space or
+                              genotype here must match the stored one */
+    int data_n;            /* not settings: the data set's fingerprint, kept in the checkpoint */
+    uint32_t data_crc;
+} dnas_train_config;
+
+/* The protocol of `space`: "darts" (§A3: C 36, 20 layers, aux 0.4, drop path 0.2, cutout 16,
+ * SGD lr 0.025 momentum 0.9 wd 3e-4, cosine to 0, clip 5, batch 96, 600 epochs, seed 0) or
+ * "nb201" (§A2: C 16, N 5, SGD Nesterov lr 0.1 momentum 0.9 wd 5e-4, cosine to 0, batch 256,
+ * 200 epochs, seed 777). NULL or "" leaves space empty (a resume request) with darts values. */
+DNAS_API dnas_status dnas_train_config_default(dnas_train_config *c, const char *space);
+/* Set one field by name ("lr", "0.025"; flags' '-' = '_'; "out" and "data" are short for
+ * out_dir and data_dir). "genotype" takes a published name, a path to a file holding the
+ * text (e.g. a search's genotype.txt) or the text itself, and checks it against c->space
+ * (when set). Errors name the flag. */
+DNAS_API dnas_status dnas_train_config_set(dnas_train_config *c, const char *key,
+                                           const char *value);
+/* Print "  --name  help [default]" for every settable field to `out` (a FILE *). */
+DNAS_API void dnas_train_config_help(const dnas_train_config *c, void *out);
+/* The space a --genotype value (name, file or text) most likely belongs to: "nb201" for an
+ * arch string ('|' first), else "darts". Fails only when a file named by it cannot be read. */
+DNAS_API dnas_status dnas_train_guess_space(const char *genotype, char *space, size_t cap);
+
+typedef struct {
+    double train_loss, train_acc;  /* last epoch, main head, with augmentation */
+    double test_loss, test_acc;    /* last epoch's test */
+    double best_test_acc;          /* best test accuracy over the epochs, and its epoch */
+    int best_epoch;                /* (0-based; -1 if no epoch finished) */
+    int epochs_done;
+    double seconds;
+    char dir[512];
+} dnas_train_result;
+
+/* dnas_train_run trains in c->out_dir (refused if it holds a run already; nothing is created
+ * when the configuration, the genotype or the data is bad), or with c->resume = 1 continues
+ * the run there. Writes config.json, log.jsonl, checkpoint.dnas and, at the end, result.json. */
+DNAS_API dnas_status dnas_train_run(const dnas_train_config *c, dnas_train_result *r);
+DNAS_API dnas_status dnas_train_resume(const char *dir, int threads, volatile int *stop,
+                                       int progress, dnas_train_result *r);
+
+typedef struct {
+    size_t n_weights;      /* trainable weights without the auxiliary head */
+    size_t n_aux_weights;  /* the auxiliary head's (0 without one) */
+    size_t n_buffers;      /* BN running statistics */
+    size_t peak_bytes;     /* planned activation + gradient arena for c->batch */
+    int n_nodes;
+} dnas_train_net_info;
+/* Builds the network of c->genotype (c->space, channels, cells, batch, auxiliary, drop_path)
+ * and reports its sizes, without data or a run directory. */
+DNAS_API dnas_status dnas_train_net_info_get(const dnas_train_config *c, dnas_train_net_info *out);
 
 /* ---- NAS-Bench-201 table ----------------------------------------------------------------- */
 typedef struct {

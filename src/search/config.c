@@ -51,6 +51,7 @@ static const field fields[] = {
     F(lr_epochs, 'i', "length of the cosine lr schedule in epochs (0 = --epochs)"),
     F(single_level, 'i', "1: arch step on training data too (GAEA ERM)"),
     F(fix_alpha, 'i', "1: never update alpha (DARTS-PT fixed-alpha supernet)"),
+    F(freeze_weights, 'i', "1: never update the weights (the iDARTS NB201 notebook as written)"),
     F(inner_steps, 'i', "iDARTS: weight steps T per hypergradient"),
     F(neumann_k, 'i', "iDARTS: Neumann-series terms K"),
     F(gamma, 'd', "iDARTS: Neumann step size (0 = current weight lr)"),

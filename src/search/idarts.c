@@ -32,7 +32,9 @@ static dnas_status idarts_init(dnas_search *s) {
     if (!p) return DNAS_ERR_OOM;
     s->priv = p;
     p->g = s->g;
-    s->arch_every = s->cfg.inner_steps;
+    /* Frozen weights: the notebook's T inner steps change nothing, so each batch is one
+     * hypergradient, as the notebook's loop over the loader takes. */
+    s->arch_every = s->cfg.freeze_weights ? 1 : s->cfg.inner_steps;
     size_t nw = s->g->n_weights, nb = s->g->n_bufs;
     p->v0 = dnas_alloc(nw * sizeof(float), "iDARTS v0");
     p->vk = dnas_alloc(nw * sizeof(float), "iDARTS Neumann term");

@@ -52,6 +52,8 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->lr_epochs >= 0, "--lr-epochs must be >= 0 (got %d)", c->lr_epochs);
     NEED(c->single_level == 0 || c->single_level == 1, "--single-level must be 0 or 1 (got %d)", c->single_level);
     NEED(c->fix_alpha == 0 || c->fix_alpha == 1, "--fix-alpha must be 0 or 1 (got %d)", c->fix_alpha);
+    NEED(c->freeze_weights == 0 || c->freeze_weights == 1, "--freeze-weights must be 0 or 1 (got %d)", c->freeze_weights);
+    NEED(!(c->fix_alpha && c->freeze_weights), "--fix-alpha 1 with --freeze-weights 1 would learn nothing");
     NEED(c->inner_steps >= 1 && c->inner_steps <= 1000, "--inner-steps must lie in [1,1000] (got %d)", c->inner_steps);
     NEED(c->neumann_k >= 0 && c->neumann_k <= 100, "--neumann-k must lie in [0,100] (got %d)", c->neumann_k);
     NEED(c->gamma >= 0, "--gamma must be >= 0 (got %g)", c->gamma);
@@ -198,7 +200,7 @@ dnas_status dnas_search_step(dnas_search *s, const dnas_data_batch *train,
     /* With arch_every = T (iDARTS), the arch step follows every T-th weight step. */
     int arch = (s->total_steps + 1) % s->arch_every == 0 && !s->cfg.fix_alpha;
     if (s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
-    DNAS_TRY(s->strat->weight_step(s, train));
+    if (!s->cfg.freeze_weights) DNAS_TRY(s->strat->weight_step(s, train));
     if (!s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
     DNAS_TRY(check_finite(s));
     s->total_steps++;

@@ -226,6 +226,54 @@ static void test_gaea_theta_is_the_mix(void) {
     dnas_search_destroy(s);
 }
 
+/* --freeze-weights (the iDARTS notebook as written): steps move alpha, never a weight, and
+ * iDARTS then takes a hypergradient every step instead of every T-th. */
+static void test_freeze_weights(void) {
+    const char *algos[2] = {"darts1", "idarts"};
+    static float x[2 * 32 * 32 * 3], xv[2 * 32 * 32 * 3];
+    int y[2] = {1, 7}, yv[2] = {3, 3};
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        x[i] = (float)sin(0.37 * (double)i);
+        xv[i] = (float)cos(0.11 * (double)i);
+    }
+    dnas_data_batch tr = {2, x, y}, va = {2, xv, yv};
+    for (int a = 0; a < 2; a++) {
+        dnas_search_config c;
+        dnas_search_config_default(&c, algos[a]);
+        c.channels = 4;
+        c.cells = 1;
+        c.batch = 2;
+        c.threads = 1;
+        c.freeze_weights = 1;
+        dnas_search *s = NULL;
+        CHECK(dnas_search_create(&c, &s) == DNAS_OK, "%s: %s", algos[a], dnas_last_error());
+        if (!s) continue;
+        size_t nw = s->g->n_weights;
+        float *w0 = malloc(nw * sizeof(float)), a0[30];
+        memcpy(w0, s->g->w, nw * sizeof(float));
+        memcpy(a0, s->alpha, sizeof a0);
+        int moved_each_step = 1;
+        for (int step = 0; step < 3; step++) {
+            float before[30];
+            memcpy(before, s->alpha, sizeof before);
+            CHECK(dnas_search_step(s, &tr, &va) == DNAS_OK, "%s step: %s", algos[a], dnas_last_error());
+            moved_each_step &= memcmp(before, s->alpha, sizeof before) != 0;
+        }
+        CHECK(memcmp(w0, s->g->w, nw * sizeof(float)) == 0, "%s: a weight moved", algos[a]);
+        CHECK(moved_each_step, "%s: alpha did not move at every step", algos[a]);
+        free(w0);
+        dnas_search_destroy(s);
+    }
+    dnas_search_config c;
+    dnas_search_config_default(&c, "darts1");
+    c.freeze_weights = 1;
+    c.fix_alpha = 1;
+    dnas_search *s = NULL;
+    CHECK(dnas_search_create(&c, &s) != DNAS_OK && strstr(dnas_last_error(), "--freeze-weights"),
+          "freezing both accepted: %s", dnas_last_error());
+    dnas_search_destroy(s);
+}
+
 /* ---- DARTS-PT --------------------------------------------------------------------------------- */
 /* A scorer whose supernet "accuracy" falls by harm[row][op] when that op's weight is 0 and
  * checks what PT hands it: the masked op exactly 0, the other weights as given. */
@@ -294,6 +342,7 @@ int main(void) {
     RUN(test_neumann_quadratic_closed_form);
     RUN(test_eg_step_hand_computed);
     RUN(test_gaea_theta_is_the_mix);
+    RUN(test_freeze_weights);
     RUN(test_pt_keeps_the_op_whose_removal_hurts_most);
     TEST_EXIT();
 }
