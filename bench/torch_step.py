@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch anchor for `dnas bench step` (docs ANCHORS.md): times one DARTS-V1 search step of the
 full-size NAS-Bench-201 supernet (C=16, N=5, 10 classes, 1,692,826 weights) built by our twin
-tests/ref/nb201_twin.py, on random data.
+tests/ref/nb201_twin.py, on random data; with --space darts, of the DARTS CNN search network
+(C=16, 8 layers, 1,930,618 weights, tests/ref/darts_twin.py) with quark0's first-order
+settings (SGD without Nesterov, weight decay 3e-4).
 
 One step, as AutoDL DARTS-V1 runs it (w step first, then the arch step):
   w step:    zero grads, forward on a train batch, backward, clip the weights' grad norm to 5,
@@ -31,6 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
 from nb201_twin import N_WEIGHTS_FULL, NB201Supernet, new_alpha  # noqa: E402
+import resource  # noqa: E402
 
 W_LR, W_MOMENTUM, W_WD, W_CLIP = 0.025, 0.9, 5e-4, 5.0
 A_LR, A_BETAS, A_WD = 3e-4, (0.5, 0.999), 1e-3
@@ -47,6 +50,7 @@ def main():
     ap.add_argument("--cuda-graph", action="store_true", help="capture the whole step in one CUDA graph")
     ap.add_argument("--arch-backward", choices=("all", "alpha"), default="all")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--space", choices=("nb201", "darts"), default="nb201")
     args = ap.parse_args()
     if args.cuda_graph and args.device != "cuda":
         ap.error("--cuda-graph needs --device cuda")
@@ -57,12 +61,19 @@ def main():
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    model = NB201Supernet(16, 5, 10, track_bn=False).to(dev).train()
+    if args.space == "nb201":
+        model = NB201Supernet(16, 5, 10, track_bn=False).to(dev).train()
+        n_expected, nesterov, wd = N_WEIGHTS_FULL, True, W_WD
+        alpha = new_alpha().to(dev).requires_grad_(True)
+    else:
+        import darts_twin
+        model = darts_twin.DartsSupernet(16, 8, 10).to(dev).train()
+        n_expected, nesterov, wd = darts_twin.N_WEIGHTS_FULL, False, 3e-4
+        alpha = (1e-3 * torch.randn(2, darts_twin.N_EDGES, darts_twin.N_OPS)).to(dev).requires_grad_(True)
     n_weights = sum(p.numel() for p in model.parameters())
-    assert n_weights == N_WEIGHTS_FULL, n_weights
-    alpha = new_alpha().to(dev).requires_grad_(True)
+    assert n_weights == n_expected, n_weights
     weights = list(model.parameters())
-    w_opt = torch.optim.SGD(weights, lr=W_LR, momentum=W_MOMENTUM, nesterov=True, weight_decay=W_WD)
+    w_opt = torch.optim.SGD(weights, lr=W_LR, momentum=W_MOMENTUM, nesterov=nesterov, weight_decay=wd)
     a_opt = torch.optim.Adam([alpha], lr=A_LR, betas=A_BETAS, weight_decay=A_WD,
                              capturable=args.cuda_graph)
 
@@ -137,6 +148,8 @@ def main():
         "ms_median": round(statistics.median(times), 3),
         "ms_min": round(min(times), 3),
         "n_weights": n_weights,
+        "space": args.space,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
     }
     print(json.dumps(res))
 

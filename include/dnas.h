@@ -274,6 +274,18 @@ typedef struct {
 } dnas_bench_result;
 /* Times full search steps (weight step + arch step) on random data. */
 DNAS_API dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r);
+/* Times training steps of a genotype's network (drop path at c->drop_path, the auxiliary head
+ * when c->auxiliary, clip, SGD) on random data: what one step of `dnas train` costs. */
+DNAS_API dnas_status dnas_bench_train(const dnas_train_config *c, int warmup, int steps,
+                                      dnas_bench_result *r);
+
+/* ---- report ------------------------------------------------------------------------------ */
+/* One self-contained HTML page of a run directory (charts of losses and accuracies, mixing
+ * weights per edge over epochs, the derived cell, and for NB201 the table accuracy of the arch
+ * derived at each epoch): DIR/report.html, or out_path. table_path NULL = config.json's
+ * "table" when readable. Bad input: a message naming file:line, nothing written. */
+DNAS_API dnas_status dnas_report_write(const char *run_dir, const char *table_path,
+                                       const char *out_path);
 
 /* Looks `arch` up in the table file `path` (shared/data/nb201 layout). */
 DNAS_API dnas_status dnas_nb201_query(const char *path, const char *arch, dnas_nb201_result *r);

@@ -1,14 +1,20 @@
 /* dnas: the command-line tool. Uses only the public API (include/dnas.h).
- *   dnas info   --space nb201 [--classes K --batch B --channels C --cells N]
+ *   dnas info   --space nb201|darts [--classes K --batch B --channels C --cells N]
+ *   dnas info   --space darts|nb201 --genotype G [--batch B --channels C --cells L --auxiliary 0|1]
  *   dnas search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [--flag value ...]
  *   dnas search --resume DIR [--threads T --data DIR --table CSV --max-steps S --progress P]
  *   dnas select [--method magnitude|pt] DIR [--data D --table T --threads N]
  *   dnas query  '<NB201 arch string>' [--table nb201.csv]
- *   dnas bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W]
- * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 3 when a search stopped at
- * --max-steps, 130 when interrupted). */
+ *   dnas report DIR [--table nb201.csv] [--out FILE]
+ *   dnas bench  step --space nb201|darts --algo darts1 --batch 64 [--threads T --steps S --warmup W]
+ *   dnas bench  train --genotype G [--batch 96 --threads T --steps S --warmup W] (+ train flags)
+ *   dnas train  --genotype NAME|FILE|TEXT [--space darts|nb201] --out DIR [--flag value ...]
+ *   dnas train  --resume DIR [--threads T --data DIR --max-steps S --progress P]
+ * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 3 when a search or a
+ * training stopped at --max-steps, 130 when interrupted). */
 #include "dnas.h"
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,13 +49,18 @@ static int usage_error(const char *fmt, const char *arg) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: dnas <command> [flags]\n"
-            "  info   --space nb201 [--classes K --batch B --channels C --cells N]\n"
+            "  info   --space nb201|darts [--classes K --batch B --channels C --cells N]\n"
+            "  info   --space darts|nb201 --genotype G [--batch B --channels C --cells L --auxiliary 0|1]\n"
             "  search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [flags]\n"
             "  search --resume DIR [--threads T --data DIR --table CSV --max-steps S]\n"
             "  select [--method magnitude|pt] DIR [--data D --table T --threads N]\n"
             "  query  '<arch string>' [--table nb201.csv]\n"
-            "  bench  step --space nb201 --algo darts1 --batch 64 [--threads T --steps S --warmup W --anchor CMD|none]\n"
-            "`dnas search --help` lists every search flag with its default.\n");
+            "  report DIR [--table nb201.csv] [--out FILE]   an HTML page of a run\n"
+            "  bench  step --space nb201|darts --algo darts1 --batch 64 [--threads T --steps S --warmup W --anchor CMD|none]\n"
+            "  bench  train --genotype DARTS_V2 [--batch 96 --threads T --steps S --warmup W --anchor CMD|none]\n"
+            "  train  --genotype NAME|FILE|TEXT [--space darts|nb201] --out DIR [flags]\n"
+            "  train  --resume DIR [--threads T --data DIR --max-steps S --progress P]\n"
+            "`dnas search --help` and `dnas train --help` list every flag with its default.\n");
 }
 
 /* Parses the integer value of a flag of a number-valued command (info, bench) within [lo, hi]. */
@@ -70,9 +81,16 @@ static int parse_int(const char *flag, const char *v, int *out) {
     return parse_int_in(flag, v, out, -1000000000L, 1000000000L);
 }
 
+static const char *find_flag(int argc, char **argv, const char *flag);
+static int cmd_info_net(int argc, char **argv);
+
 static int cmd_info(int argc, char **argv) {
+    if (find_flag(argc, argv, "--genotype")) return cmd_info_net(argc, argv);
     dnas_supernet_config c;
     dnas_supernet_config_default(&c);
+    /* The DARTS search network has L = 8 cells (ALGORITHMS.md §A3), NB201's N = 5 per stage. */
+    const char *sp = find_flag(argc, argv, "--space");
+    if (sp && !strcmp(sp, "darts")) c.cells = 8;
     for (int i = 0; i < argc; i += 2) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -94,8 +112,8 @@ static int cmd_info(int argc, char **argv) {
     if (st != DNAS_OK) return fail(st);
     dnas_supernet_info in;
     dnas_supernet_get_info(s, &in);
-    printf("space          %s (C=%d, N=%d, %d classes, %dx%d input)\n", c.space, c.channels,
-           c.cells, c.classes, c.image, c.image);
+    printf("space          %s supernet (C=%d, %s=%d, %d classes, %dx%d input)\n", c.space,
+           c.channels, strcmp(c.space, "darts") ? "N" : "L", c.cells, c.classes, c.image, c.image);
     printf("weights        %zu\n", in.n_weights);
     printf("bn buffers     %zu\n", in.n_buffers);
     printf("alpha          %d x %d\n", in.arch_rows, in.arch_cols);
@@ -257,6 +275,30 @@ static int cmd_select(int argc, char **argv) {
     return select_and_print(&sc);
 }
 
+/* dnas report DIR: an HTML page of a run (a search's or a training's directory). */
+static int cmd_report(int argc, char **argv) {
+    const char *dir = NULL, *table = NULL, *out = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--table") || !strcmp(argv[i], "--out")) {
+            if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+            if (!strcmp(argv[i], "--table")) table = argv[++i];
+            else out = argv[++i];
+        } else if (!strncmp(argv[i], "--", 2)) {
+            return usage_error("unknown flag %s for report", argv[i]);
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!dir) return usage_error("%s", "report needs a run directory: dnas report DIR");
+    dnas_status st = dnas_report_write(dir, table, out);
+    if (st != DNAS_OK) return fail(st);
+    if (out) printf("%s\n", out);
+    else printf("%s/report.html\n", dir);
+    return 0;
+}
+
 static int cmd_query(int argc, char **argv) {
     const char *arch = NULL, *table = getenv("DNAS_NB201_TABLE");
     for (int i = 0; i < argc; i++) {
@@ -284,24 +326,89 @@ static int cmd_query(int argc, char **argv) {
     return 0;
 }
 
-/* Runs the PyTorch anchor and returns its median ms (or a negative value). */
-static double run_anchor(const char *cmd, int threads, int batch, int steps, int warmup) {
-    char line[1024], full[1400];
-    snprintf(full, sizeof full, "%s --threads %d --batch %d --steps %d --warmup %d", cmd, threads,
-             batch, steps, warmup);
+/* Peak resident memory of this process so far, in MiB. */
+static double peak_rss_mib(void) {
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_maxrss / 1024.0 : -1.0;
+}
+
+/* Runs a PyTorch anchor command line and returns its median ms (or a negative value) and its
+ * peak resident memory (MiB, or -1). */
+static double run_anchor(const char *full, double *rss) {
+    char line[2048];
+    *rss = -1;
     FILE *p = popen(full, "r");
     if (!p) return -1;
     double ms = -1;
     while (fgets(line, sizeof line, p)) {
         const char *k = strstr(line, "\"ms_median\":");
         if (k) ms = atof(k + strlen("\"ms_median\":"));
+        if ((k = strstr(line, "\"peak_rss_mb\":"))) *rss = atof(k + strlen("\"peak_rss_mb\":"));
     }
     int rc = pclose(p);
     return rc == 0 ? ms : -1;
 }
 
+static void print_anchor(const char *full, double ours_ms, double ours_rss) {
+    double rss, t = run_anchor(full, &rss);
+    if (t > 0) {
+        printf("pytorch same step, same threads: %.1f ms/step median, peak RSS %.0f MiB\n", t, rss);
+        printf("ratio   dnas/pytorch = %.3f (pytorch is %.2fx slower); memory dnas/pytorch = %.2f\n",
+               ours_ms / t, t / ours_ms, rss > 0 ? ours_rss / rss : 0.0);
+    } else {
+        printf("pytorch anchor unavailable (`%s` failed; pip install torch)\n", full);
+    }
+}
+
+/* dnas bench train --genotype G [--space S] [train flags] [--steps --warmup --anchor]. */
+static int cmd_bench_train(int argc, char **argv) {
+    const char *geno = find_flag(argc, argv, "--genotype"), *space = find_flag(argc, argv, "--space");
+    char guessed[32];
+    dnas_status st;
+    if (!geno) geno = "DARTS_V2";
+    if (!space) {
+        if ((st = dnas_train_guess_space(geno, guessed, sizeof guessed)) != DNAS_OK) return fail(st);
+        space = guessed;
+    }
+    dnas_train_config c;
+    if ((st = dnas_train_config_default(&c, space)) != DNAS_OK) return fail(st);
+    if ((st = dnas_train_config_set(&c, "genotype", geno)) != DNAS_OK) return fail(st);
+    c.threads = 2;
+    int steps = 5, warmup = 2;
+    const char *anchor = "python3 bench/torch_train.py";
+    for (int i = 0; i < argc; i += 2) {
+        if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+        int rc = 0;
+        if (!strcmp(argv[i], "--steps")) rc = parse_int(argv[i], argv[i + 1], &steps);
+        else if (!strcmp(argv[i], "--warmup")) rc = parse_int(argv[i], argv[i + 1], &warmup);
+        else if (!strcmp(argv[i], "--anchor")) anchor = argv[i + 1];
+        else if (strncmp(argv[i], "--", 2)) return usage_error("unexpected argument '%s'", argv[i]);
+        else if ((st = dnas_train_config_set(&c, argv[i] + 2, argv[i + 1])) != DNAS_OK) return fail(st);
+        if (rc) return rc;
+    }
+    dnas_bench_result r;
+    if ((st = dnas_bench_train(&c, warmup, steps, &r)) != DNAS_OK) return fail(st);
+    double rss = peak_rss_mib();
+    printf("dnas    train %s %s batch %d, C %d, %s %d, aux %d, drop path %g, %d threads: %.1f ms/step "
+           "median (min %.1f, max %.1f, %d steps after %d warm-up), peak RSS %.0f MiB\n",
+           c.space, c.genotype, c.batch, c.channels, strcmp(c.space, "darts") ? "N" : "L", c.cells,
+           c.auxiliary, c.drop_path, c.threads, r.ms_median, r.ms_min, r.ms_max, r.steps, warmup, rss);
+    fflush(stdout);
+    if (strcmp(anchor, "none") && !strcmp(c.space, "darts")) {
+        char full[1400];
+        snprintf(full, sizeof full, "%s --genotype '%s' --threads %d --batch %d --channels %d "
+                 "--layers %d --drop-path %g --auxiliary %d --steps %d --warmup %d", anchor,
+                 c.genotype, c.threads, c.batch, c.channels, c.cells, c.drop_path, c.auxiliary,
+                 steps, warmup);
+        print_anchor(full, r.ms_median, rss);
+    }
+    return 0;
+}
+
 static int cmd_bench(int argc, char **argv) {
-    if (argc < 1 || strcmp(argv[0], "step")) return usage_error("%s", "usage: dnas bench step [flags]");
+    if (argc >= 1 && !strcmp(argv[0], "train")) return cmd_bench_train(argc - 1, argv + 1);
+    if (argc < 1 || strcmp(argv[0], "step"))
+        return usage_error("%s", "usage: dnas bench step|train [flags]");
     dnas_bench_config b;
     dnas_status st = dnas_search_config_default(&b.search, find_flag(argc, argv, "--algo"));
     if (st != DNAS_OK) return fail(st);
@@ -329,18 +436,129 @@ static int cmd_bench(int argc, char **argv) {
     dnas_bench_result r;
     st = dnas_bench_step(&b, &r);
     if (st != DNAS_OK) return fail(st);
-    printf("dnas    %s %s batch %d, %d threads: %.1f ms/step median (min %.1f, max %.1f, %d steps after %d warm-up)\n",
+    double rss = peak_rss_mib();
+    printf("dnas    %s %s batch %d, %d threads: %.1f ms/step median (min %.1f, max %.1f, %d steps after %d warm-up), peak RSS %.0f MiB\n",
            b.search.space, b.search.algo, b.search.batch, b.search.threads, r.ms_median, r.ms_min,
-           r.ms_max, r.steps, b.warmup);
+           r.ms_max, r.steps, b.warmup, rss);
     fflush(stdout);
     if (strcmp(anchor, "none") && strcmp(b.search.algo, "darts1") == 0) {
-        double t = run_anchor(anchor, b.search.threads, b.search.batch, b.steps, b.warmup);
-        if (t > 0)
-            printf("pytorch same step, same threads: %.1f ms/step median\nratio   dnas/pytorch = %.3f (pytorch is %.2fx slower)\n",
-                   t, r.ms_median / t, t / r.ms_median);
-        else
-            printf("pytorch anchor unavailable (`%s` failed; pip install torch)\n", anchor);
+        char full[1400];
+        snprintf(full, sizeof full, "%s --space %s --threads %d --batch %d --steps %d --warmup %d",
+                 anchor, b.search.space, b.search.threads, b.search.batch, b.steps, b.warmup);
+        print_anchor(full, r.ms_median, rss);
     }
+    return 0;
+}
+
+/* dnas info --genotype G: the network dnas train would train (no data, no run directory). */
+static int cmd_info_net(int argc, char **argv) {
+    const char *geno = find_flag(argc, argv, "--genotype"), *space = find_flag(argc, argv, "--space");
+    char guessed[32];
+    dnas_status st;
+    if (!space) {
+        if ((st = dnas_train_guess_space(geno, guessed, sizeof guessed)) != DNAS_OK) return fail(st);
+        space = guessed;
+    }
+    dnas_train_config c;
+    if ((st = dnas_train_config_default(&c, space)) != DNAS_OK) return fail(st);
+    static const char *const allowed[] = {"--space", "--genotype", "--batch", "--channels",
+                                          "--cells", "--auxiliary", "--plan", NULL};
+    for (int i = 0; i < argc; i += 2) {
+        int ok = 0;
+        for (const char *const *o = allowed; *o; o++) ok |= !strcmp(argv[i], *o);
+        if (!ok) return usage_error("unknown flag %s for info --genotype", argv[i]);
+        if (!strcmp(argv[i], "--plan")) { i--; continue; } /* the plan is always printed */
+        if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+        if ((st = dnas_train_config_set(&c, argv[i] + 2, argv[i + 1])) != DNAS_OK) return fail(st);
+    }
+    dnas_train_net_info in;
+    if ((st = dnas_train_net_info_get(&c, &in)) != DNAS_OK) return fail(st);
+    printf("space          %s network (C=%d, %s=%d, 10 classes, 32x32 input)\n", c.space,
+           c.channels, strcmp(c.space, "darts") ? "N" : "L", c.cells);
+    printf("genotype       %s\n", c.genotype);
+    printf("weights        %zu (%.2f M)%s\n", in.n_weights, in.n_weights / 1e6,
+           c.auxiliary ? ", auxiliary head excluded" : "");
+    if (c.auxiliary) printf("auxiliary head %zu\n", in.n_aux_weights);
+    printf("bn buffers     %zu\n", in.n_buffers);
+    printf("graph nodes    %d\n", in.n_nodes);
+    printf("planned peak   %.1f MiB activations+gradients for batch %d\n",
+           in.peak_bytes / 1048576.0, c.batch);
+    return 0;
+}
+
+/* dnas train: --genotype G [--space S] --out DIR [flags] | --resume DIR [session flags]. */
+static int cmd_train(int argc, char **argv) {
+    dnas_train_config c;
+    dnas_status st;
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help")) {
+            const char *sp = find_flag(argc, argv, "--space");
+            if ((st = dnas_train_config_default(&c, sp ? sp : "darts")) != DNAS_OK) return fail(st);
+            printf("usage: dnas train --genotype NAME|FILE|TEXT [--space darts|nb201] --out DIR [--flag value ...]\n"
+                   "       dnas train --resume DIR [--threads T --data DIR --max-steps S --progress P]\n"
+                   "--genotype: a published name (darts: DARTS_V1, DARTS_V2, PC_DARTS), a file holding\n"
+                   "the genotype (e.g. a search's genotype.txt) or its text; --space defaults to nb201\n"
+                   "for an arch string ('|...') and darts otherwise. Defaults (shown for --space %s)\n"
+                   "are the space's protocol: darts = DARTS evaluation, nb201 = NB201 benchmark.\n"
+                   "(--out and --data are short for --out-dir and --data-dir)\n", c.space);
+            dnas_train_config_help(&c, stdout);
+            printf("A resume takes every other setting from DIR/checkpoint.dnas; --space and\n"
+                   "--genotype given with --resume must be the stored ones.\n"
+                   "Run directory: config.json, log.jsonl, checkpoint.dnas, result.json (at the end).\n"
+                   "exit status: 0 finished (last and best test accuracy on stdout), 1 error, 2 usage\n"
+                   "  error, 3 stopped by --max-steps (continue with --resume DIR), 130 interrupted\n"
+                   "  (SIGINT/SIGTERM; continue with --resume DIR).\n");
+            return 0;
+        }
+    for (int i = 0; i < argc; i += 2) {
+        if (strncmp(argv[i], "--", 2) != 0) return usage_error("unexpected argument '%s'", argv[i]);
+        if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+    }
+    const char *resume = find_flag(argc, argv, "--resume");
+    if (resume) {
+        if ((st = dnas_train_config_default(&c, NULL)) != DNAS_OK) return fail(st);
+        for (const char *p = resume; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return usage_error("%s", "--resume: the directory name contains a control character");
+        if (strlen(resume) >= sizeof c.out_dir) return usage_error("%s", "--resume: directory name too long");
+        snprintf(c.out_dir, sizeof c.out_dir, "%s", resume);
+        static const char *const allowed[] = {"--threads", "--progress", "--max-steps", "--data",
+                                              "--data-dir", "--space", "--genotype", NULL};
+        for (int i = 0; i < argc; i += 2) {
+            if (!strcmp(argv[i], "--resume")) continue;
+            int ok = 0;
+            for (const char *const *o = allowed; *o; o++) ok |= !strcmp(argv[i], *o);
+            if (!ok)
+                return usage_error("with --resume only --threads, --progress, --max-steps and --data "
+                                   "may be given (and --space/--genotype, which must match), not %s "
+                                   "(the rest is stored in the checkpoint)", argv[i]);
+            if ((st = dnas_train_config_set(&c, argv[i] + 2, argv[i + 1])) != DNAS_OK) return fail(st);
+        }
+        c.resume = 1;
+    } else {
+        const char *geno = find_flag(argc, argv, "--genotype"), *space = find_flag(argc, argv, "--space");
+        char guessed[32];
+        if (!geno) return usage_error("%s", "train needs --genotype NAME|FILE|TEXT (or --resume DIR)");
+        if (!space) {
+            if ((st = dnas_train_guess_space(geno, guessed, sizeof guessed)) != DNAS_OK) return fail(st);
+            space = guessed;
+        }
+        if ((st = dnas_train_config_default(&c, space)) != DNAS_OK) return fail(st);
+        for (int i = 0; i < argc; i += 2)
+            if ((st = dnas_train_config_set(&c, argv[i] + 2, argv[i + 1])) != DNAS_OK) return fail(st);
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    c.stop = &stop_flag;
+    dnas_train_result r;
+    st = dnas_train_run(&c, &r);
+    if (st == DNAS_ERR_INTERRUPTED && !stop_flag && c.max_steps > 0) {
+        fprintf(stderr, "dnas: %s\n", dnas_last_error());
+        return 3;
+    }
+    if (st != DNAS_OK) return fail(st);
+    printf("test_acc %.2f best_test_acc %.2f best_epoch %d\n", r.test_acc, r.best_test_acc,
+           r.best_epoch + 1);
     return 0;
 }
 
@@ -358,5 +576,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "query")) return cmd_query(argc - 2, argv + 2);
     if (!strcmp(cmd, "select")) return cmd_select(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -1,4 +1,5 @@
-/* CIFAR-10 / CIFAR-100 readers for the official binary format. */
+/* CIFAR-10 / CIFAR-100 readers for the official binary format, their normalisation constants
+ * and a data set fingerprint. */
 #include "data.h"
 #include "../core/alloc.h"
 #include "../io/files.h"
@@ -30,6 +31,28 @@ void dnas_cifar_norm(dnas_cifar_kind kind, float mean[3], float std[3]) {
         mean[c] = (float)(m[c] / 255.0);
         std[c] = (float)(s[c] / 255.0);
     }
+}
+
+void dnas_cifar_norm_as(dnas_cifar_kind kind, dnas_norm norm, float mean[3], float std[3]) {
+    /* quark0 cnn/utils.py _data_transforms_cifar10 (already fractions of 1); its train.py is
+     * CIFAR-10 only, so CIFAR-100 keeps the AutoDL values. */
+    static const float md[3] = {0.49139968f, 0.48215827f, 0.44653124f};
+    static const float sd[3] = {0.24703233f, 0.24348505f, 0.26158768f};
+    if (norm != DNAS_NORM_DARTS || kind != DNAS_CIFAR10) {
+        dnas_cifar_norm(kind, mean, std);
+        return;
+    }
+    for (int c = 0; c < 3; c++) {
+        mean[c] = md[c];
+        std[c] = sd[c];
+    }
+}
+
+uint32_t dnas_cifar_fingerprint(const dnas_cifar *d) {
+    /* Every label and the first 1024 images: cheap, and any other set or order differs. */
+    int n = d->n < 1024 ? d->n : 1024;
+    uint32_t crc = dnas_crc32c(0, d->labels, (size_t)d->n * sizeof(int));
+    return dnas_crc32c(crc, d->pixels, (size_t)n * DNAS_CIFAR_PIXELS);
 }
 
 /* Reads one file of `f->records` records into pixels/labels starting at image `first`. */

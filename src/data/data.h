@@ -1,5 +1,7 @@
 /* CIFAR-10 / CIFAR-100 in memory, the NB201 25k/25k search split, and a batch loader with
- * augmentation and an optional prefetch thread.
+ * augmentation (crop, flip, cutout) and an optional prefetch thread. A search pairs weight and
+ * arch batches from the split; training from scratch (dnas train) takes all 50k training
+ * images with cutout and iterates the 10k test images for evaluation.
  *
  * Typical search loop (NB201, CIFAR-10):
  *
@@ -14,8 +16,9 @@
  *   DNAS_TRY(dnas_loader_seek(L, start_epoch, 0));  // on resume
  *   for each step: dnas_loader_batch b; dnas_loader_next(L, &b);  b.train.x / b.valid.x ...
  *
- * Determinism: every random choice (epoch shuffle, crop offsets, flips, the validation images
- * paired with a step) is a pure function of (seed, epoch, step, slot in batch), computed by a
+ * Determinism: every random choice (epoch shuffle, crop offsets, flips, cutout squares, the
+ * validation images paired with a step) is a pure function of (seed, epoch, step, slot in
+ * batch), computed by a
  * counter-based hash local to loader.c. So the batch at (epoch, step) is the same whether it was
  * reached by iterating, by seek after a restart, synchronously or by the prefetch thread. */
 #ifndef DNAS_DATA_H
@@ -55,6 +58,19 @@ void dnas_cifar_free(dnas_cifar *d);
 /* Per-channel normalisation of a kind, as fractions of 255 (NB201 / AutoDL values). */
 void dnas_cifar_norm(dnas_cifar_kind kind, float mean[3], float std[3]);
 
+/* Which normalisation a loader applies. Enums only grow at the end. */
+typedef enum {
+    DNAS_NORM_AUTODL = 0, /* dnas_cifar_norm: the data set's AutoDL / NB201 values */
+    DNAS_NORM_DARTS = 1   /* quark0 cnn/utils.py CIFAR-10 values (mean 0.4914.., std 0.2470..);
+                             a CIFAR-100 set keeps its AutoDL values (DARTS trains CIFAR-10) */
+} dnas_norm;
+/* mean/std of `norm` for a data set kind. */
+void dnas_cifar_norm_as(dnas_cifar_kind kind, dnas_norm norm, float mean[3], float std[3]);
+
+/* A fingerprint of a loaded data set (CRC-32C of every label and of the first 1024 images),
+ * stored in checkpoints so that a resume can tell whether --data is the same data set. */
+uint32_t dnas_cifar_fingerprint(const dnas_cifar *d);
+
 /* ---- split ------------------------------------------------------------------------------- */
 /* NB201's own cifar-split.txt is not available, so the 50/50 split is one of:
  *  DNAS_SPLIT_HALVES:     train = images [0, n/2), valid = [n/2, n) by file order, as darts-pt
@@ -90,6 +106,11 @@ typedef struct {
                        pixels are black, so they normalise to -mean/std, not 0) */
     int prefetch;   /* 1 (default): prepare the next batch on a background thread */
     uint64_t seed;
+    int cutout;     /* 0 (default): off; L > 0: in each weight-batch image, zero (after
+                       normalisation) the rows and columns [c - L/2, c + L/2) around a centre c
+                       uniform over the image, clipped at the borders (DeVries & Taylor, as
+                       quark0's Cutout); never on the paired validation batch */
+    dnas_norm norm; /* DNAS_NORM_AUTODL (default) or DNAS_NORM_DARTS, for both batches */
 } dnas_loader_config;
 
 /* Defaults for an NB201 search loader (batch 64, shuffle, augment, prefetch, keep last). */
@@ -123,5 +144,10 @@ dnas_status dnas_loader_next(dnas_loader *l, dnas_loader_batch *out);
 /* Make (epoch, step) the next position, e.g. when resuming from a checkpoint. */
 dnas_status dnas_loader_seek(dnas_loader *l, int epoch, int step);
 void dnas_loader_destroy(dnas_loader *l);
+
+/* The cutout centre (row, column) of slot j of the batch at (epoch, step): what the loader
+ * used, for tests and tools that check the zeroed square. */
+void dnas_loader_cutout_centre(const dnas_loader *l, int epoch, int step, int j, int *cy,
+                               int *cx);
 
 #endif

@@ -1,4 +1,5 @@
-/* The NB201 50/50 split and the batch loader (shuffle, pairing, augmentation, prefetch).
+/* The NB201 50/50 split and the batch loader (shuffle, pairing, augmentation, cutout,
+ * prefetch).
  *
  * Randomness is a counter-based hash, not a stateful generator: every draw is
  * hash(seed, stream, epoch, step-or-position, slot), so the batch at (epoch, step) does not
@@ -14,7 +15,9 @@
 #include <string.h>
 
 /* ---- counter-based randomness ---------------------------------------------------------------- */
-enum { STREAM_SPLIT = 1, STREAM_SHUFFLE, STREAM_PICK, STREAM_AUG_TRAIN, STREAM_AUG_VALID };
+/* New streams go at the end: renumbering one would change every search's batches. */
+enum { STREAM_SPLIT = 1, STREAM_SHUFFLE, STREAM_PICK, STREAM_AUG_TRAIN, STREAM_AUG_VALID,
+       STREAM_CUTOUT };
 
 /* SplitMix64 finaliser: a bijection on 64 bits with full avalanche. */
 static inline uint64_t mix64(uint64_t z) {
@@ -158,7 +161,7 @@ struct dnas_loader {
     const dnas_cifar *data, *vdata;
     int *idx, n;        /* owned copy of the weight subset, in caller order */
     int *vidx, nv;      /* owned copy of the valid subset (nv = 0: none) */
-    int batch, steps, shuffle, augment, prefetch;
+    int batch, steps, shuffle, augment, prefetch, cutout;
     uint64_t seed;
     float lut[3][256], vlut[3][256]; /* pixel byte -> normalised value, per channel */
 
@@ -173,9 +176,9 @@ struct dnas_loader {
     int quit, job, job_slot, job_epoch, job_step;
 };
 
-static void make_lut(float lut[3][256], dnas_cifar_kind kind) {
+static void make_lut(float lut[3][256], dnas_cifar_kind kind, dnas_norm norm) {
     float mean[3], std[3];
-    dnas_cifar_norm(kind, mean, std);
+    dnas_cifar_norm_as(kind, norm, mean, std);
     /* Same float32 operations as torchvision ToTensor (p/255) then Normalize ((t-m)/s). */
     for (int c = 0; c < 3; c++)
         for (int p = 0; p < 256; p++) lut[c][p] = ((float)p / 255.0f - mean[c]) / std[c];
@@ -219,6 +222,28 @@ static void put_augmented(const dnas_loader *l, float *dst, const dnas_cifar *d,
     put_image(dst, d->pixels + (size_t)i * DNAS_CIFAR_PIXELS, lut, dy, dx, flip);
 }
 
+void dnas_loader_cutout_centre(const dnas_loader *l, int epoch, int step, int j, int *cy,
+                               int *cx) {
+    uint64_t h = hash5(l->seed, STREAM_CUTOUT, (uint64_t)epoch, (uint64_t)step, (uint64_t)j);
+    *cy = (int)below(mix64(h + 1), DNAS_CIFAR_SIDE);
+    *cx = (int)below(mix64(h + 2), DNAS_CIFAR_SIDE);
+}
+
+/* Cutout on one normalised NHWC image: quark0's Cutout(length) zeroes [c - L/2, c + L/2) in
+ * rows and columns, clipped to the image (so an odd L gives an L-1 square, as there). */
+static void put_cutout(const dnas_loader *l, float *img, int epoch, int step, int j) {
+    const int S = DNAS_CIFAR_SIDE, half = l->cutout / 2;
+    int cy, cx;
+    dnas_loader_cutout_centre(l, epoch, step, j, &cy, &cx);
+    int y0 = cy - half < 0 ? 0 : cy - half, y1 = cy + half > S ? S : cy + half;
+    int x0 = cx - half < 0 ? 0 : cx - half, x1 = cx + half > S ? S : cx + half;
+    for (int h = y0; h < y1; h++)
+        for (int w = x0; w < x1; w++) {
+            float *o = img + ((size_t)h * S + w) * 3;
+            o[0] = o[1] = o[2] = 0.0f;
+        }
+}
+
 /* The whole batch at (epoch, step): a pure function of the configuration and the position. */
 static void fill(dnas_loader *l, slot_t *s, int epoch, int step) {
     const int *order = l->idx;
@@ -236,6 +261,7 @@ static void fill(dnas_loader *l, slot_t *s, int epoch, int step) {
         int i = order[start + j];
         put_augmented(l, s->x + (size_t)j * DNAS_CIFAR_PIXELS, l->data, i, l->lut,
                       STREAM_AUG_TRAIN, epoch, step, j);
+        if (l->cutout) put_cutout(l, s->x + (size_t)j * DNAS_CIFAR_PIXELS, epoch, step, j);
         s->y[j] = l->data->labels[i];
     }
     for (int j = 0; l->nv && j < n; j++) {
@@ -313,6 +339,11 @@ dnas_status dnas_loader_create(const dnas_loader_config *c, dnas_loader **out) {
     if (!c || !c->data) return dnas_fail(DNAS_ERR_INVALID_ARG, "dnas_loader_create: no data set");
     if (c->batch <= 0)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "loader: batch must be > 0 (got %d)", c->batch);
+    if (c->cutout < 0 || c->cutout > 2 * DNAS_CIFAR_SIDE)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "loader: cutout must lie in 0..%d (got %d)",
+                         2 * DNAS_CIFAR_SIDE, c->cutout);
+    if (c->norm != DNAS_NORM_AUTODL && c->norm != DNAS_NORM_DARTS)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "loader: unknown normalisation %d", (int)c->norm);
 
     dnas_loader *l = dnas_calloc(sizeof *l, "loader");
     if (!l) return DNAS_ERR_OOM;
@@ -322,6 +353,7 @@ dnas_status dnas_loader_create(const dnas_loader_config *c, dnas_loader **out) {
     l->shuffle = c->shuffle != 0;
     l->augment = c->augment != 0;
     l->prefetch = c->prefetch != 0;
+    l->cutout = c->cutout;
     l->seed = c->seed;
     l->perm_epoch = -1;
     dnas_status st = take_indices(c->data, c->idx, c->n_idx, "weight", &l->idx, &l->n);
@@ -339,8 +371,8 @@ dnas_status dnas_loader_create(const dnas_loader_config *c, dnas_loader **out) {
                          "loader: drop_last with %d images and batch %d leaves no batch", n,
                          c->batch);
     }
-    make_lut(l->lut, c->data->kind);
-    if (l->vdata) make_lut(l->vlut, l->vdata->kind);
+    make_lut(l->lut, c->data->kind, c->norm);
+    if (l->vdata) make_lut(l->vlut, l->vdata->kind, c->norm);
 
     const size_t fx = (size_t)l->batch * DNAS_CIFAR_PIXELS * sizeof(float);
     const size_t fy = (size_t)l->batch * sizeof(int);

@@ -41,7 +41,7 @@ dnas_status dnas_graph_forward(dnas_graph *g) {
     if (!g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph run before planning");
     for (int i = 0; i < g->n_nodes; i++) {
         dnas_node *n = &g->nodes[i];
-        if (!n->active) continue;
+        if (!dnas_node_runs(g, n)) continue;
         if (g->profile) {
             double t = dnas_now_s();
             DNAS_TRY(n->op->forward(g, n));
@@ -73,7 +73,7 @@ dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
     if (g->input >= 0) g->vals[g->input].needs_grad = (wants & DNAS_WANT_INPUTS) ? 1 : 0;
     for (int i = 0; i < g->n_nodes; i++) {
         dnas_node *n = &g->nodes[i];
-        if (!n->active) continue;
+        if (!dnas_node_runs(g, n)) continue;
         int need = node_has_wanted(g, n, wants);
         for (int j = 0; j < n->n_in && !need; j++) need = g->vals[n->in[j]].needs_grad;
         g->vals[n->out].needs_grad = (uint8_t)need;
@@ -86,7 +86,7 @@ dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         dnas_node *n = &g->nodes[i];
         dnas_value *out = &g->vals[n->out];
-        if (!n->active || !out->needs_grad) continue;
+        if (!dnas_node_runs(g, n) || !out->needs_grad) continue;
         if (!out->grad_written) {
             /* Needed by the wanted set but no consumer reached the loss: its gradient is zero. */
             memset(out->grad, 0, dnas_shape_numel(out->shape) * sizeof(float));
@@ -146,7 +146,7 @@ dnas_status dnas_graph_set_batch(dnas_graph *g, int n) {
                          n, g->batch);
     if (n == g->batch_now) return DNAS_OK;
     for (int v = 0; v < g->n_vals; v++)
-        if (v != g->loss) g->vals[v].shape.n = n;
+        if (v != g->loss && !g->vals[v].scalar) g->vals[v].shape.n = n;
     g->batch_now = n;
     return DNAS_OK;
 }

@@ -165,6 +165,16 @@ int dnas_graph_node(dnas_graph *g, const dnas_op *op, const char *name, const in
     return id;
 }
 
+void dnas_graph_set_train_only(dnas_graph *g, int first, int end) {
+    if (g->build_status) return;
+    if (first < 0 || end > g->n_nodes || first > end) {
+        dnas_graph_error(g, DNAS_ERR_INTERNAL, "training-only nodes [%d,%d) outside the %d nodes",
+                         first, end, g->n_nodes);
+        return;
+    }
+    for (int i = first; i < end; i++) g->nodes[i].train_only = 1;
+}
+
 dnas_status dnas_graph_set_kinks(dnas_graph *g, int mode) {
     if (mode == DNAS_KINKS_RECORD && !g->kink_mask) {
         /* Offsets at the planned batch: a smaller batch uses a prefix of each pattern. */

@@ -54,6 +54,7 @@ typedef struct {
     size_t data_off, grad_off;
     uint8_t needs_grad;  /* set per backward call from `wants` */
     uint8_t grad_written;
+    uint8_t scalar;      /* a loss (1,1,1,1): not batch-sized, set_batch leaves it alone */
 } dnas_value;
 
 typedef struct {
@@ -84,11 +85,15 @@ struct dnas_node {
         dnas_pool_p pool;
         struct { int in, out; } linear;
         struct { int off, count; } slice;
+        struct { int ordinal; } droppath;   /* k-th drop-path node of the graph: its stream */
+        struct { float weight; } losssum;   /* weight of the added (auxiliary) loss */
     } a;
     size_t scratch_n;           /* floats saved for backward (bn: mean, invstd; xent: probs) */
     size_t scratch_off;
     float *scratch;
     uint8_t active;             /* inactive nodes are skipped; wsum drops their outputs */
+    uint8_t train_only;         /* skipped in eval mode too (the auxiliary head); only a
+                                   loss sum (dnas_op_loss_sum) may read its output */
     uint8_t acc[DNAS_MAX_IN];   /* per backward call: add into input grad i (else overwrite) */
     size_t kink_off;            /* kinked ops: offset of its pattern in g->kink_mask */
 };
@@ -145,6 +150,8 @@ int dnas_graph_input(dnas_graph *g, dnas_shape s);
 int dnas_graph_value(dnas_graph *g, dnas_shape s, int producer);
 int dnas_graph_param(dnas_graph *g, const char *name, dnas_shape s, int init, int fan_in);
 int dnas_graph_buffer(dnas_graph *g, const char *name, size_t n);
+/* Mark nodes [first, end) training-only (see dnas_node.train_only). */
+void dnas_graph_set_train_only(dnas_graph *g, int first, int end);
 /* Reserve n mixing weights; returns the first index. */
 int dnas_graph_mix(dnas_graph *g, int n);
 /* Append a node whose output has shape `out`; returns the node index (or -1 after an error). */
@@ -168,6 +175,15 @@ dnas_status dnas_graph_set_batch(dnas_graph *g, int n);
 /* DNAS_KINKS_FREE | RECORD | FROZEN (see above); FROZEN needs a recording forward first. */
 dnas_status dnas_graph_set_kinks(dnas_graph *g, int mode);
 
+/* Whether node n runs in this step: active, and not a training-only node in eval mode. */
+static inline int dnas_node_runs(const dnas_graph *g, const dnas_node *n) {
+    return n->active && (g->training || !n->train_only);
+}
+/* Whether value v holds this step's data: a graph input, or the output of a node that runs. */
+static inline int dnas_value_live(const dnas_graph *g, int v) {
+    int p = g->vals[v].producer;
+    return p < 0 || dnas_node_runs(g, &g->nodes[p]);
+}
 static inline float *dnas_param_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->w + g->params[id].off; }
 static inline float *dnas_param_grad(dnas_graph *g, int id) { return id < 0 ? NULL : g->gw + g->params[id].off; }
 static inline float *dnas_buffer_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->bufs + g->bufdesc[id].off; }

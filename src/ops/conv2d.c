@@ -34,8 +34,10 @@ int dnas_op_conv2d(dnas_graph *g, const char *name, int x, int cout, int k, int 
         return -1;
     }
     int span = dil * (k - 1) + 1;
-    int oh = (xs.h + 2 * pad - span) / stride + 1, ow = (xs.w + 2 * pad - span) / stride + 1;
-    if (xs.h + 2 * pad < span || xs.w + 2 * pad < span) oh = ow = 0;
+    /* pad < 0 crops |pad| at the top/left only (FactorizedReduce's x[:, :, 1:, 1:]). */
+    int both = pad >= 0 ? 2 * pad : pad;
+    int oh = (xs.h + both - span) / stride + 1, ow = (xs.w + both - span) / stride + 1;
+    if (xs.h + both < span || xs.w + both < span) oh = ow = 0;
     int id = dnas_graph_node(g, &op_conv2d, name, &x, 1, dnas_shape4(xs.n, cout, oh, ow));
     if (id < 0) return -1;
     dnas_node *n = &g->nodes[id];

@@ -27,12 +27,29 @@ int dnas_op_zero(dnas_graph *g, const char *name, int x, int stride);
  * (no gradient to x); drawn from Philox at (g->rng_key, g->rng_step, node). */
 int dnas_op_noise(dnas_graph *g, const char *name, int x, int stride);
 /* Drop path (training only): y = x * mask_n / (1 - p) with one Bernoulli(1 - p) draw per
- * sample n, p = g->drop_prob; the identity when p == 0 or in eval mode. */
+ * sample n, p = g->drop_prob; the identity when p == 0 or in eval mode. The draws are
+ * dnas_droppath_scales of the node's ordinal among the graph's drop-path nodes (its order of
+ * construction), so they depend on (g->rng_key, g->rng_step, architecture) only. */
 int dnas_op_droppath(dnas_graph *g, const char *name, int x);
+/* The per-sample factors of drop-path node `ordinal` at (key, step): sample i draws
+ * u = (w >> 8) / 2^24 from word i%4 of Philox4x32-10 block
+ *   key ^ DNAS_DROPPATH_DOMAIN,  counter (step << 32) | (ordinal << 16) | (i / 4),
+ * and scale[i] = (u < 1 - p) / (1 - p) (float arithmetic). Needs step < 2^32, ordinal < 2^16,
+ * n <= 2^18, 0 <= p < 1; DNAS_ERR_INVALID_ARG otherwise. */
+#define DNAS_DROPPATH_DOMAIN 0x44524f5050415448ull /* "DROPPATH": apart from other ops' draws */
+dnas_status dnas_droppath_scales(uint64_t key, uint64_t step, int ordinal, int n, float p,
+                                 float *scale);
 int dnas_op_gap(dnas_graph *g, const char *name, int x);
 int dnas_op_linear(dnas_graph *g, const char *name, int x, int out);
-/* Mean softmax cross-entropy of logits (N,K,1,1) against g->labels; sets g->loss/logits. */
+/* Mean softmax cross-entropy of logits (N,K,1,1) against g->labels; sets g->loss/logits.
+ * Its forward sets g->correct and g->loss_value: the reported accuracy is always this one's. */
 int dnas_op_xent(dnas_graph *g, const char *name, int logits);
+/* An auxiliary cross-entropy: its loss value only (g->loss, logits, correct untouched). */
+int dnas_op_xent_aux(dnas_graph *g, const char *name, int logits);
+/* g->loss := g->loss + weight * aux_loss (both loss values), after dnas_op_xent; its forward
+ * sets g->loss_value to the total. When aux_loss's producer does not run (a training-only
+ * branch in eval mode) the total is the main loss. */
+int dnas_op_loss_sum(dnas_graph *g, const char *name, int aux_loss, float weight);
 /* Channel concat of k values with equal N,H,W; channel slice [off, off+count). */
 int dnas_op_concat(dnas_graph *g, const char *name, const int *x, int k);
 int dnas_op_slice(dnas_graph *g, const char *name, int x, int off, int count);

@@ -18,9 +18,9 @@ typedef struct {
 
 #define F(n, t, h) {#n, t, offsetof(dnas_search_config, n), sizeof(((dnas_search_config *)0)->n), h}
 static const field fields[] = {
-    F(space, 's', "search space (nb201)"),
+    F(space, 's', "search space (nb201 | darts)"),
     F(algo, 's', "search method (darts1 | darts2 | idarts | gaea)"),
-    F(ops, 's', "op set of the space (nb201: all | no-none)"),
+    F(ops, 's', "op set of the space (nb201: all | no-none; darts: all | s1 | s2 | s3 | s4 | s5 = no-none)"),
     F(dataset, 's', "data set (cifar10)"),
     F(data_dir, 's', "CIFAR binary directory (default $DNAS_DATA)"),
     F(out_dir, 's', "run directory"),
@@ -28,7 +28,7 @@ static const field fields[] = {
     F(epochs, 'i', "search epochs"),
     F(batch, 'i', "batch size (weight and arch batches)"),
     F(channels, 'i', "supernet channels C"),
-    F(cells, 'i', "cells per stage N"),
+    F(cells, 'i', "cells: nb201 per stage N, darts layers L (0 = the space's default: nb201 5, darts 8)"),
     F(track_bn, 'i', "cell BN keeps running statistics (0/1)"),
     F(threads, 'i', "CPU threads (0 = all cores)"),
     F(image, 'i', "input height = width (CIFAR: 32)"),
@@ -74,7 +74,7 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
     c->epochs = 50;
     c->batch = 64;
     c->channels = 16;
-    c->cells = 5;
+    c->cells = 0; /* the space's default: NB201 N = 5 cells per stage, DARTS L = 8 layers */
     c->track_bn = 0;
     c->threads = 0;
     c->image = 32;

@@ -1,5 +1,6 @@
 /* The search loop: data, steps, progress, logs, checkpoints, resume, final result.
- * Run directory: config.json, log.jsonl, alphas.jsonl, genotype.txt, checkpoint.dnas.
+ * Run directory: config.json, log.jsonl, alphas.jsonl, genotype.txt, checkpoint.dnas, and
+ * TensorBoard's events.out.tfevents.* (one per session; a failure to write them only warns).
  * A search writes its initial checkpoint before its first step, so every run directory that
  * holds more than a config.json can be resumed. A new search refuses a directory that holds a
  * checkpoint or any of the other files (nothing is overwritten); a resumed one truncates the
@@ -8,10 +9,11 @@
 #include "search.h"
 #include "../core/alloc.h"
 #include "../core/clock.h"
+#include "../io/rundir.h"
+#include "../io/tfevents.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,46 +25,6 @@
 
 static void path_in(char *buf, size_t cap, const char *dir, const char *file) {
     snprintf(buf, cap, "%s/%s", dir, file);
-}
-
-static dnas_status file_size(const char *path, uint64_t *out) {
-    struct stat sb;
-    *out = 0;
-    if (stat(path, &sb) != 0) return DNAS_OK; /* not written yet */
-    *out = sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
-    return DNAS_OK;
-}
-
-/* A log must hold at least what the checkpoint recorded of it (it is fsynced before each
- * checkpoint); a shorter one was truncated or replaced since, and extending it would pad it
- * with NUL bytes. Checked for both logs before either is truncated. */
-static dnas_status check_log(const char *path, uint64_t n) {
-    struct stat sb;
-    if (stat(path, &sb) != 0) {
-        if (n == 0) return DNAS_OK;
-        return dnas_fail(DNAS_ERR_FORMAT, "%s: missing, but the checkpoint recorded %llu bytes of "
-                         "it; restore it, or start a new search", path, (unsigned long long)n);
-    }
-    if (!S_ISREG(sb.st_mode)) return dnas_fail(DNAS_ERR_FORMAT, "%s: not a regular file", path);
-    if ((uint64_t)sb.st_size < n)
-        return dnas_fail(DNAS_ERR_FORMAT, "%s: %llu bytes, shorter than the %llu bytes the "
-                         "checkpoint recorded (truncated or replaced since); restore it, or start "
-                         "a new search", path, (unsigned long long)sb.st_size, (unsigned long long)n);
-    return DNAS_OK;
-}
-
-static dnas_status truncate_to(const char *path, uint64_t n) {
-    if (!dnas_file_exists(path)) return DNAS_OK; /* n == 0: check_log vouched */
-    if (truncate(path, (off_t)n) != 0)
-        return dnas_fail(DNAS_ERR_IO, "%s: cannot truncate to the checkpoint's %llu bytes: %s", path,
-                         (unsigned long long)n, strerror(errno));
-    return DNAS_OK;
-}
-
-static void fmt_duration(double s, char *buf, size_t cap) {
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, cap, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else snprintf(buf, cap, "%ldm%02lds", t / 60, t % 60);
 }
 
 static double mean_of(const dnas_meter *m, int acc) {
@@ -107,6 +69,45 @@ static dnas_status log_line(dnas_search *s, const char *path, const char *kind, 
     return append_sb(path, &sb);
 }
 
+/* TensorBoard events mirror log.jsonl and alphas.jsonl, at step total_steps. They are a
+ * convenience: a failure to write them is a warning, and the search goes on without them. */
+static void events_check(dnas_tfevents **ev, dnas_status st) {
+    if (st == DNAS_OK || !*ev) return;
+    fprintf(stderr, "warning: %s; no more TensorBoard events for this run\n", dnas_last_error());
+    dnas_tfevents_close(*ev);
+    *ev = NULL;
+}
+
+static void events_line(dnas_tfevents **ev, dnas_search *s, int epoch_line, double rate) {
+    static const char *const tags[2][7] = {
+        {"train/loss", "train/acc", "valid/loss", "valid/acc", "lr", "grad_norm", "steps_per_s"},
+        {"epoch/train_loss", "epoch/train_acc", "epoch/valid_loss", "epoch/valid_acc"}};
+    double v[7] = {mean_of(&s->train_m, 0), mean_of(&s->train_m, 1), mean_of(&s->valid_m, 0),
+                   mean_of(&s->valid_m, 1), (double)s->lr, s->last_grad_norm, rate};
+    dnas_status st = DNAS_OK;
+    for (int i = 0; i < (epoch_line ? 4 : 7) && *ev && st == DNAS_OK; i++)
+        st = dnas_tfevents_scalar(*ev, tags[epoch_line][i], s->total_steps, v[i]);
+    if (st == DNAS_OK) st = dnas_tfevents_flush(*ev);
+    events_check(ev, st);
+}
+
+/* Every candidate's mixing weight, as "alpha/<group>/<edge>/<op>". */
+static void events_alphas(dnas_tfevents **ev, dnas_search *s) {
+    const dnas_space *sp = s->space;
+    float w[DNAS_MAX_ARCH];
+    char tag[160];
+    dnas_search_weights(s, w);
+    dnas_status st = DNAS_OK;
+    for (int i = 0; i < sp->groups * sp->rows * sp->cols && *ev && st == DNAS_OK; i++) {
+        if (!s->cand[i]) continue;
+        snprintf(tag, sizeof tag, "alpha/%s/%d/%s", sp->group_names[i / (sp->rows * sp->cols)],
+                 i / sp->cols % sp->rows, sp->ops[i % sp->cols]);
+        st = dnas_tfevents_scalar(*ev, tag, s->total_steps, w[i]);
+    }
+    if (st == DNAS_OK) st = dnas_tfevents_flush(*ev);
+    events_check(ev, st);
+}
+
 typedef struct {
     char dir[512], config[600], log[600], alphas[600], genotype[600], ckpt[600];
 } run_paths;
@@ -146,20 +147,6 @@ static dnas_status make_absolute(dnas_search_config *c, const char *key, const c
     return dnas_search_config_set(c, key, buf);
 }
 
-/* Cores this process may run on. */
-static long usable_cores(void) {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-    return sysconf(_SC_NPROCESSORS_ONLN);
-}
-
-/* The data set's fingerprint: CRC-32C of every label and of the first 1024 images. */
-static uint32_t data_fingerprint(const dnas_cifar *d) {
-    int n = d->n < 1024 ? d->n : 1024;
-    uint32_t crc = dnas_crc32c(0, d->labels, (size_t)d->n * sizeof(int));
-    return dnas_crc32c(crc, d->pixels, (size_t)n * DNAS_CIFAR_PIXELS);
-}
-
 /* On resume: config.json is a copy for people and tools; the checkpoint's configuration is the
  * one used. Say so if the file was edited, then make it show the settings now in effect. */
 static dnas_status sync_config_json(const run_paths *p, const char *stored_json,
@@ -181,17 +168,17 @@ static dnas_status sync_config_json(const run_paths *p, const char *stored_json,
 }
 
 static dnas_status checkpoint(dnas_search *s, const run_paths *p) {
-    uint64_t lb, ab;
     /* The logs up to this point must be on disk before a checkpoint that vouches for them. */
     DNAS_TRY(dnas_fsync_file(p->log));
     DNAS_TRY(dnas_fsync_file(p->alphas));
-    DNAS_TRY(file_size(p->log, &lb));
-    DNAS_TRY(file_size(p->alphas, &ab));
-    return dnas_search_save(s, p->ckpt, lb, ab);
+    return dnas_search_save(s, p->ckpt, dnas_rundir_file_size(p->log),
+                            dnas_rundir_file_size(p->alphas));
 }
 
-static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate) {
+static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate,
+                                dnas_tfevents **ev) {
     DNAS_TRY(log_line(s, p->log, "epoch", rate));
+    events_line(ev, s, 1, rate);
     dnas_sbuf sb = {0};
     dnas_sb_printf(&sb, "{\"epoch\": %d, \"alphas\": ", s->epoch);
     alphas_json(s, &sb);
@@ -201,6 +188,7 @@ static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate)
     dnas_sb_json_string(&sb, arch);
     dnas_sb_printf(&sb, "}");
     DNAS_TRY(append_sb(p->alphas, &sb));
+    events_alphas(ev, s);
     char line[DNAS_GENOTYPE_MAX + 2];
     snprintf(line, sizeof line, "%s\n", arch);
     DNAS_TRY(dnas_write_file_atomic(p->genotype, line, strlen(line)));
@@ -214,7 +202,7 @@ static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate)
 static void progress_line(dnas_search *s, int steps_per_epoch, double rate) {
     long left = (long)(s->cfg.epochs - s->epoch) * steps_per_epoch - s->step;
     char eta[32];
-    fmt_duration(rate > 0 ? (double)left / rate : 0, eta, sizeof eta);
+    dnas_rundir_duration(rate > 0 ? (double)left / rate : 0, eta, sizeof eta);
     fprintf(stderr, "\r\033[Kepoch %d/%d step %d/%d | train loss %.4f acc %.2f%% | valid loss %.4f "
             "acc %.2f%% | %.2f steps/s | ETA %s", s->epoch + 1, s->cfg.epochs, s->step,
             steps_per_epoch, mean_of(&s->train_m, 0), mean_of(&s->train_m, 1),
@@ -299,7 +287,7 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     make_paths(&p, c->out_dir);
     if (!resume) DNAS_TRY(check_new_dir(&p)); /* early, before the data loads; again under the lock */
     if (c->progress < 0) c->progress = isatty(2);
-    long cores = usable_cores();
+    long cores = dnas_rundir_usable_cores();
     if (cores > 0 && c->threads > cores)
         fprintf(stderr, "warning: --threads %d is more than the %ld cores here: steps will be "
                 "slower, not faster (--threads 0 uses every core)\n", c->threads, cores);
@@ -311,6 +299,7 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     void *tab = NULL; /* the space's benchmark table, when --table is given */
     const dnas_space *space = dnas_space_find(c->space);
     int lock = -1;
+    dnas_tfevents *ev = NULL;
     dnas_status st = DNAS_OK;
     /* The table is read now, so that a bad --table fails before the search, not after it. */
     if (c->table[0]) {
@@ -337,7 +326,7 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
         }
         goto done;
     }
-    uint32_t crc = data_fingerprint(&data);
+    uint32_t crc = dnas_cifar_fingerprint(&data);
     if (resume && c->data_n > 0 && (c->data_n != data.n || c->data_crc != crc)) {
         st = dnas_fail(DNAS_ERR_INVALID_ARG, "--data %s: not the data set this search was started "
                        "on (%d images, checksum %08x; the checkpoint recorded %d images, checksum "
@@ -354,10 +343,10 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     uint64_t log_bytes = 0, alphas_bytes = 0;
     if (resume) {
         st = dnas_search_load(s, p.ckpt, &log_bytes, &alphas_bytes);
-        if (st == DNAS_OK) st = check_log(p.log, log_bytes);
-        if (st == DNAS_OK) st = check_log(p.alphas, alphas_bytes);
-        if (st == DNAS_OK) st = truncate_to(p.log, log_bytes);
-        if (st == DNAS_OK) st = truncate_to(p.alphas, alphas_bytes);
+        if (st == DNAS_OK) st = dnas_rundir_check_log(p.log, log_bytes);
+        if (st == DNAS_OK) st = dnas_rundir_check_log(p.alphas, alphas_bytes);
+        if (st == DNAS_OK) st = dnas_rundir_truncate_log(p.log, log_bytes);
+        if (st == DNAS_OK) st = dnas_rundir_truncate_log(p.alphas, alphas_bytes);
         if (st == DNAS_OK) st = sync_config_json(&p, stored_json, c);
     } else {
         st = check_new_dir(&p);
@@ -385,6 +374,9 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     }
     if (st == DNAS_OK) st = dnas_loader_seek(L, s->epoch, s->step);
     if (st != DNAS_OK) goto done;
+    /* A new events file per session; TensorBoard drops what earlier ones hold past this step. */
+    if (s->epoch < c->epochs && dnas_tfevents_open(p.dir, s->total_steps + 1, &ev) != DNAS_OK)
+        fprintf(stderr, "warning: %s; the search goes on without TensorBoard events\n", dnas_last_error());
 
     int spe = dnas_loader_steps(L);
     if (resume && s->epoch >= c->epochs)
@@ -409,10 +401,12 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
             progress_line(s, spe, rate);
             t_last = t;
         }
-        if (s->step % c->log_every == 0 && (st = log_line(s, p.log, "step", rate)) != DNAS_OK)
-            goto done;
+        if (s->step % c->log_every == 0) {
+            if ((st = log_line(s, p.log, "step", rate)) != DNAS_OK) goto done;
+            events_line(&ev, s, 0, rate);
+        }
         if (s->step >= spe) {
-            if ((st = end_of_epoch(s, &p, rate)) != DNAS_OK) goto done;
+            if ((st = end_of_epoch(s, &p, rate, &ev)) != DNAS_OK) goto done;
             s->strat->on_epoch_end(s);
             s->epoch++;
             s->step = 0;
@@ -459,6 +453,7 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
     }
 done:
     if (c->progress && st != DNAS_OK && st != DNAS_ERR_INTERRUPTED) fprintf(stderr, "\n");
+    dnas_tfevents_close(ev);
     dnas_loader_destroy(L);
     dnas_search_destroy(s);
     dnas_split_free(&sp);

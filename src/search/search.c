@@ -25,7 +25,7 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->epochs > 0 && c->epochs <= 100000, "--epochs must lie in 1..100000 (got %d)", c->epochs);
     NEED(c->batch > 0 && c->batch <= 4096, "--batch must lie in 1..4096 (got %d)", c->batch);
     NEED(c->channels > 0 && c->channels <= 1024, "--channels must lie in 1..1024 (got %d)", c->channels);
-    NEED(c->cells > 0 && c->cells <= 64, "--cells must lie in 1..64 (got %d)", c->cells);
+    NEED(c->cells >= 0 && c->cells <= 64, "--cells must lie in 0..64 (0 = the space's default; got %d)", c->cells);
     NEED(c->image >= 4 && c->image <= 4096, "--image must lie in 4..4096 (got %d)", c->image);
     NEED((long long)c->batch * c->channels * c->image * c->image <= (1LL << 29),
          "--batch %d with --channels %d is too large (over 2^29 values per activation)", c->batch,
@@ -91,6 +91,7 @@ dnas_status dnas_search_create(const dnas_search_config *c, dnas_search **out) {
         return st;
     }
     s->g = &s->net->g;
+    s->g->rng_key = c->seed; /* stochastic ops (S4's noise); rng_step is set per step */
     s->space = s->net->space;
     s->cand = s->net->cand;
     s->arch_every = 1;
@@ -199,6 +200,7 @@ dnas_status dnas_search_step(dnas_search *s, const dnas_data_batch *train,
                              const dnas_data_batch *valid) {
     /* With arch_every = T (iDARTS), the arch step follows every T-th weight step. */
     int arch = (s->total_steps + 1) % s->arch_every == 0 && !s->cfg.fix_alpha;
+    s->g->rng_step = (uint64_t)s->total_steps; /* checkpointed, so a resumed run draws alike */
     if (s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
     if (!s->cfg.freeze_weights) DNAS_TRY(s->strat->weight_step(s, train));
     if (!s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));

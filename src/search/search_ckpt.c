@@ -65,7 +65,7 @@ static dnas_status open_search_ckpt(const char *path, dnas_ckpt **out) {
     if (strncmp(kind, KIND_PREFIX, strlen(KIND_PREFIX)) != 0 ||
         !dnas_space_find(kind + strlen(KIND_PREFIX))) {
         dnas_status st = dnas_fail(DNAS_ERR_FORMAT, "%s: checkpoint is for '%s', not a search "
-                                   "of a space this build supports (nb201)", path, kind);
+                                   "of a space this build supports (nb201, darts)", path, kind);
         dnas_ckpt_free(*out);
         *out = NULL;
         return st;

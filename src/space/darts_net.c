@@ -1,7 +1,210 @@
-/* NetworkCIFAR of a DARTS genotype (ALGORITHMS.md §A3). Placeholder until it is written. */
+/* NetworkCIFAR of a DARTS genotype (quark0 cnn/model.py; ALGORITHMS.md §A3): the evaluation
+ * network that `dnas train` trains from scratch. Stem conv 3x3 3->3C + BN; L cells with
+ * reductions at L//3 and 2L//3 (channels double); each cell preprocesses its two inputs
+ * (FactorizedReduce after a reduction, else ReLU-conv1x1-BN), computes node i as
+ * op_2i(state[in_2i]) + op_2i+1(state[in_2i+1]) and concatenates the genotype's concat
+ * states; GAP + linear. Optional: the auxiliary head on the output of cell 2L//3 (training
+ * only, loss weight c->aux_weight) and drop path on every non-identity op output.
+ *
+ * Every BN is affine with running statistics (PyTorch defaults), every conv bias-free.
+ * Parameter and buffer names are the keys of the reference model's state_dict
+ * (`stem.0.weight`, `cells.3.preprocess0.op.1.weight`, `cells.6._ops.1.conv_2.weight`,
+ * `cells.3._ops.5.op.7.running_var`, `auxiliary_head.features.5.weight`, `classifier.bias`),
+ * so a checkpoint of the reference (and our twin, tests/ref/darts_net_twin.py) maps by name. */
 #include "darts.h"
+#include "../ops/ops.h"
+#include <stdarg.h>
+#include <stdio.h>
+
+/* snprintf into a caller's name buffer, returning it (names fit: 64-byte parameter names). */
+static const char *nm(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const char *nm(char *buf, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, 96, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+/* One ReLU per tensor, made on first use: every op of a cell that starts with ReLU on the
+ * same state reads it (ReLU is not in place in the reference either, so sharing it changes
+ * nothing but memory). */
+static int relu_of(dnas_graph *g, int x, int *cache, const char *name) {
+    if (*cache < 0) *cache = dnas_op_relu(g, name, x);
+    return *cache;
+}
+
+/* conv (no bias) at `<p>.<ci>` then BN (affine, running stats) at `<p>.<bi>`. */
+static int conv_bn(dnas_graph *g, const char *p, int ci, int bi, int x, int cout, int k,
+                   int stride, int pad, int dil, int groups) {
+    char n[96];
+    int y = dnas_op_conv2d(g, nm(n, "%s.%d", p, ci), x, cout, k, stride, pad, dil, groups, 0);
+    return dnas_op_batchnorm(g, nm(n, "%s.%d", p, bi), y, 1, 1);
+}
+
+/* FactorizedReduce(C_in -> cout) of xr = relu(x): 1x1 stride-2 convs on x and on x shifted
+ * by one pixel (pad -1 crops the first row and column), concatenated, BN. */
+static int factorized_reduce(dnas_graph *g, const char *p, int xr, int cout) {
+    char n[96];
+    int y[2];
+    y[0] = dnas_op_conv2d(g, nm(n, "%s.conv_1", p), xr, cout / 2, 1, 2, 0, 1, 1, 0);
+    y[1] = dnas_op_conv2d(g, nm(n, "%s.conv_2", p), xr, cout / 2, 1, 2, -1, 1, 1, 0);
+    int cat = dnas_op_concat(g, nm(n, "%s.cat", p), y, 2);
+    return dnas_op_batchnorm(g, nm(n, "%s.bn", p), cat, 1, 1);
+}
+
+/* One op of a cell on state x (xr = its shared ReLU, made on demand), named `p` = cells.k._ops.j.
+ * *identity is set when the op is the identity (skip_connect at stride 1): no drop path. */
+static int cell_op(dnas_graph *g, const char *p, int op, int x, int *xr_cache, int stride,
+                   int *identity) {
+    char n[96];
+    int C = x >= 0 ? g->vals[x].shape.c : 1;
+    *identity = 0;
+    switch (op) {
+    case DNAS_DARTS_NONE: return dnas_op_zero(g, nm(n, "%s.zero", p), x, stride);
+    case DNAS_DARTS_NOISE: return dnas_op_noise(g, nm(n, "%s.noise", p), x, stride);
+    case DNAS_DARTS_MAX_POOL_3X3: return dnas_op_maxpool(g, nm(n, "%s.max", p), x, 3, stride, 1);
+    case DNAS_DARTS_AVG_POOL_3X3:
+        return dnas_op_avgpool(g, nm(n, "%s.avg", p), x, 3, stride, 1, 0);
+    case DNAS_DARTS_SKIP:
+        if (stride == 1) {
+            *identity = 1;
+            return x;
+        }
+        return factorized_reduce(g, p, relu_of(g, x, xr_cache, nm(n, "%s.relu", p)), C);
+    case DNAS_DARTS_SEP_CONV_3X3:
+    case DNAS_DARTS_SEP_CONV_5X5: {
+        /* Two stacked ReLU - depthwise k x k - pointwise 1x1 - BN; only the first strides. */
+        int k = op == DNAS_DARTS_SEP_CONV_3X3 ? 3 : 5;
+        char q[96];
+        nm(q, "%s.op", p);
+        int y = relu_of(g, x, xr_cache, nm(n, "%s.0", q));
+        y = dnas_op_conv2d(g, nm(n, "%s.1", q), y, C, k, stride, k / 2, 1, C, 0);
+        y = conv_bn(g, q, 2, 3, y, C, 1, 1, 0, 1, 1);
+        y = dnas_op_relu(g, nm(n, "%s.4", q), y);
+        y = dnas_op_conv2d(g, nm(n, "%s.5", q), y, C, k, 1, k / 2, 1, C, 0);
+        return conv_bn(g, q, 6, 7, y, C, 1, 1, 0, 1, 1);
+    }
+    case DNAS_DARTS_DIL_CONV_3X3:
+    case DNAS_DARTS_DIL_CONV_5X5: {
+        /* ReLU - depthwise k x k dilation 2 (pad k-1 keeps the size) - pointwise - BN. */
+        int k = op == DNAS_DARTS_DIL_CONV_3X3 ? 3 : 5;
+        char q[96];
+        nm(q, "%s.op", p);
+        int y = relu_of(g, x, xr_cache, nm(n, "%s.0", q));
+        y = dnas_op_conv2d(g, nm(n, "%s.1", q), y, C, k, stride, k - 1, 2, C, 0);
+        return conv_bn(g, q, 2, 3, y, C, 1, 1, 0, 1, 1);
+    }
+    }
+    dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "DARTS network: op index %d at %s is not a DARTS op",
+                     op, p);
+    return -1;
+}
+
+/* Cell k of type t (0 normal, 1 reduce) on inputs s0, s1 (their ReLUs cached in r0, r1, shared
+ * with the neighbouring cells and the auxiliary head); C = this cell's channels. */
+static int cell(dnas_graph *g, const dnas_darts_genotype *gt, int k, int t, int red_prev, int s0,
+                int *r0, int s1, int *r1, int C, int drop) {
+    char p[96], n[96];
+    int st[DNAS_DARTS_NODES + 2], relu[DNAS_DARTS_NODES + 2];
+    for (int j = 0; j < DNAS_DARTS_NODES + 2; j++) relu[j] = -1;
+    if (s0 < 0 || s1 < 0) return -1;
+    if (red_prev) {
+        st[0] = factorized_reduce(g, nm(p, "cells.%d.preprocess0", k),
+                                  relu_of(g, s0, r0, nm(n, "cells.%d.preprocess0.relu", k)), C);
+    } else {
+        nm(p, "cells.%d.preprocess0.op", k);
+        st[0] = conv_bn(g, p, 1, 2, relu_of(g, s0, r0, nm(n, "%s.0", p)), C, 1, 1, 0, 1, 1);
+    }
+    nm(p, "cells.%d.preprocess1.op", k);
+    st[1] = conv_bn(g, p, 1, 2, relu_of(g, s1, r1, nm(n, "%s.0", p)), C, 1, 1, 0, 1, 1);
+    for (int i = 0; i < DNAS_DARTS_NODES; i++) {
+        int h[2];
+        for (int e = 0; e < 2; e++) {
+            int j = 2 * i + e, in = gt->in[t][j], identity;
+            int stride = t == 1 && in < 2 ? 2 : 1;
+            h[e] = cell_op(g, nm(p, "cells.%d._ops.%d", k, j), gt->op[t][j], st[in], &relu[in],
+                           stride, &identity);
+            if (drop && !identity) h[e] = dnas_op_droppath(g, nm(n, "cells.%d.drop_path.%d", k, j), h[e]);
+        }
+        st[i + 2] = dnas_op_add(g, nm(n, "cells.%d.node%d", k, i), h[0], h[1]);
+    }
+    int cat[DNAS_DARTS_NODES + 2], nc = gt->n_concat[t];
+    for (int j = 0; j < nc; j++) {
+        cat[j] = st[gt->concat[t][j]];
+        if (cat[j] >= 0 && cat[0] >= 0 && g->vals[cat[j]].shape.h != g->vals[cat[0]].shape.h) {
+            dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "DARTS network: %s_concat of cell %d mixes "
+                             "states of different sizes (in a reduction cell states 0 and 1 "
+                             "are not reduced)", t ? "reduce" : "normal", k);
+            return -1;
+        }
+    }
+    return nc == 1 ? cat[0] : dnas_op_concat(g, nm(n, "cells.%d.concat", k), cat, nc);
+}
+
+/* AuxiliaryHeadCIFAR on x (8x8; relu = its cached ReLU): AvgPool 5 stride 3 (-> 2x2, padding
+ * excluded) - conv1x1 128 - BN - ReLU - conv2x2 768 - BN - ReLU - linear. Returns the logits. */
+static int aux_head(dnas_graph *g, int x, int *relu, int classes) {
+    if (x < 0) return -1;
+    dnas_shape s = g->vals[x].shape;
+    if (s.h < 8 || s.h > 10 || s.w < 8 || s.w > 10) {
+        dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "the auxiliary head needs an 8x8 input (32x32 "
+                         "images) after cell 2L//3, got %dx%d: use --image 32 or no --auxiliary",
+                         s.h, s.w);
+        return -1;
+    }
+    const char *p = "auxiliary_head.features";
+    char n[96];
+    int y = relu_of(g, x, relu, "auxiliary_head.features.0");
+    y = dnas_op_avgpool(g, nm(n, "%s.1", p), y, 5, 3, 0, 0);
+    y = conv_bn(g, p, 2, 3, y, 128, 1, 1, 0, 1, 1);
+    y = dnas_op_relu(g, nm(n, "%s.4", p), y);
+    y = conv_bn(g, p, 5, 6, y, 768, 2, 1, 0, 1, 1);
+    y = dnas_op_relu(g, nm(n, "%s.7", p), y);
+    return dnas_op_linear(g, "auxiliary_head.classifier", y, classes);
+}
 
 dnas_status dnas_darts_build_net(dnas_graph *g, const dnas_net_config *c, const char *genotype) {
-    (void)g; (void)c; (void)genotype;
-    return dnas_fail(DNAS_ERR_UNSUPPORTED, "the DARTS evaluation network is not built yet");
+    dnas_darts_genotype gt;
+    DNAS_TRY(dnas_darts_genotype_parse(genotype, &gt));
+    int C = c->channels ? c->channels : 36, L = c->cells ? c->cells : 20;
+    if (c->batch <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "batch must be > 0 (got %d)", c->batch);
+    if (C < 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "channels must be > 0 (got %d)", C);
+    if (L < 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "layers (cells) must be > 0 (got %d)", L);
+    if (c->classes < 2) return dnas_fail(DNAS_ERR_INVALID_ARG, "classes must be >= 2 (got %d)", c->classes);
+    /* Two FactorizedReduces halve H and W exactly only on even sizes. */
+    if (c->image < 4 || c->image % 4)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "image size must be a positive multiple of 4 (got %d)", c->image);
+    if (c->auxiliary && !(c->aux_weight >= 0.0f))
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "auxiliary loss weight must be >= 0 (got %g)",
+                         (double)c->aux_weight);
+    int x = dnas_graph_input(g, dnas_shape4(c->batch, 3, c->image, c->image));
+    x = dnas_op_conv2d(g, "stem.0", x, 3 * C, 3, 1, 1, 1, 1, 0);
+    x = dnas_op_batchnorm(g, "stem.1", x, 1, 1);
+    int s0 = x, s1 = x, r0 = -1, r1 = -1, C_curr = C, red_prev = 0, aux_loss = -1;
+    for (int k = 0; k < L; k++) {
+        int red = k == L / 3 || k == 2 * L / 3;
+        if (red) C_curr *= 2;
+        int out = cell(g, &gt, k, red, red_prev, s0, &r0, s1, &r1, C_curr, c->drop_path);
+        red_prev = red;
+        s0 = s1;
+        r0 = r1;
+        s1 = out;
+        r1 = -1;
+        if (k == 2 * L / 3 && c->auxiliary) {
+            /* Built here, as in the reference's forward; its nodes (and only they) are
+             * training-only, so an eval forward never runs them. */
+            int first = g->n_nodes;
+            int logits = aux_head(g, s1, &r1, c->classes);
+            aux_loss = dnas_op_xent_aux(g, "auxiliary_loss", logits);
+            dnas_graph_set_train_only(g, first, g->n_nodes);
+            /* The next cell's preprocess1 must not read the training-only ReLU. */
+            r1 = -1;
+        }
+    }
+    x = dnas_op_gap(g, "global_pooling", s1);
+    x = dnas_op_linear(g, "classifier", x, c->classes);
+    dnas_op_xent(g, "loss", x);
+    if (c->auxiliary) dnas_op_loss_sum(g, "loss_total", aux_loss, c->aux_weight);
+    return g->build_status;
 }

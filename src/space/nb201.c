@@ -3,6 +3,7 @@
  * two ResNet basic blocks, lastact BN+ReLU, global average pool, linear classifier.
  * Parameter names follow the PyTorch twin in tests/ref/ so fixtures map by name. */
 #include "space.h"
+#include "nb201_net.h"
 #include "../io/nb201_table.h"
 #include "../ops/ops.h"
 #include <stdio.h>
@@ -69,7 +70,8 @@ static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c);
 const dnas_space dnas_space_nb201 = {
     .name = "nb201", .groups = 1, .rows = DNAS_NB201_EDGES, .cols = DNAS_NB201_OPS,
     .ops = dnas_nb201_ops, .group_names = nb201_groups, .candidates = nb201_candidates,
-    .build = nb201_build, .derive = nb201_derive, .parse = nb201_parse, .build_net = NULL,
+    .build = nb201_build, .derive = nb201_derive, .parse = nb201_parse,
+    .build_net = dnas_nb201_build_net,
     .bench_load = nb201_bench_load, .bench_find = nb201_bench_find, .bench_free = nb201_bench_free};
 
 /* ReLU -> conv (bias when BN is not affine, as the reference) -> BN. */
@@ -141,7 +143,8 @@ static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0) {
 static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
     if (c->batch <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "batch must be > 0 (got %d)", c->batch);
     if (c->channels <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "channels must be > 0 (got %d)", c->channels);
-    if (c->cells <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "cells per stage must be > 0 (got %d)", c->cells);
+    if (c->cells < 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "cells per stage must be > 0 (got %d)", c->cells);
+    int N = c->cells ? c->cells : 5; /* 0 = the space's default (AutoDL: N = 5) */
     if (c->classes < 2) return dnas_fail(DNAS_ERR_INVALID_ARG, "classes must be >= 2 (got %d)", c->classes);
     if (c->image < 4 || c->image % 4)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "image size must be a positive multiple of 4 (got %d)", c->image);
@@ -153,7 +156,7 @@ static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
     int idx = 0;
     for (int stage = 0; stage < 3; stage++) {
         if (stage > 0) x = resblock(g, idx++, x, C << stage);
-        for (int i = 0; i < c->cells; i++) x = search_cell(g, idx++, x, c->track_bn, mix0);
+        for (int i = 0; i < N; i++) x = search_cell(g, idx++, x, c->track_bn, mix0);
     }
     x = dnas_op_batchnorm(g, "lastact.bn", x, 1, 1);
     x = dnas_op_relu(g, "lastact.relu", x);

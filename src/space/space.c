@@ -1,10 +1,12 @@
 /* The registry of search spaces and the helpers every space shares. */
 #include "space.h"
+#include "darts.h"
 #include <string.h>
 
 const dnas_space *dnas_space_find(const char *name) {
     if (name && strcmp(name, "nb201") == 0) return &dnas_space_nb201;
-    dnas_fail(DNAS_ERR_INVALID_ARG, "unknown search space '%s' (known: nb201)", name ? name : "");
+    if (name && strcmp(name, "darts") == 0) return &dnas_space_darts;
+    dnas_fail(DNAS_ERR_INVALID_ARG, "unknown search space '%s' (known: nb201, darts)", name ? name : "");
     return NULL;
 }
 

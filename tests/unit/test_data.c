@@ -706,6 +706,174 @@ static void test_oom(void) {
     CHECK(ok, "split_make never succeeded");
 }
 
+/* ---- cutout and normalisation of dnas train ------------------------------------------------ */
+/* A training loader over all of `train` (dnas train's: shuffle, crop + flip), no prefetch. */
+static dnas_loader *train_loader(uint64_t seed, int cutout, int prefetch) {
+    dnas_loader_config c;
+    dnas_loader_config_default(&c);
+    c.data = &train;
+    c.batch = 64;
+    c.seed = seed;
+    c.cutout = cutout;
+    c.prefetch = prefetch;
+    dnas_loader *l = NULL;
+    dnas_status st = dnas_loader_create(&c, &l);
+    CHECK(st == DNAS_OK, "%s", dnas_last_error());
+    return l;
+}
+
+/* Cutout zeroes exactly the clipped 16x16 square around the loader's centre, in every channel,
+ * and leaves every other value as the same loader without cutout makes it. */
+static void test_cutout_region(void) {
+    if (!have_data) { CHECK(0, "no data"); return; }
+    dnas_loader *a = train_loader(5, 16, 0), *b = train_loader(5, 0, 0);
+    if (!a || !b) return;
+    dnas_loader_batch ba, bb;
+    batch_copy k;
+    CHECK(dnas_loader_seek(a, 2, 5) == DNAS_OK && dnas_loader_next(a, &ba) == DNAS_OK, "a");
+    keep(&k, &ba);
+    CHECK(dnas_loader_seek(b, 2, 5) == DNAS_OK && dnas_loader_next(b, &bb) == DNAS_OK, "b");
+    CHECK(memcmp(k.b.train.y, bb.train.y, 64 * sizeof(int)) == 0, "cutout changed the labels");
+    int bad_in = 0, bad_out = 0, clipped = 0, full = 0;
+    for (int j = 0; j < 64; j++) {
+        int cy = -1, cx = -1, area = 0;
+        dnas_loader_cutout_centre(a, 2, 5, j, &cy, &cx);
+        CHECK(cy >= 0 && cy < 32 && cx >= 0 && cx < 32, "centre (%d,%d) outside the image", cy, cx);
+        const float *x = k.b.train.x + (size_t)j * 3072, *y = bb.train.x + (size_t)j * 3072;
+        for (int h = 0; h < 32; h++)
+            for (int w = 0; w < 32; w++) {
+                int in = h >= cy - 8 && h < cy + 8 && w >= cx - 8 && w < cx + 8;
+                area += in;
+                for (int ch = 0; ch < 3; ch++) {
+                    float v = x[(h * 32 + w) * 3 + ch], u = y[(h * 32 + w) * 3 + ch];
+                    if (in) bad_in += v != 0.0f;
+                    else bad_out += memcmp(&v, &u, sizeof v) != 0;
+                }
+            }
+        clipped += area < 256;
+        full += area == 256;
+    }
+    printf("  64 images: %d full 16x16 squares, %d clipped at a border\n", full, clipped);
+    CHECK(bad_in == 0, "%d values inside the squares are not zero", bad_in);
+    CHECK(bad_out == 0, "%d values outside the squares changed", bad_out);
+    CHECK(clipped > 0 && full > 0, "want both clipped and whole squares among 64 images");
+    unkeep(&k);
+    dnas_loader_destroy(a);
+    dnas_loader_destroy(b);
+}
+
+/* The squares are a pure function of (seed, epoch, step, slot): the same after a seek, with or
+ * without the prefetch thread; other steps and seeds draw other squares. */
+static void test_cutout_deterministic(void) {
+    if (!have_data) { CHECK(0, "no data"); return; }
+    dnas_loader *a = train_loader(9, 16, 0), *b = train_loader(9, 16, 1), *c = train_loader(10, 16, 0);
+    if (!a || !b || !c) return;
+    dnas_loader_batch ba, bb;
+    batch_copy k;
+    CHECK(dnas_loader_seek(a, 4, 0) == DNAS_OK, "seek");
+    for (int s = 0; s < 10; s++) CHECK(dnas_loader_next(a, &ba) == DNAS_OK, "next");
+    CHECK(ba.epoch == 4 && ba.step == 9, "position %d/%d", ba.epoch, ba.step);
+    keep(&k, &ba);
+    CHECK(dnas_loader_seek(b, 4, 9) == DNAS_OK && dnas_loader_next(b, &bb) == DNAS_OK, "b");
+    CHECK(same_batch(&k.b, &bb), "iterating and seeking (with prefetch) gave different batches");
+    int moved_step = 0, moved_seed = 0;
+    for (int j = 0; j < 64; j++) {
+        int y0, x0, y1, x1, y2, x2;
+        dnas_loader_cutout_centre(a, 4, 9, j, &y0, &x0);
+        dnas_loader_cutout_centre(b, 4, 10, j, &y1, &x1);
+        dnas_loader_cutout_centre(c, 4, 9, j, &y2, &x2);
+        moved_step += y0 != y1 || x0 != x1;
+        moved_seed += y0 != y2 || x0 != x2;
+    }
+    CHECK(moved_step > 32 && moved_seed > 32, "centres barely change with the step (%d/64) or "
+          "the seed (%d/64)", moved_step, moved_seed);
+    unkeep(&k);
+    dnas_loader_destroy(a);
+    dnas_loader_destroy(b);
+    dnas_loader_destroy(c);
+}
+
+/* Byte-wise FNV-1a, for golden values. */
+static uint64_t fnv_bytes(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* With cutout off (the search's loaders), the output is what it was before cutout existed:
+ * golden hashes of the batch at (3, 17) of a seed-7 search loader, recorded with the loader
+ * of before this change; and cutout never touches the paired validation batch. */
+static void test_cutout_off_keeps_search(void) {
+    if (!have_data || !sp.train) { CHECK(0, "no data"); return; }
+    dnas_loader *l = search_loader(7, 0, 1, 0);
+    if (!l) return;
+    dnas_loader_batch b;
+    CHECK(dnas_loader_seek(l, 3, 17) == DNAS_OK && dnas_loader_next(l, &b) == DNAS_OK, "next");
+    uint64_t hx = fnv_bytes(b.train.x, 64 * 3072 * sizeof(float)), hy = fnv_bytes(b.train.y, 64 * sizeof(int));
+    uint64_t hvx = fnv_bytes(b.valid.x, 64 * 3072 * sizeof(float)), hvy = fnv_bytes(b.valid.y, 64 * sizeof(int));
+    CHECK(hx == 0xdb2a010eb50c5b52ull && hy == 0x002ddd1e3060b17cull &&
+              hvx == 0x7e5970af47feacf5ull && hvy == 0x8a94c088bc8c3abcull,
+          "the search loader's batch changed: %016llx %016llx %016llx %016llx",
+          (unsigned long long)hx, (unsigned long long)hy, (unsigned long long)hvx,
+          (unsigned long long)hvy);
+    dnas_loader_destroy(l);
+    /* The same loader with cutout on: its weight batch changes, its valid batch does not. */
+    dnas_loader_config c;
+    dnas_loader_config_default(&c);
+    c.data = &train;
+    c.idx = sp.train;
+    c.n_idx = sp.n_train;
+    c.valid_data = &train;
+    c.valid_idx = sp.valid;
+    c.n_valid_idx = sp.n_valid;
+    c.seed = 7;
+    c.prefetch = 0;
+    c.cutout = 16;
+    CHECK(dnas_loader_create(&c, &l) == DNAS_OK, "%s", dnas_last_error());
+    if (!l) return;
+    CHECK(dnas_loader_seek(l, 3, 17) == DNAS_OK && dnas_loader_next(l, &b) == DNAS_OK, "next");
+    CHECK(fnv_bytes(b.train.x, 64 * 3072 * sizeof(float)) != hx, "cutout 16 changed nothing");
+    CHECK(fnv_bytes(b.valid.x, 64 * 3072 * sizeof(float)) == hvx, "cutout touched the valid batch");
+    dnas_loader_destroy(l);
+    c.cutout = -1;
+    CHECK(dnas_loader_create(&c, &l) == DNAS_ERR_INVALID_ARG && strstr(dnas_last_error(), "cutout"),
+          "cutout -1 accepted: %s", dnas_last_error());
+}
+
+/* DNAS_NORM_DARTS: quark0's CIFAR-10 mean/std, (p/255 - mean)/std in float. */
+static void test_darts_normalisation(void) {
+    if (!have_data) { CHECK(0, "no data"); return; }
+    static const float m[3] = {0.49139968f, 0.48215827f, 0.44653124f};
+    static const float s[3] = {0.24703233f, 0.24348505f, 0.26158768f};
+    dnas_loader_config c;
+    dnas_loader_config_eval(&c, &test, 16);
+    c.norm = DNAS_NORM_DARTS;
+    c.prefetch = 0;
+    dnas_loader *l = NULL;
+    CHECK(dnas_loader_create(&c, &l) == DNAS_OK, "%s", dnas_last_error());
+    if (!l) return;
+    dnas_loader_batch b;
+    CHECK(dnas_loader_next(l, &b) == DNAS_OK, "next");
+    int wrong = 0;
+    for (int j = 0; j < 16; j++)
+        for (int h = 0; h < 32; h++)
+            for (int w = 0; w < 32; w++)
+                for (int ch = 0; ch < 3; ch++) {
+                    uint8_t p = test.pixels[(size_t)j * 3072 + ch * 1024 + h * 32 + w];
+                    float want = ((float)p / 255.0f - m[ch]) / s[ch];
+                    wrong += b.train.x[(size_t)j * 3072 + (h * 32 + w) * 3 + ch] != want;
+                }
+    CHECK(wrong == 0, "%d values differ from quark0's normalisation", wrong);
+    dnas_loader_destroy(l);
+    float mean[3], std[3];
+    dnas_cifar_norm_as(DNAS_CIFAR100, DNAS_NORM_DARTS, mean, std);
+    float m100[3], s100[3];
+    dnas_cifar_norm(DNAS_CIFAR100, m100, s100);
+    CHECK(memcmp(mean, m100, sizeof mean) == 0 && memcmp(std, s100, sizeof std) == 0,
+          "CIFAR-100 must keep its AutoDL values");
+}
+
 int main(void) {
     RUN(test_load);
     RUN(test_bad_files);
@@ -719,6 +887,10 @@ int main(void) {
     RUN(test_eval_iterator);
     RUN(test_bad_config);
     RUN(test_oom);
+    RUN(test_cutout_region);
+    RUN(test_cutout_deterministic);
+    RUN(test_cutout_off_keeps_search);
+    RUN(test_darts_normalisation);
     dnas_split_free(&sp);
     dnas_cifar_free(&train);
     dnas_cifar_free(&test);

@@ -1,0 +1,170 @@
+/* The DARTS search supernet against our PyTorch twin (tests/ref/darts_twin.py, fixture written
+ * by tests/ref/make_darts_fixture.py): C = 4, 5 layers (both reductions), batch 4, 16x16, train
+ * mode. For the full space and for the S1 and S3 variants: the same logits and loss, the same
+ * gradient of every weight tensor and of both alpha groups (normal and reduce). Max relative
+ * error printed per comparison.
+ *
+ * The fixture holds no weights: both sides set them by the rule in make_darts_fixture.py
+ * (integer hashing of the parameter's name and index, then exact double operations and one
+ * rounding to float32), so the start state is bit-identical and is matched by name.
+ *
+ * Tolerances are 4-10x the errors measured with 2 threads on the default build (x86-64-v3)
+ * and SAN=1; the measured value is in each comment. */
+#include "test.h"
+#include "twin.h"
+#include "search/search.h"
+#include <math.h>
+
+#define TOL_LOGITS 6e-6     /* logits (normwise): measured 9.9e-7 (6x) */
+#define TOL_LOSS 1e-6       /* loss (relative): measured 1.1e-7 (9x; one float ulp at 2.2 is 2.4e-7) */
+#define TOL_GRAD 3e-5       /* per-tensor weight gradients: measured 4.8e-6 (6x) */
+#define TOL_ALPHA_GRAD 8e-6 /* dloss/dalpha, each group: measured 1.4e-6 (6x) */
+
+static fixture fx;
+static int have_fx;
+static char why_fx[400];
+
+static const float *need_f(const char *name, size_t count) {
+    const fx_entry *e = fx_get(&fx, name);
+    int ok = e && e->dtype == 0 && (count == 0 || e->count == count);
+    CHECK(ok, "fixture entry %s missing, not float32 or not of %zu values", name, count);
+    return ok ? e->data : NULL;
+}
+
+static uint64_t fnv1a64(const char *s) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* make_darts_fixture.py's start values, in PyTorch layout, converted to ours. */
+static void init_by_rule(dnas_graph *g) {
+    for (int i = 0; i < g->n_params; i++) {
+        dnas_param *p = &g->params[i];
+        size_t n = dnas_shape_numel(p->shape);
+        float *tmp = malloc(n * sizeof(float));
+        uint64_t base = fnv1a64(p->name);
+        size_t len = strlen(p->name);
+        int is_weight = len > 7 && strcmp(p->name + len - 7, ".weight") == 0;
+        double bound = p->fan_in > 0 ? 1.0 / sqrt((double)p->fan_in) : 0.0;
+        for (size_t j = 0; j < n; j++) {
+            double s = 2.0 * ((double)(splitmix64(base + j) >> 11) * 0x1p-53) - 1.0;
+            double v = p->fan_in > 0 ? s * bound : is_weight ? 1.0 + s / 8 : s / 8;
+            tmp[j] = (float)v;
+        }
+        fx_nchw_to_nhwc(g->w + p->off, tmp, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
+        free(tmp);
+    }
+}
+
+static void check_section(const char *sec, const char *ops) {
+    if (!have_fx) {
+        CHECK(0, "fixture unusable: %s", why_fx);
+        return;
+    }
+    const fx_entry *cfg = fx_get(&fx, "config");
+    CHECK(cfg && cfg->dtype == 1 && cfg->count == 6, "fixture config entry");
+    if (!cfg || cfg->dtype != 1 || cfg->count != 6) return;
+    const int *c = cfg->data;
+    dnas_search_config sc;
+    dnas_search_config_default(&sc, "darts1");
+    snprintf(sc.space, sizeof sc.space, "darts");
+    snprintf(sc.ops, sizeof sc.ops, "%s", ops);
+    sc.channels = c[0];
+    sc.cells = c[1];
+    sc.batch = c[3];
+    sc.image = c[4];
+    sc.track_bn = c[5];
+    sc.threads = 2;
+    dnas_search *s = NULL;
+    if (dnas_search_create(&sc, &s) != DNAS_OK) {
+        CHECK(0, "create %s: %s", ops, dnas_last_error());
+        return;
+    }
+    CHECK(c[2] == 10, "fixture has %d classes; the search builds 10 (cifar10)", c[2]);
+    dnas_graph *g = s->g;
+    init_by_rule(g);
+    char name[200];
+    snprintf(name, sizeof name, "%salpha", sec);
+    const float *a = need_f(name, s->n_alpha);
+    dnas_data_batch b;
+    if (!a || !twin_batch(&fx, "x", "y", &b)) {
+        dnas_search_destroy(s);
+        return;
+    }
+    memcpy(s->alpha, a, s->n_alpha * sizeof(float));
+    dnas_status st = dnas_search_fwd_bwd(s, &b, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH, NULL);
+    CHECK(st == DNAS_OK, "fwd/bwd: %s", dnas_last_error());
+    dnas_search_mix_backward(s);
+    size_t nl = dnas_shape_numel(g->vals[g->logits].shape);
+    snprintf(name, sizeof name, "%sout/logits", sec);
+    const float *lg = need_f(name, nl);
+    snprintf(name, sizeof name, "%sout/loss", sec);
+    const float *ls = need_f(name, 1);
+    snprintf(name, sizeof name, "%sgrad/alpha", sec);
+    const float *ga = need_f(name, s->n_alpha);
+    if (st == DNAS_OK && lg && ls && ga) {
+        double e_logits = fx_relerr(g->vals[g->logits].data, lg, nl);
+        double e_loss = fabs(g->loss_value - ls[0]) / fabs(ls[0]);
+        printf("  %s: %zu weights; logits max rel err %.3g, loss %.7f vs %.7f (rel %.3g)\n", ops,
+               g->n_weights, e_logits, (double)g->loss_value, (double)ls[0], e_loss);
+        CHECK(e_logits <= TOL_LOGITS, "logits differ: %.3g", e_logits);
+        CHECK(e_loss <= TOL_LOSS, "loss differs: %.3g", e_loss);
+        /* Every parameter of the graph has a twin gradient, and the twin has no other. */
+        double worst = 0;
+        const char *worst_name = "";
+        int n_twin = 0;
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "%sgrad/", sec);
+        for (int i = 0; i < fx.n; i++)
+            n_twin += strncmp(fx.e[i].name, prefix, strlen(prefix)) == 0 &&
+                      strcmp(fx.e[i].name + strlen(prefix), "alpha") != 0;
+        CHECK(n_twin == g->n_params, "the twin has %d parameter gradients, the graph %d parameters", n_twin, g->n_params);
+        for (int i = 0; i < g->n_params; i++) {
+            dnas_param *p = &g->params[i];
+            size_t cnt = dnas_shape_numel(p->shape);
+            snprintf(name, sizeof name, "%sgrad/%s", sec, p->name);
+            const float *e = need_f(name, cnt);
+            if (!e) continue;
+            float *ref = malloc(cnt * sizeof(float));
+            fx_nchw_to_nhwc(ref, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
+            double err = fx_relerr(g->gw + p->off, ref, cnt);
+            free(ref);
+            if (err > worst || err != err) {
+                worst = err;
+                worst_name = p->name;
+            }
+            CHECK(err <= TOL_GRAD, "%s grad %s: relative error %.3g > %.1g", ops, p->name, err, TOL_GRAD);
+        }
+        printf("  %s: %d weight gradients, worst max rel err %.3g (%s)\n", ops, g->n_params, worst, worst_name);
+        const size_t half = s->n_alpha / 2;
+        for (int t = 0; t < 2; t++) {
+            double e = fx_relerr(s->galpha + t * half, ga + t * half, half);
+            printf("  %s: %s alpha gradient max rel err %.3g\n", ops, t ? "reduce" : "normal", e);
+            CHECK(e <= TOL_ALPHA_GRAD, "%s %s alpha gradient differs: %.3g", ops, t ? "reduce" : "normal", e);
+        }
+    }
+    free((void *)b.x);
+    dnas_search_destroy(s);
+}
+
+static void test_full_space(void) { check_section("", "all"); }
+static void test_s1(void) { check_section("s1/", "s1"); }
+static void test_s3(void) { check_section("s3/", "s3"); }
+
+int main(void) {
+    have_fx = fx_load(&fx, t_src_path("tests/ref/darts_fixture.bin"));
+    if (!have_fx) snprintf(why_fx, sizeof why_fx, "%s", fx_why);
+    RUN(test_full_space);
+    RUN(test_s1);
+    RUN(test_s3);
+    fx_free(&fx);
+    TEST_EXIT();
+}
