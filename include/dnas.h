@@ -61,6 +61,10 @@ typedef struct {
     uint64_t seed;       /* weight and alpha initialisation */
     const char *ops;     /* op-set variant of the space ("" or NULL = its default; NB201:
                             "no-none" drops 'none' from every edge) */
+    int pc_k;            /* PC-DARTS partial channels: mixed ops see the first C/pc_k channels,
+                            the rest bypass (0 or 1 = off: every channel, the plain supernet) */
+    int edge_norm;       /* PC-DARTS edge normalisation: one more mixing weight per edge
+                            (space.h's edge block) scales the whole edge output (0 = off) */
 } dnas_supernet_config;
 
 DNAS_API void dnas_supernet_config_default(dnas_supernet_config *c);
@@ -114,6 +118,37 @@ typedef struct {
     char select[16];       /* selection after the search: magnitude | pt */
     int pt_interval;       /* DARTS-PT: tuning epochs between decisions (5) */
     double pt_lr;          /* DARTS-PT: constant tuning lr (0 = --lr / 10) */
+    int track_ev;          /* 1: log the dominant eigenvalue of the validation Hessian w.r.t.
+                              alpha (RobustDARTS, ALGORITHMS.md §B9; rdarts: 1) */
+    int ev_every;          /* ... every ev_every-th epoch counted from 0, and the last (2) */
+    int ev_iters;          /* power-iteration products at most per eigenvalue (50) */
+    double ev_tol;         /* power iteration stops at this relative change (1e-4) */
+    char rdarts_reg[16];   /* RobustDARTS: l2 (SGD weight decay --rdarts-factor) | none */
+    double rdarts_factor;  /* RobustDARTS: the L2 factor (3e-4, the grid's first value) */
+    int rdarts_order;      /* RobustDARTS: 1 first order, 2 unrolled (2, as the reference) */
+    char rdarts_es[8];     /* RobustDARTS: none | es (DARTS-ES) | ada (DARTS-ADA); es */
+    int es_window;         /* DARTS-ES: eigenvalues per local average (5) */
+    int es_delta;          /* DARTS-ES: compare with the average this many entries back (4) */
+    int es_start;          /* DARTS-ES: earliest stop epoch (10) */
+    double es_factor;      /* DARTS-ES: stop when the averages' ratio exceeds this (1.3) */
+    double ada_mul;        /* DARTS-ADA: weight-decay multiplier per roll back (3) */
+    double ada_max_wd;     /* DARTS-ADA: largest weight decay (0.03) */
+    int pc_k;              /* PC-DARTS: partial channels 1/K on mixed edges (1 = off; pcdarts: 4) */
+    int edge_norm;         /* PC-DARTS: per-edge weights beta, softmax over each node's edges
+                              (0/1; only --algo pcdarts learns them; pcdarts: 1) */
+    int warmup_epochs;     /* PC-DARTS: epochs before the first arch step (pcdarts: 15) */
+    double zero_one_weight; /* FairDARTS: weight w01 of the zero-one loss (10) */
+    double derive_threshold; /* FairDARTS: threshold derivation, an op kept only if its weight
+                                >= this (0.85); 0 = the space's argmax derivation */
+    char drnas_reg[8];     /* DrNAS: regulariser l2 (Adam decay --arch-weight-decay) | kl */
+    double reg_scale;      /* DrNAS: weight of KL(Dir(beta) || Dir(1)) with --drnas-reg kl */
+    double tau_max, tau_min; /* SNAS/GDAS: Gumbel temperature schedule's start and end */
+    int tau_epochs;        /* SNAS/GDAS: its length in epochs (0 = --epochs; SNAS: 150) */
+    double resource_lambda; /* SNAS: weight of the resource penalty of the sampled child */
+    char resource_cost[8]; /* SNAS: flops | params (the op cost table, space.h) */
+    int log_penalty;       /* SNAS: penalty log(cost) instead of cost (0/1) */
+    double resource_ratio; /* SNAS: weight of the reduction cells' cost against normal's (1) */
+    double arch_grad_clip; /* SNAS: global norm clip of alpha's gradient (0 = off; snas: 10) */
     volatile int *stop;    /* not a setting: when *stop becomes non-zero the search checkpoints
                               and returns DNAS_ERR_INTERRUPTED (SIGINT/SIGTERM in the CLI) */
     int resume;            /* not a setting: 1 = dnas_search_run continues the search in out_dir

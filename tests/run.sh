@@ -11,12 +11,14 @@ smoke=tests/fuzz/run.sh
 [ "${FUZZ_SMOKE:-1}" = 0 ] && smoke=
 for t in $(find "$BUILD/tests" -type f -perm -u+x | sort) $smoke; do
     echo "== $t"
+    t0=$(date +%s)
     case $t in
         *.sh) sh "$t" smoke >"$log" 2>&1 ;;
         *) "$t" >"$log" 2>&1 ;;
     esac
     rc=$?
     cat "$log"
+    echo "   ($t: $(($(date +%s) - t0)) s)"
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
     pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then

@@ -103,6 +103,8 @@ static int cmd_info(int argc, char **argv) {
         else if (!strcmp(k, "--channels")) rc = parse_int_in(k, v, &c.channels, 1, 1024);
         else if (!strcmp(k, "--cells")) rc = parse_int_in(k, v, &c.cells, 1, 64);
         else if (!strcmp(k, "--track-bn")) rc = parse_int_in(k, v, &c.track_bn, 0, 1);
+        else if (!strcmp(k, "--pc-k")) rc = parse_int_in(k, v, &c.pc_k, 1, 64);
+        else if (!strcmp(k, "--edge-norm")) rc = parse_int_in(k, v, &c.edge_norm, 0, 1);
         else if (!strcmp(k, "--plan")) { i--; continue; } /* the plan is always printed */
         else return usage_error("unknown flag %s for info", k);
         if (rc) return rc;

@@ -64,6 +64,23 @@ static int node_has_wanted(const dnas_graph *g, const dnas_node *n, unsigned wan
     return 0;
 }
 
+/* g->gmix_out (graph.h): the node's output-gradient sum, to every mixing weight it reads. */
+static void add_out_grad_sum(dnas_graph *g, const dnas_node *n) {
+    int reads = 0;
+    for (int j = 0; j < n->n_in; j++) reads |= n->mix[j] >= 0;
+    if (!reads) return;
+    const dnas_value *out = &g->vals[n->out];
+    size_t len = dnas_shape_numel(out->shape);
+    double sum = 0.0;
+    for (size_t b = 0; b < len; b += 4096) {
+        float part = 0.0f;
+        for (size_t i = b; i < len && i < b + 4096; i++) part += out->grad[i];
+        sum += part;
+    }
+    for (int j = 0; j < n->n_in; j++)
+        if (n->mix[j] >= 0) g->gmix_out[n->mix[j]] += (float)sum;
+}
+
 dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
     if (!g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph run before planning");
     for (int v = 0; v < g->n_vals; v++) {
@@ -93,6 +110,7 @@ dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
             out->grad_written = 1;
         }
         for (int j = 0; j < n->n_in; j++) n->acc[j] = g->vals[n->in[j]].grad_written;
+        if (g->gmix_out && (wants & DNAS_WANT_ARCH)) add_out_grad_sum(g, n);
         if (g->profile) {
             double t = dnas_now_s();
             DNAS_TRY(n->op->backward(g, n, wants));
@@ -111,6 +129,7 @@ dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
 void dnas_graph_zero_grads(dnas_graph *g, unsigned wants) {
     if ((wants & DNAS_WANT_WEIGHTS) && g->gw) memset(g->gw, 0, g->n_weights * sizeof(float));
     if ((wants & DNAS_WANT_ARCH) && g->gmix) memset(g->gmix, 0, (size_t)g->n_mix * sizeof(float));
+    if ((wants & DNAS_WANT_ARCH) && g->gmix_out) memset(g->gmix_out, 0, (size_t)g->n_mix * sizeof(float));
 }
 
 void dnas_graph_init_weights(dnas_graph *g, uint64_t seed) {

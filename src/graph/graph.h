@@ -133,6 +133,12 @@ struct dnas_graph {
     int kinks;                  /* DNAS_KINKS_* */
     uint8_t *kink_mask;         /* recorded on/off patterns (allocated on first use) */
 
+    /* Optional (NULL = off; owned by whoever sets it, n_mix floats): in a backward that wants
+     * DNAS_WANT_ARCH, each node adds the sum of its output gradient to the entry of every
+     * mixing weight it reads, zeroed with gmix. It is d/dh of a zero-valued scalar h added to
+     * the node's output: what AutoDL's GDAS gives the ops of an edge that did not run. */
+    float *gmix_out;
+
     /* Optional per-op timing (dnas_graph_profile): seconds and calls per op name. */
     int profile;
     struct { const char *op; double fwd_s, bwd_s; long fwd_n, bwd_n; } prof[32];
@@ -174,6 +180,16 @@ void dnas_graph_zero_grads(dnas_graph *g, unsigned wants);
 dnas_status dnas_graph_set_batch(dnas_graph *g, int n);
 /* DNAS_KINKS_FREE | RECORD | FROZEN (see above); FROZEN needs a recording forward first. */
 dnas_status dnas_graph_set_kinks(dnas_graph *g, int mode);
+
+/* ---- pruning by mixing weights (prune.c) -------------------------------------------------- */
+/* Sets every node's active flag from the current mixing weights: a node runs iff its output
+ * reaches the loss through some input that is not a weighted-sum input of weight exactly 0.
+ * `live` is scratch of n_vals bytes. Returns the number of inactive nodes. */
+int dnas_graph_prune(dnas_graph *g, uint8_t *live);
+/* Every node active again. */
+void dnas_graph_unprune(dnas_graph *g);
+/* count[i] (n_mix ints) = how many node inputs read mixing weight i (0: none, e.g. 'none'). */
+void dnas_graph_mix_readers(const dnas_graph *g, int *count);
 
 /* Whether node n runs in this step: active, and not a training-only node in eval mode. */
 static inline int dnas_node_runs(const dnas_graph *g, const dnas_node *n) {

@@ -53,5 +53,8 @@ int dnas_op_loss_sum(dnas_graph *g, const char *name, int aux_loss, float weight
 /* Channel concat of k values with equal N,H,W; channel slice [off, off+count). */
 int dnas_op_concat(dnas_graph *g, const char *name, const int *x, int k);
 int dnas_op_slice(dnas_graph *g, const char *name, int x, int off, int count);
+/* Channel shuffle of the channel concat of k values (ShuffleNet / PC-DARTS, src/ops/shuffle.c):
+ * concat channel g*(C/groups) + j goes to output channel j*groups + g; C % groups == 0. */
+int dnas_op_shuffle(dnas_graph *g, const char *name, const int *x, int k, int groups);
 
 #endif

@@ -1,25 +1,17 @@
 /* One table of named fields drives the CLI flags, the checkpoint's stored configuration and
  * config.json, so a setting cannot exist in one and be forgotten in another. */
 #include "search.h"
-#include <errno.h>
-#include <float.h>
-#include <math.h>
+#include "../io/fields.h"
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    const char *name;
-    char type;   /* s: char[], i: int, u: uint64, d: double */
-    size_t off, size;
-    const char *help;
-} field;
+typedef dnas_field field;
 
 #define F(n, t, h) {#n, t, offsetof(dnas_search_config, n), sizeof(((dnas_search_config *)0)->n), h}
 static const field fields[] = {
     F(space, 's', "search space (nb201 | darts)"),
-    F(algo, 's', "search method (darts1 | darts2 | idarts | gaea)"),
+    F(algo, 's', "search method (darts1 | darts2 | idarts | gaea | fairdarts | drnas | snas | gdas | rdarts)"),
     F(ops, 's', "op set of the space (nb201: all | no-none; darts: all | s1 | s2 | s3 | s4 | s5 = no-none)"),
     F(dataset, 's', "data set (cifar10)"),
     F(data_dir, 's', "CIFAR binary directory (default $DNAS_DATA)"),
@@ -59,6 +51,35 @@ static const field fields[] = {
     F(select, 's', "selection after the search: magnitude | pt"),
     F(pt_interval, 'i', "DARTS-PT: tuning epochs between decisions"),
     F(pt_lr, 'd', "DARTS-PT: constant tuning lr (0 = --lr / 10)"),
+    F(track_ev, 'i', "1: log the dominant eigenvalue of the validation Hessian w.r.t. alpha (RobustDARTS; rdarts: 1)"),
+    F(ev_every, 'i', "eigenvalue every k-th epoch from epoch 0, and the last"),
+    F(ev_iters, 'i', "power-iteration Hessian-vector products at most per eigenvalue"),
+    F(ev_tol, 'd', "power iteration stops at this relative change of the eigenvalue"),
+    F(rdarts_reg, 's', "RobustDARTS: l2 (SGD weight decay = --rdarts-factor) | none (--weight-decay)"),
+    F(rdarts_factor, 'd', "RobustDARTS: L2 factor (grid 3e-4 x 3^k)"),
+    F(rdarts_order, 'i', "RobustDARTS: 1 first order, 2 unrolled second order"),
+    F(rdarts_es, 's', "RobustDARTS: none | es (DARTS-ES early stop) | ada (DARTS-ADA roll back)"),
+    F(es_window, 'i', "DARTS-ES: eigenvalues per local average"),
+    F(es_delta, 'i', "DARTS-ES: compare with the local average this many entries earlier"),
+    F(es_start, 'i', "DARTS-ES: earliest epoch the search may roll back to"),
+    F(es_factor, 'd', "DARTS-ES: stop when the local averages' ratio exceeds this"),
+    F(ada_mul, 'd', "DARTS-ADA: weight-decay multiplier per roll back"),
+    F(ada_max_wd, 'd', "DARTS-ADA: largest weight decay"),
+    F(pc_k, 'i', "PC-DARTS: ops see 1/K of each edge's channels, the rest bypass (1 = off; pcdarts: 4)"),
+    F(edge_norm, 'i', "PC-DARTS: edge weights beta, softmax over each node's edges (0/1; pcdarts: 1)"),
+    F(warmup_epochs, 'i', "PC-DARTS: epochs of weight steps only before arch steps start (pcdarts: 15)"),
+    F(zero_one_weight, 'd', "FairDARTS: zero-one loss weight w01 (paper: 10)"),
+    F(derive_threshold, 'd', "FairDARTS: keep an op only if its weight >= this (paper: 0.85; 0 = argmax derivation)"),
+    F(drnas_reg, 's', "DrNAS: regulariser l2 (Adam decay --arch-weight-decay) | kl (KL to Dir(1) x --reg-scale)"),
+    F(reg_scale, 'd', "DrNAS: weight of the KL regulariser (paper: 1e-3)"),
+    F(tau_max, 'd', "SNAS/GDAS: Gumbel temperature at epoch 0 (snas: 1, gdas: 10)"),
+    F(tau_min, 'd', "SNAS/GDAS: final Gumbel temperature (snas: 0.03, gdas: 0.1)"),
+    F(tau_epochs, 'i', "SNAS/GDAS: temperature schedule length in epochs (0 = --epochs; snas: 150)"),
+    F(resource_lambda, 'd', "SNAS: resource penalty weight (README: 1.5e-3; 0 = off)"),
+    F(resource_cost, 's', "SNAS: resource of the penalty: flops | params"),
+    F(log_penalty, 'i', "SNAS: penalise log(cost) (0/1; README: 1)"),
+    F(resource_ratio, 'd', "SNAS: weight of reduction cells' cost relative to normal cells'"),
+    F(arch_grad_clip, 'd', "SNAS: global-norm clip of alpha's gradient (0 = off; snas: 10)"),
 };
 #undef F
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
@@ -98,6 +119,54 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
     c->inner_steps = 4;
     c->pt_interval = 5;
     c->neumann_k = 2;
+    /* GDAS' temperature (AutoDL GDAS.py: 10 -> 0.1 over the search, ALGORITHMS.md §B6). */
+    c->tau_max = 10.0;
+    c->tau_min = 0.1;
+    snprintf(c->resource_cost, sizeof c->resource_cost, "flops");
+    c->resource_ratio = 1.0;
+    if (strcmp(algo, "snas") == 0) {
+        /* SNAS (ALGORITHMS.md §B5): 150 epochs single-level on all training images, w SGD
+         * 0.025 -> 0.001 momentum 0.9 (no Nesterov) wd 3e-4 clip 5; alpha plain SGD lr 3e-4
+         * (the single-GPU path) with its gradient norm clipped at 10; temperature 1 -> 0.03
+         * over a hard-coded 150 epochs; the README's resource penalty 1.5e-3 log(cost). */
+        c->epochs = 150;
+        c->weight_decay = 3e-4;
+        c->nesterov = 0;
+        c->arch_weight_decay = 0;
+        c->single_level = 1;
+        c->tau_max = 1.0;
+        c->tau_min = 0.03;
+        c->tau_epochs = 150;
+        c->resource_lambda = 1.5e-3;
+        c->log_penalty = 1;
+        c->arch_grad_clip = 10.0;
+    } else if (strcmp(algo, "gdas") == 0) {
+        /* GDAS on NB201 (AutoDL, §B6): 250 epochs, the rest as DARTS-V1's setting. */
+        c->epochs = 250;
+    }
+    c->pc_k = 1;
+    c->zero_one_weight = 10.0;
+    snprintf(c->drnas_reg, sizeof c->drnas_reg, "l2");
+    c->reg_scale = 1e-3;
+    if (strcmp(algo, "fairdarts") == 0) {
+        /* FairDARTS train_search.py (ALGORITHMS.md §B8): no 'none', batch 128, lr 0.005 ->
+         * 0.001 without Nesterov, wd 3e-4; alpha Adam lr 3e-3, betas (0.9, 0.999), wd 1e-3;
+         * w01 = 10 from the first step; threshold derivation at 0.85. */
+        snprintf(c->ops, sizeof c->ops, "no-none");
+        c->batch = 128;
+        c->lr = 0.005;
+        c->weight_decay = 3e-4;
+        c->nesterov = 0;
+        c->arch_lr = 3e-3;
+        c->arch_beta1 = 0.9;
+        c->derive_threshold = 0.85;
+    } else if (strcmp(algo, "drnas") == 0) {
+        /* DrNAS 201-space/train_search.py (ALGORITHMS.md §B10): 100 epochs, batch 64, lr 0.025
+         * -> 0.001, wd 3e-4, alpha Adam lr 3e-4 betas (0.5, 0.999), L2 1e-3 on alpha. */
+        c->epochs = 100;
+        c->weight_decay = 3e-4;
+        c->nesterov = 0;
+    }
     if (strcmp(algo, "idarts") == 0) {
         /* iDARTS NB201 notebook (ALGORITHMS.md §B2): T = 4 inner steps, K = 2, gamma = the
          * weight lr; the rest is AutoDL's DARTS setting it builds on. */
@@ -114,6 +183,36 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
         c->arch_weight_decay = 0;
         snprintf(c->ops, sizeof c->ops, "no-none");
     }
+    if (strcmp(algo, "pcdarts") == 0) {
+        /* PC-DARTS train_search.py (ALGORITHMS.md §B7): K = 4, edge normalisation, batch 256,
+         * lr 0.1 -> 0 cosine, momentum 0.9 (no Nesterov), wd 3e-4, clip 5; alpha/beta Adam lr
+         * 6e-4, betas (0.5, 0.999), wd 1e-3, first order; arch steps from epoch 15. */
+        c->pc_k = 4;
+        c->edge_norm = 1;
+        c->warmup_epochs = 15;
+        c->batch = 256;
+        c->lr = 0.1;
+        c->lr_min = 0;
+        c->weight_decay = 3e-4;
+        c->nesterov = 0;
+        c->arch_lr = 6e-4;
+    }
+    /* Hessian tracking and RobustDARTS (automl/RobustDARTS, ALGORITHMS.md §B9): eigenvalue
+     * every 2nd epoch; ES window 5, delta 4, factor 1.3, start 10; ADA x3 up to 0.03. */
+    c->ev_every = 2;
+    c->ev_iters = 50;
+    c->ev_tol = 1e-4;
+    snprintf(c->rdarts_reg, sizeof c->rdarts_reg, "l2");
+    c->rdarts_factor = 3e-4;
+    c->rdarts_order = 2;
+    snprintf(c->rdarts_es, sizeof c->rdarts_es, "es");
+    c->es_window = 5;
+    c->es_delta = 4;
+    c->es_start = 10;
+    c->es_factor = 1.3;
+    c->ada_mul = 3.0;
+    c->ada_max_wd = 0.03;
+    if (strcmp(algo, "rdarts") == 0) c->track_ev = 1;
     return DNAS_OK;
 }
 
@@ -136,139 +235,24 @@ dnas_status dnas_search_config_preset(dnas_search_config *c, const char *name) {
     return DNAS_OK;
 }
 
-static const field *find(const char *key) {
-    for (int i = 0; i < N_FIELDS; i++)
-        if (strcmp(fields[i].name, key) == 0) return &fields[i];
-    return NULL;
-}
-
 dnas_status dnas_search_config_set(dnas_search_config *c, const char *key, const char *value) {
-    /* Flags spell words with '-' ("--arch-lr"); fields use '_'. */
-    char k[64];
-    snprintf(k, sizeof k, "%s", key);
-    for (char *p = k; *p; p++)
-        if (*p == '-') *p = '_';
-    /* The CLI's short forms; messages keep naming the flag as it was typed. */
-    if (strcmp(k, "out") == 0) snprintf(k, sizeof k, "out_dir");
-    if (strcmp(k, "data") == 0) snprintf(k, sizeof k, "data_dir");
-    const field *f = find(k);
-    if (!f) return dnas_fail(DNAS_ERR_INVALID_ARG, "unknown flag --%s (see dnas search --help)", key);
-    if (!value) return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s needs a value", key);
-    char *base = (char *)c + f->off, *end = NULL;
-    errno = 0;
-    switch (f->type) {
-    case 's':
-        /* A newline would end the line in the checkpoint's "key=value" copy and could inject
-         * other settings; no path or name needs a control character. */
-        for (const unsigned char *q = (const unsigned char *)value; *q; q++)
-            if (*q < 0x20 || *q == 0x7f)
-                return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: the value contains a control "
-                                 "character (byte 0x%02x at offset %zu), which is not allowed",
-                                 key, *q, (size_t)(q - (const unsigned char *)value));
-        if (strlen(value) >= f->size)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: value too long (max %zu characters)", key, f->size - 1);
-        memcpy(base, value, strlen(value) + 1);
-        return DNAS_OK;
-    case 'i': {
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < -1000000000L || v > 1000000000L)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not an integer", key, value);
-        *(int *)base = (int)v;
-        return DNAS_OK;
-    }
-    case 'u': {
-        if (strchr(value, '-')) return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' must be >= 0", key, value);
-        unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not a non-negative integer", key, value);
-        *(uint64_t *)base = (uint64_t)v;
-        return DNAS_OK;
-    }
-    case 'd': {
-        double v = strtod(value, &end);
-        /* Underflow gives the nearest representable value (a subnormal written back by
-         * %.17g must parse again); only overflow is out of range. */
-        if (errno == ERANGE && fabs(v) <= 1.0) errno = 0;
-        if (errno == ERANGE && end != value && !*end)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is out of range", key, value);
-        if (errno || end == value || *end || !isfinite(v))
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not a number", key, value);
-        /* The search computes in float: a larger value would become infinite there. */
-        if (fabs(v) > FLT_MAX)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is out of range (a float holds at "
-                             "most %.3g)", key, value, (double)FLT_MAX);
-        *(double *)base = v;
-        return DNAS_OK;
-    }
-    }
-    return dnas_fail(DNAS_ERR_INTERNAL, "config field %s has a bad type", key);
+    const field *f;
+    DNAS_TRY(dnas_field_lookup(fields, N_FIELDS, key, value, "search", &f));
+    return dnas_field_set(f, c, key, value);
 }
 
 void dnas_search_config_help(const dnas_search_config *c, void *out) {
-    FILE *fp = out;
-    for (int i = 0; i < N_FIELDS; i++) {
-        const field *f = &fields[i];
-        const char *base = (const char *)c + f->off;
-        char flag[64];
-        snprintf(flag, sizeof flag, "%s", f->name);
-        for (char *p = flag; *p; p++)
-            if (*p == '_') *p = '-';
-        char def[600];
-        switch (f->type) {
-        case 's': snprintf(def, sizeof def, "%s", base); break;
-        case 'i': snprintf(def, sizeof def, "%d", *(const int *)base); break;
-        case 'u': snprintf(def, sizeof def, "%llu", (unsigned long long)*(const uint64_t *)base); break;
-        default: snprintf(def, sizeof def, "%g", *(const double *)base); break;
-        }
-        fprintf(fp, "  --%-20s %s [%s]\n", flag, f->help, def);
-    }
-}
-
-/* "key=value" lines (the checkpoint's copy) or a JSON object (config.json). */
-static void write_fields(const dnas_search_config *c, dnas_sbuf *sb, int json) {
-    if (json) dnas_sb_printf(sb, "{");
-    for (int i = 0; i < N_FIELDS; i++) {
-        const field *f = &fields[i];
-        const char *base = (const char *)c + f->off;
-        if (json) {
-            dnas_sb_printf(sb, "%s", i ? ", " : "");
-            dnas_sb_json_string(sb, f->name);
-            dnas_sb_printf(sb, ": ");
-        } else {
-            dnas_sb_printf(sb, "%s=", f->name);
-        }
-        switch (f->type) {
-        case 's':
-            if (json) dnas_sb_json_string(sb, base);
-            else dnas_sb_printf(sb, "%s", base);
-            break;
-        case 'i': dnas_sb_printf(sb, "%d", *(const int *)base); break;
-        case 'u': dnas_sb_printf(sb, "%llu", (unsigned long long)*(const uint64_t *)base); break;
-        default: dnas_sb_printf(sb, "%.17g", *(const double *)base); break;
-        }
-        if (!json) dnas_sb_printf(sb, "\n");
-    }
-    if (json) dnas_sb_printf(sb, "}\n");
+    dnas_fields_help(fields, N_FIELDS, c, out);
 }
 
 void dnas_search_config_write(const dnas_search_config *c, dnas_sbuf *sb, int json) {
-    write_fields(c, sb, json);
+    dnas_fields_write(fields, N_FIELDS, c, sb, json);
+}
+
+static dnas_status set_stored(void *c, const char *key, const char *value) {
+    return dnas_search_config_set(c, key, value);
 }
 
 dnas_status dnas_search_config_parse(const char *text, dnas_search_config *c) {
-    const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[1200];
-        if (len >= sizeof line) return dnas_fail(DNAS_ERR_FORMAT, "stored configuration: line too long");
-        memcpy(line, p, len);
-        line[len] = 0;
-        char *eq = strchr(line, '=');
-        if (!eq) return dnas_fail(DNAS_ERR_FORMAT, "stored configuration: malformed line '%s'", line);
-        *eq = 0;
-        DNAS_TRY(dnas_search_config_set(c, line, eq + 1));
-        p = nl ? nl + 1 : p + len;
-    }
-    return DNAS_OK;
+    return dnas_fields_parse(text, set_stored, c);
 }

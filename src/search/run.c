@@ -182,6 +182,15 @@ static dnas_status end_of_epoch(dnas_search *s, const run_paths *p, double rate,
     dnas_sbuf sb = {0};
     dnas_sb_printf(&sb, "{\"epoch\": %d, \"alphas\": ", s->epoch);
     alphas_json(s, &sb);
+    float ew[DNAS_MAX_ARCH]; /* PC-DARTS: softmax(beta) per group, one value per edge */
+    if (dnas_pcdarts_edge_weights(s, ew)) {
+        int rows = s->space->rows;
+        dnas_sb_printf(&sb, ", \"betas\": [");
+        for (int r = 0; r < s->space->groups * rows; r++)
+            dnas_sb_printf(&sb, "%s%s%.6f%s", r % rows ? ", " : r ? ", [" : "[", "", (double)ew[r],
+                           r % rows == rows - 1 ? "]" : "");
+        dnas_sb_printf(&sb, "]");
+    }
     char arch[DNAS_GENOTYPE_MAX];
     DNAS_TRY(derive_arch(s, arch, sizeof arch));
     dnas_sb_printf(&sb, ", \"arch\": ");
@@ -407,11 +416,16 @@ static dnas_status run(dnas_search_config *c, const char *stored_json, dnas_sear
         }
         if (s->step >= spe) {
             if ((st = end_of_epoch(s, &p, rate, &ev)) != DNAS_OK) goto done;
+            /* --track-ev's eigenvalue and RobustDARTS' stop / roll back (hessian.c, rdarts.c). */
+            int ev_act = DNAS_EV_NONE;
+            if ((st = dnas_hessian_epoch_end(s, &b.valid, p.dir, p.log, &ev_act)) != DNAS_OK) goto done;
             s->strat->on_epoch_end(s);
             s->epoch++;
             s->step = 0;
             memset(&s->train_m, 0, sizeof s->train_m);
             memset(&s->valid_m, 0, sizeof s->valid_m);
+            if (ev_act == DNAS_EV_STOP) s->epoch = c->epochs; /* DARTS-ES: the search is over */
+            if (ev_act == DNAS_EV_ROLLBACK && (st = dnas_loader_seek(L, s->epoch, 0)) != DNAS_OK) goto done;
             if ((st = checkpoint(s, &p)) != DNAS_OK) goto done;
             dirty = 0;
         } else if (c->ckpt_every && s->step % c->ckpt_every == 0) {

@@ -60,6 +60,51 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->entropy_reg >= 0, "--entropy-reg must be >= 0 (got %g)", c->entropy_reg);
     NEED(c->pt_interval >= 1 && c->pt_interval <= 1000, "--pt-interval must lie in [1,1000] (got %d)", c->pt_interval);
     NEED(c->pt_lr >= 0, "--pt-lr must be >= 0 (got %g)", c->pt_lr);
+    NEED(c->track_ev == 0 || c->track_ev == 1, "--track-ev must be 0 or 1 (got %d)", c->track_ev);
+    NEED(c->ev_every >= 1 && c->ev_every <= 100000, "--ev-every must lie in [1,100000] (got %d)", c->ev_every);
+    NEED(c->ev_iters >= 1 && c->ev_iters <= 100000, "--ev-iters must lie in [1,100000] (got %d)", c->ev_iters);
+    NEED(c->ev_tol >= 0 && c->ev_tol < 1, "--ev-tol must lie in [0,1) (got %g)", c->ev_tol);
+    NEED(strcmp(c->rdarts_reg, "l2") == 0 || strcmp(c->rdarts_reg, "none") == 0,
+         "--rdarts-reg: unknown regularisation '%s' (known: l2, none; ScheduledDropPath is not "
+         "implemented: the supernet has no drop-path nodes)", c->rdarts_reg);
+    NEED(c->rdarts_factor >= 0, "--rdarts-factor must be >= 0 (got %g)", c->rdarts_factor);
+    NEED(c->rdarts_order == 1 || c->rdarts_order == 2, "--rdarts-order must be 1 or 2 (got %d)", c->rdarts_order);
+    NEED(strcmp(c->rdarts_es, "none") == 0 || strcmp(c->rdarts_es, "es") == 0 ||
+         strcmp(c->rdarts_es, "ada") == 0, "--rdarts-es: unknown mode '%s' (known: none, es, ada)",
+         c->rdarts_es);
+    NEED(strcmp(c->algo, "rdarts") != 0 || strcmp(c->rdarts_es, "none") == 0 || c->track_ev,
+         "--rdarts-es %s needs the eigenvalues: --track-ev 1", c->rdarts_es);
+    NEED(c->es_window >= 1 && c->es_window <= 1000, "--es-window must lie in [1,1000] (got %d)", c->es_window);
+    NEED(c->es_delta >= 1 && c->es_delta <= 1000, "--es-delta must lie in [1,1000] (got %d)", c->es_delta);
+    NEED(c->es_start >= 0, "--es-start must be >= 0 (got %d)", c->es_start);
+    NEED(c->es_factor > 0, "--es-factor must be > 0 (got %g)", c->es_factor);
+    NEED(c->ada_mul > 1, "--ada-mul must be > 1 (got %g)", c->ada_mul);
+    NEED(c->ada_max_wd >= 0, "--ada-max-wd must be >= 0 (got %g)", c->ada_max_wd);
+    NEED(c->tau_min > 0 && c->tau_max >= c->tau_min, "--tau-min must be > 0 and --tau-max >= "
+         "--tau-min (got %g, %g)", c->tau_min, c->tau_max);
+    NEED(c->tau_epochs >= 0 && c->tau_epochs <= 100000, "--tau-epochs must lie in 0..100000 (got %d)",
+         c->tau_epochs);
+    NEED(c->resource_lambda >= 0, "--resource-lambda must be >= 0 (got %g)", c->resource_lambda);
+    NEED(strcmp(c->resource_cost, "flops") == 0 || strcmp(c->resource_cost, "params") == 0,
+         "--resource-cost: unknown resource '%s' (known: flops, params)", c->resource_cost);
+    NEED(c->log_penalty == 0 || c->log_penalty == 1, "--log-penalty must be 0 or 1 (got %d)", c->log_penalty);
+    NEED(c->resource_ratio >= 0, "--resource-ratio must be >= 0 (got %g)", c->resource_ratio);
+    NEED(c->arch_grad_clip >= 0, "--arch-grad-clip must be >= 0 (got %g)", c->arch_grad_clip);
+    NEED(c->pc_k >= 1 && c->pc_k <= 64, "--pc-k must lie in 1..64 (got %d)", c->pc_k);
+    NEED(c->channels % c->pc_k == 0, "--pc-k %d must divide --channels %d", c->pc_k, c->channels);
+    NEED(c->edge_norm == 0 || c->edge_norm == 1, "--edge-norm must be 0 or 1 (got %d)", c->edge_norm);
+    NEED(!c->edge_norm || strcmp(c->algo, "pcdarts") == 0,
+         "--edge-norm 1 needs --algo pcdarts (the only method that learns the edge weights)");
+    NEED(!c->edge_norm || strcmp(c->select, "pt") != 0,
+         "--edge-norm 1 does not support --select pt (its scores ignore the edge weights)");
+    NEED(c->warmup_epochs >= 0 && c->warmup_epochs <= 100000,
+         "--warmup-epochs must lie in 0..100000 (got %d)", c->warmup_epochs);
+    NEED(c->zero_one_weight >= 0, "--zero-one-weight must be >= 0 (got %g)", c->zero_one_weight);
+    NEED(c->derive_threshold >= 0 && c->derive_threshold <= 1,
+         "--derive-threshold must lie in [0,1] (got %g)", c->derive_threshold);
+    NEED(strcmp(c->drnas_reg, "l2") == 0 || strcmp(c->drnas_reg, "kl") == 0,
+         "--drnas-reg: unknown regulariser '%s' (known: l2, kl)", c->drnas_reg);
+    NEED(c->reg_scale >= 0, "--reg-scale must be >= 0 (got %g)", c->reg_scale);
     NEED(strcmp(c->select, "magnitude") == 0 || strcmp(c->select, "pt") == 0,
          "--select: unknown selection '%s' (known: magnitude, pt)", c->select);
 #undef NEED
@@ -85,6 +130,8 @@ dnas_status dnas_search_create(const dnas_search_config *c, dnas_search **out) {
     nc.image = c->image;
     nc.seed = c->seed;
     nc.ops = c->ops;
+    nc.pc_k = c->pc_k;
+    nc.edge_norm = c->edge_norm;
     if (st == DNAS_OK) st = dnas_supernet_create_on(&nc, s->be, &s->net);
     if (st != DNAS_OK) {
         dnas_search_destroy(s);

@@ -4,6 +4,7 @@
 #ifndef DNAS_SEARCH_H
 #define DNAS_SEARCH_H
 #include "../../include/dnas.h"
+#include "../core/rng.h"
 #include "../data/data.h"
 #include "../io/files.h"
 #include "../space/supernet.h"
@@ -64,6 +65,38 @@ struct dnas_search {
 const dnas_strategy *dnas_strategy_find(const char *algo);
 extern const dnas_strategy dnas_strategy_darts1, dnas_strategy_darts2, dnas_strategy_gaea,
     dnas_strategy_idarts;
+extern const dnas_strategy dnas_strategy_fairdarts, dnas_strategy_drnas;
+extern const dnas_strategy dnas_strategy_pcdarts;
+extern const dnas_strategy dnas_strategy_snas, dnas_strategy_gdas;
+
+/* Gumbel-softmax rows (gumbel.c; SNAS, GDAS), over the candidate columns of one alpha row. */
+#define DNAS_GUMBEL_MAX_COLS 16
+/* G_k = -log(-log U_k), U_k in (0,1) from Philox at (key, counter, counter+1, ...). */
+void dnas_gumbel_noise(uint64_t key, uint64_t counter, const uint8_t *cand, int cols, float *G);
+/* z = softmax((a + G) / tau) (SNAS), and dL/da from dL/dz. */
+void dnas_gumbel_soft_row(const float *a, const float *G, const uint8_t *cand, int cols,
+                          float tau, float *z);
+void dnas_gumbel_soft_row_backward(const float *z, const float *dz, const uint8_t *cand,
+                                   int cols, float tau, float *da);
+/* p = softmax((log_softmax(a) + G) / tau); returns k = argmax p (-1 if p is not finite)
+ * (GDAS); the backward is the straight-through one: dL/dp = dL/dh of h = onehot(k). */
+int dnas_gumbel_hard_row(const float *a, const float *G, const uint8_t *cand, int cols,
+                         float tau, float *p);
+void dnas_gumbel_hard_row_backward(const float *a, const float *p, const float *dh,
+                                   const uint8_t *cand, int cols, float tau, float *da);
+/* Philox counter of a row's draw: (global step, forward within the step, row, try). */
+uint64_t dnas_gumbel_counter(long step, int call, int rows, int row, int attempt);
+/* Temperatures at an epoch: SNAS' Temp_Scheduler, GDAS' linear tau_max -> tau_min. */
+float dnas_snas_temperature(const dnas_search_config *c, int epoch);
+float dnas_gdas_temperature(const dnas_search_config *c, int epoch);
+/* SNAS' resource penalty lambda * P (or lambda * log P) of P = sum_g w_g sum z*cost over the
+ * candidates (w_0 = 1, reduction groups w = ratio); adds d/dz into dz when not NULL. */
+double dnas_resource_penalty(const float *z, const float *cost, const uint8_t *cand, int groups,
+                             int rows, int cols, double ratio, int log_scale, double lambda,
+                             float *dz);
+/* PC-DARTS' edge weights softmax(beta) over each node's edges, groups*rows floats in alpha-row
+ * order (space.h's edge block); 0 when the search has no edge block (pcdarts.c). */
+int dnas_pcdarts_edge_weights(const dnas_search *s, float *out);
 /* "darts1, darts2, ..." for error messages and help. */
 const char *dnas_strategy_names(void);
 
@@ -109,6 +142,23 @@ dnas_status dnas_neumann_sum(dnas_hvp_fn hvp, void *ctx, size_t n, const float *
 dnas_status dnas_idarts_hypergradient(dnas_search *s, const dnas_data_batch *train,
                                       const dnas_data_batch *valid);
 
+/* FairDARTS (fairdarts.c): the zero-one loss -w01 mean((sigmoid(alpha) - 0.5)^2) over the
+ * candidate entries; adds its gradient to grad (if not NULL) and returns its value. */
+double dnas_zero_one_loss(const float *alpha, const uint8_t *cand, size_t n, double w01,
+                          float *grad);
+/* DrNAS (drnas.c), in double: digamma, trigamma; d ln x / d a of a Gamma(a, 1) sample x at
+ * fixed CDF (implicit reparameterisation); ln of a Gamma(a, 1) sample (Marsaglia-Tsang); a
+ * Dirichlet(beta) sample of n <= 64 (and d ln x / d beta per entry if dlogx); the pathwise
+ * backward d theta -> d beta; KL(Dir(beta) || Dir(1)) and its gradient. */
+double dnas_digamma(double x);
+double dnas_trigamma(double x);
+double dnas_gamma_dlogx(double a, double x);
+double dnas_gamma_sample_log(dnas_rng *r, double a);
+void dnas_dirichlet_sample(dnas_rng *r, const double *beta, int n, double *theta, double *dlogx);
+void dnas_dirichlet_backward(const double *theta, const double *dlogx, const double *gtheta, int n,
+                             double *gbeta);
+double dnas_dirichlet_kl_uniform(const double *beta, int n, double *grad);
+
 /* Loads the configuration's data set and its search split (single-level: both halves for
  * both steps). */
 dnas_status dnas_search_load_data(const dnas_search_config *c, dnas_cifar *data, dnas_split *sp);
@@ -131,5 +181,56 @@ dnas_status dnas_search_save(dnas_search *s, const char *path, uint64_t log_byte
 dnas_status dnas_search_load_config(const char *path, dnas_search_config *c);
 dnas_status dnas_search_load(dnas_search *s, const char *path, uint64_t *log_bytes,
                              uint64_t *alphas_bytes);
+
+/* ---- Hessian of the validation loss w.r.t. alpha (hessian.c, ALGORITHMS.md §B9) ---------- */
+/* Finite-difference step in alpha space (r = eps / |v|); see hessian.c for the choice. */
+#define DNAS_ALPHA_HVP_EPS 1e-3
+/* Power iteration on (H - shift I) from v (n floats, overwritten; hv: scratch of n), at most
+ * max_iters products, stopping when the Rayleigh quotient changes by <= tol relative.
+ * *lambda = the dominant eigenvalue of H - shift I, plus shift. */
+dnas_status dnas_power_iteration(dnas_hvp_fn hvp, void *ctx, size_t n, double shift, float *v,
+                                 int max_iters, double tol, double *lambda, int *iters, float *hv);
+/* H v of L_val w.r.t. alpha on one batch at the current alpha, ReLU patterns frozen there:
+ * begin sets the batch and records the patterns; dnas_alpha_hvp is a dnas_hvp_fn on the ctx;
+ * end restores alpha, the BN statistics and free kinks. */
+typedef struct {
+    dnas_search *s;
+    float *a0, *gp, *bufs0;
+} dnas_alpha_hvp_ctx;
+dnas_status dnas_alpha_hvp_begin(dnas_search *s, const dnas_data_batch *b, dnas_alpha_hvp_ctx *h);
+dnas_status dnas_alpha_hvp(void *ctx, const float *v, float *out);
+void dnas_alpha_hvp_end(dnas_alpha_hvp_ctx *h);
+/* The largest eigenvalue of that Hessian on `valid` (--ev-iters, --ev-tol). */
+dnas_status dnas_hessian_eigen(dnas_search *s, const dnas_data_batch *valid, double *value,
+                               int *iters);
+/* The run loop's end-of-epoch call: with --track-ev 1 at the epochs §B9 says, the eigenvalue on
+ * the epoch's last arch batch, logged as {"kind": "eigenvalue"}; then RobustDARTS' decision.
+ * *action: NONE; STOP (the search is over, alpha is the stop epoch's); ROLLBACK (the state is
+ * the end of an earlier epoch s->epoch: the caller advances it as after any epoch and seeks
+ * its loader to the new position). */
+enum { DNAS_EV_NONE = 0, DNAS_EV_STOP, DNAS_EV_ROLLBACK };
+dnas_status dnas_hessian_epoch_end(dnas_search *s, const dnas_data_batch *valid, const char *dir,
+                                   const char *log_path, int *action);
+
+/* ---- RobustDARTS (rdarts.c) ------------------------------------------------------------------ */
+extern const dnas_strategy dnas_strategy_rdarts;
+/* DARTS-ES' rule (utils.py EVLocalAvg): ev[0..n) are the eigenvalues so far, the newest
+ * computed at `epoch`. 1 = stop, with *stop_epoch (the epoch whose architecture is returned)
+ * and *ratio (local average now / delta entries earlier). */
+typedef struct {
+    int every, window, delta, start, epochs;
+    double factor;
+} dnas_es_rule;
+int dnas_es_check(const dnas_es_rule *r, const double *ev, int n, int epoch, int *stop_epoch,
+                  double *ratio);
+/* DARTS-ADA: 1 and *next = wd * mul when the weight decay may still rise (next <= max_wd). */
+int dnas_ada_next(double wd, double mul, double max_wd, double *next);
+dnas_status dnas_rdarts_epoch_end(dnas_search *s, double ev, const char *dir, const char *log_path,
+                                  int *action);
+/* Its state in a search checkpoint (no-ops for other strategies). */
+struct dnas_ckpt_writer;
+struct dnas_ckpt;
+dnas_status dnas_rdarts_ckpt_put(dnas_search *s, struct dnas_ckpt_writer *w);
+dnas_status dnas_rdarts_ckpt_get(dnas_search *s, const struct dnas_ckpt *ck, const char *path);
 
 #endif

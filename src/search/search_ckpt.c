@@ -48,6 +48,7 @@ dnas_status dnas_search_save(dnas_search *s, const char *path, uint64_t log_byte
         PUT("select.fixed", s->fixed, (size_t)s->space->groups * s->space->rows * sizeof(int));
         PUT64("select.epoch", s->select_epoch);
     }
+    if (st == DNAS_OK) st = dnas_rdarts_ckpt_put(s, w); /* RobustDARTS' history (rdarts.c) */
 #undef PUT
 #undef PUT64
     dnas_sb_free(&cfg);
@@ -163,6 +164,7 @@ dnas_status dnas_search_load(dnas_search *s, const char *path, uint64_t *log_byt
                                s->fixed[r], r);
         s->select_epoch = (int)sel_epoch;
     }
+    if (st == DNAS_OK) st = dnas_rdarts_ckpt_get(s, ck, path); /* RobustDARTS' history (rdarts.c) */
 #undef GET
 #undef GET64
     dnas_ckpt_free(ck);

@@ -186,7 +186,69 @@ static int edge_op(dnas_graph *g, const char *p, int k, int x, int xr, int strid
 typedef struct {
     int reduction, reduction_prev, track, mix0;
     const uint8_t *cand;
+    int K, emix0; /* PC-DARTS: partial channels 1/K (1 = off); edge block start (-1 = none) */
 } cell_args;
+
+/* PC-DARTS' cell body (ALGORITHMS.md §B7, PC-DARTS model_search.py): each mixed edge runs
+ * its ops (built for C/K channels, pools with their BN) on the first C/K channels of the
+ * state; the rest bypass, max-pooled 2x2 stride 2 on reduction edges; edge =
+ * shuffle(concat(mixed ops, bypass), K). A state's slice, ReLU and bypass are shared by its
+ * edges. With edge normalisation node i = sum_j beta_(i,j) edge_(i,j) (mixing weights emix0 +
+ * group row), else the plain sum. K = 1: all channels, no shuffle (edge normalisation only). */
+static void pc_nodes(dnas_graph *g, int idx, int *st, const cell_args *a) {
+    char q[64];
+    int xa[DNAS_DARTS_NODES + 2], ra[DNAS_DARTS_NODES + 2], xb[DNAS_DARTS_NODES + 2];
+    int t = a->reduction;
+    for (int i = 0; i < DNAS_DARTS_NODES; i++) {
+        int j0 = i == 0 ? 0 : i + 1; /* states first read by this node */
+        for (int j = j0; j <= i + 1; j++) {
+            int C = st[j] < 0 ? 0 : g->vals[st[j]].shape.c, cp = C / a->K;
+            ra[j] = -2;
+            if (a->K == 1) {
+                xa[j] = st[j];
+                xb[j] = -1;
+                continue;
+            }
+            snprintf(q, sizeof q, "cells.%d.part%d", idx, j);
+            xa[j] = dnas_op_slice(g, q, st[j], 0, cp);
+            snprintf(q, sizeof q, "cells.%d.bypass%d", idx, j);
+            xb[j] = dnas_op_slice(g, q, st[j], cp, C - cp);
+            if (a->reduction && j < 2) {
+                snprintf(q, sizeof q, "cells.%d.mp%d", idx, j);
+                xb[j] = dnas_op_maxpool(g, q, xb[j], 2, 2, 0);
+            }
+        }
+        int ein[DNAS_MAX_IN], emix[DNAS_MAX_IN], ne = 0;
+        for (int j = 0; j <= i + 1; j++) {
+            int e = dnas_darts_edge(i, j), r = t * ROWS + e;
+            int stride = a->reduction && j < 2 ? 2 : 1;
+            int in[COLS], mix[COLS], n = 0;
+            for (int k = 0; k < COLS; k++) {
+                if (!a->cand[r * COLS + k] || k == NONE) continue;
+                if (ra[j] == -2 && (k == SEP3 || k == SEP5 || k == DIL3 || k == DIL5 ||
+                                    (k == SKIP && stride == 2))) {
+                    snprintf(q, sizeof q, "cells.%d.relu%d", idx, j);
+                    ra[j] = dnas_op_relu(g, q, xa[j]);
+                }
+                snprintf(q, sizeof q, "cells.%d._ops.%d._ops.%d", idx, e, k);
+                in[n] = edge_op(g, q, k, xa[j], ra[j], stride, a->track);
+                mix[n++] = a->mix0 + r * COLS + k;
+            }
+            snprintf(q, sizeof q, "cells.%d._ops.%d.mixed", idx, e);
+            /* Only 'none' on this edge: its ops contribute zeros (the bypass still flows). */
+            int y = n ? dnas_op_wsum(g, q, in, mix, n) : dnas_op_zero(g, q, xa[j], stride);
+            if (a->K > 1) {
+                int cat[2] = {y, xb[j]};
+                snprintf(q, sizeof q, "cells.%d._ops.%d.shuffle", idx, e);
+                y = dnas_op_shuffle(g, q, cat, 2, a->K);
+            }
+            ein[ne] = y;
+            emix[ne++] = a->emix0 >= 0 ? a->emix0 + r : -1;
+        }
+        snprintf(q, sizeof q, "cells.%d.node%d", idx, i);
+        st[i + 2] = dnas_op_wsum(g, q, ein, emix, ne);
+    }
+}
 
 /* A search cell (quark0 Cell): preprocess both inputs to C channels, 4 nodes each summing
  * all mixed edges from earlier states in one weighted sum ('none' left out: zero output and
@@ -205,6 +267,11 @@ static int search_cell(dnas_graph *g, int idx, int s0, int s1, int C, const cell
     snprintf(p, sizeof p, "cells.%d.preprocess1", idx);
     st[1] = conv_bn(g, p, "op.1", "op.2", dnas_op_relu(g, nm(n1, p, "op.0"), s1), C, 1, 1, 0, 1,
                     1, a->track);
+    if (a->K > 1 || a->emix0 >= 0) {
+        pc_nodes(g, idx, st, a);
+        snprintf(p, sizeof p, "cells.%d.out", idx);
+        return dnas_op_concat(g, p, st + 2, DNAS_DARTS_NODES);
+    }
     int t = a->reduction;
     /* One ReLU per state, shared by every op that starts with a ReLU (numerically the same as
      * a ReLU per op, with one buffer and one pass instead of up to 20); made on first use, so
@@ -239,6 +306,10 @@ static int search_cell(dnas_graph *g, int idx, int s0, int s1, int C, const cell
     return dnas_op_concat(g, p, st + 2, DNAS_DARTS_NODES);
 }
 
+/* Node i takes edges dnas_darts_edge(i, 0 .. i+1). */
+static const int darts_node_first[DNAS_DARTS_NODES] = {0, 2, 5, 9};
+static const int darts_node_count[DNAS_DARTS_NODES] = {2, 3, 4, 5};
+
 #define DARTS_DEFAULT_LAYERS 8 /* quark0's search network (C = 16, L = 8) */
 
 static dnas_status darts_build(dnas_graph *g, const dnas_supernet_config *c) {
@@ -256,11 +327,16 @@ static dnas_status darts_build(dnas_graph *g, const dnas_supernet_config *c) {
         return dnas_fail(DNAS_ERR_INVALID_ARG, "--image %d: the DARTS space needs a multiple of 4 "
                          "(each of its 2 reductions halves H and W with a FactorizedReduce, "
                          "which needs them even)", c->image);
+    int K = c->pc_k > 1 ? c->pc_k : 1;
+    if (c->channels % K)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--pc-k %d must divide --channels %d (the channel "
+                         "shuffle splits every cell's channels into pc_k groups)", K, c->channels);
     uint8_t cand[2 * ROWS * COLS];
     DNAS_TRY(darts_candidates(c->ops, cand));
     int C = c->channels;
     int x = dnas_graph_input(g, dnas_shape4(c->batch, 3, c->image, c->image));
-    cell_args a = {0, 0, c->track_bn, dnas_graph_mix(g, 2 * ROWS * COLS), cand};
+    cell_args a = {0, 0, c->track_bn, dnas_graph_mix(g, 2 * ROWS * COLS), cand, K, -1};
+    if (c->edge_norm) a.emix0 = dnas_graph_mix(g, 2 * ROWS); /* space.h's edge block */
     /* Stem: conv 3x3 3 -> 3C and an affine BN (running statistics as NB201's stem). */
     x = dnas_op_conv2d(g, "stem.0", x, 3 * C, 3, 1, 1, 1, 1, 0);
     x = dnas_op_batchnorm(g, "stem.1", x, 1, 1);
@@ -283,4 +359,5 @@ const dnas_space dnas_space_darts = {
     .name = "darts", .groups = 2, .rows = ROWS, .cols = COLS, .ops = dnas_darts_ops,
     .group_names = darts_groups, .candidates = darts_candidates, .build = darts_build,
     .derive = darts_derive, .parse = darts_parse, .build_net = dnas_darts_build_net,
-    .bench_load = NULL, .bench_find = NULL, .bench_free = NULL};
+    .bench_load = NULL, .bench_find = NULL, .bench_free = NULL,
+    .n_nodes = DNAS_DARTS_NODES, .node_first = darts_node_first, .node_count = darts_node_count};

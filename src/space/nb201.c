@@ -66,13 +66,16 @@ static dnas_status nb201_bench_find(const void *table, const char *genotype, dna
 static void nb201_bench_free(void *table) { dnas_nb201_table_destroy(table); }
 
 static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c);
+/* Node i (1..3) takes edges i<-0 .. i<-(i-1): rows 0; 1, 2; 3, 4, 5 (search_cell's order). */
+static const int nb201_node_first[3] = {0, 1, 3}, nb201_node_count[3] = {1, 2, 3};
 
 const dnas_space dnas_space_nb201 = {
     .name = "nb201", .groups = 1, .rows = DNAS_NB201_EDGES, .cols = DNAS_NB201_OPS,
     .ops = dnas_nb201_ops, .group_names = nb201_groups, .candidates = nb201_candidates,
     .build = nb201_build, .derive = nb201_derive, .parse = nb201_parse,
     .build_net = dnas_nb201_build_net,
-    .bench_load = nb201_bench_load, .bench_find = nb201_bench_find, .bench_free = nb201_bench_free};
+    .bench_load = nb201_bench_load, .bench_find = nb201_bench_find, .bench_free = nb201_bench_free,
+    .n_nodes = 3, .node_first = nb201_node_first, .node_count = nb201_node_count};
 
 /* ReLU -> conv (bias when BN is not affine, as the reference) -> BN. */
 static int relu_conv_bn(dnas_graph *g, const char *name, int x_relu, int cout, int k, int stride,
@@ -140,6 +143,65 @@ static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0) {
     return node[3];
 }
 
+/* A PC-DARTS search cell (ALGORITHMS.md §B7): on every edge the ops see only the first C/K
+ * channels of the source node (the slice, its ReLU, and the bypassed rest are shared by
+ * the edges leaving a node), edge = shuffle(concat(mixed ops, bypass), K); with edge
+ * normalisation node i = sum_j beta_(i<-j) edge_(i<-j) (mixing weights emix0 + edge), else
+ * the plain sum. NB201 cells keep their stride, so the bypass is never pooled; pools keep
+ * NB201's form (no BN), as partial channels change only the ops' width. K = 1 keeps all
+ * channels (no slice, no shuffle): edge normalisation alone. */
+static int pc_cell(dnas_graph *g, int idx, int x, int track, int mix0, int emix0, int K) {
+    int node[4], xa[3], ra[3], xb[3];
+    if (x < 0) return -1;
+    int c = g->vals[x].shape.c, cp = c / K;
+    char name[96];
+    node[0] = x;
+    int e = 0;
+    for (int i = 1; i < 4; i++) {
+        int j0 = i - 1; /* the newest node: its slice, ReLU and bypass */
+        if (K > 1) {
+            snprintf(name, sizeof name, "cells.%d.part%d", idx, j0);
+            xa[j0] = dnas_op_slice(g, name, node[j0], 0, cp);
+            snprintf(name, sizeof name, "cells.%d.bypass%d", idx, j0);
+            xb[j0] = dnas_op_slice(g, name, node[j0], cp, c - cp);
+        } else {
+            xa[j0] = node[j0];
+            xb[j0] = -1;
+        }
+        snprintf(name, sizeof name, "cells.%d.relu%d", idx, j0);
+        ra[j0] = dnas_op_relu(g, name, xa[j0]);
+        int ein[DNAS_MAX_IN], emix[DNAS_MAX_IN], n = 0;
+        for (int j = 0; j < i; j++, e++) {
+            char edge[64];
+            int in[4], mix[4], k = 0;
+            snprintf(edge, sizeof edge, "cells.%d.edges.%d<-%d", idx, i, j);
+            in[k] = xa[j];
+            mix[k++] = mix0 + e * 5 + 1;
+            snprintf(name, sizeof name, "%s.nor_conv_1x1", edge);
+            in[k] = relu_conv_bn(g, name, ra[j], cp, 1, 1, 0, 0, track);
+            mix[k++] = mix0 + e * 5 + 2;
+            snprintf(name, sizeof name, "%s.nor_conv_3x3", edge);
+            in[k] = relu_conv_bn(g, name, ra[j], cp, 3, 1, 1, 0, track);
+            mix[k++] = mix0 + e * 5 + 3;
+            snprintf(name, sizeof name, "%s.avg_pool_3x3", edge);
+            in[k] = dnas_op_avgpool(g, name, xa[j], 3, 1, 1, 0);
+            mix[k++] = mix0 + e * 5 + 4;
+            snprintf(name, sizeof name, "%s.mixed", edge);
+            int y = dnas_op_wsum(g, name, in, mix, k);
+            if (K > 1) {
+                int cat[2] = {y, xb[j]};
+                snprintf(name, sizeof name, "%s.shuffle", edge);
+                y = dnas_op_shuffle(g, name, cat, 2, K);
+            }
+            ein[n] = y;
+            emix[n++] = emix0 >= 0 ? emix0 + e : -1;
+        }
+        snprintf(name, sizeof name, "cells.%d.node%d", idx, i);
+        node[i] = dnas_op_wsum(g, name, ein, emix, n);
+    }
+    return node[3];
+}
+
 static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
     if (c->batch <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "batch must be > 0 (got %d)", c->batch);
     if (c->channels <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "channels must be > 0 (got %d)", c->channels);
@@ -148,15 +210,23 @@ static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
     if (c->classes < 2) return dnas_fail(DNAS_ERR_INVALID_ARG, "classes must be >= 2 (got %d)", c->classes);
     if (c->image < 4 || c->image % 4)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "image size must be a positive multiple of 4 (got %d)", c->image);
+    int K = c->pc_k > 1 ? c->pc_k : 1;
+    if (c->channels % K)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--pc-k %d must divide --channels %d (the channel "
+                         "shuffle splits every cell's channels into pc_k groups)", K, c->channels);
     int C = c->channels;
     int x = dnas_graph_input(g, dnas_shape4(c->batch, 3, c->image, c->image));
     int mix0 = dnas_graph_mix(g, 6 * 5); /* the one alpha group all 15 cells share */
+    int pc = K > 1 || c->edge_norm;
+    int emix0 = c->edge_norm ? dnas_graph_mix(g, 6) : -1; /* space.h's edge block */
     x = dnas_op_conv2d(g, "stem.conv", x, C, 3, 1, 1, 1, 1, 0);
     x = dnas_op_batchnorm(g, "stem.bn", x, 1, 1);
     int idx = 0;
     for (int stage = 0; stage < 3; stage++) {
         if (stage > 0) x = resblock(g, idx++, x, C << stage);
-        for (int i = 0; i < N; i++) x = search_cell(g, idx++, x, c->track_bn, mix0);
+        for (int i = 0; i < N; i++, idx++)
+            x = pc ? pc_cell(g, idx, x, c->track_bn, mix0, emix0, K)
+                   : search_cell(g, idx, x, c->track_bn, mix0);
     }
     x = dnas_op_batchnorm(g, "lastact.bn", x, 1, 1);
     x = dnas_op_relu(g, "lastact.relu", x);

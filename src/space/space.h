@@ -54,6 +54,13 @@ struct dnas_space {
     dnas_status (*bench_load)(const char *path, void **table);
     dnas_status (*bench_find)(const void *table, const char *genotype, dnas_space_bench *r);
     void (*bench_free)(void *table);
+    /* Edge normalisation (PC-DARTS, dnas_supernet_config.edge_norm): the graph then reserves
+     * groups*rows more mixing weights after the op block, one per alpha row (edge) in the same
+     * order, that scale the whole edge output. Node n of each group sums rows
+     * [node_first[n], node_first[n] + node_count[n]) of the group (n < n_nodes); strategies
+     * normalise the edge weights over these sets. n_nodes 0 = the space has no edge block. */
+    int n_nodes;
+    const int *node_first, *node_count;
 };
 
 extern const dnas_space dnas_space_nb201;
@@ -65,8 +72,22 @@ const dnas_space *dnas_space_find(const char *name);
  * has no candidate. */
 int dnas_space_row_argmax(const float *w, const uint8_t *cand, int cols);
 
+/* Op costs (costs.c) for SNAS' resource constraint: cost[(group*rows + row)*cols + col] = the
+ * cost of that candidate op summed over the supernet's cells sharing the row, at each cell's
+ * channels and resolution (config c: channels, cells, image). FLOPs in millions per image, or
+ * conv parameters in millions. DNAS_ERR_UNSUPPORTED for a space without a table. */
+enum { DNAS_COST_FLOPS, DNAS_COST_PARAMS };
+dnas_status dnas_space_costs(const dnas_space *sp, const dnas_supernet_config *c, int kind,
+                             float *cost);
+
 /* Number of parameters of a space's rows holding column `op` in a genotype's one-hot form:
  * e.g. the skip_connect count of a cell. */
 int dnas_space_count_op(const dnas_space *sp, const float *onehot, const char *op);
+
+/* FairDARTS's threshold derivation (derive_threshold.c, ALGORITHMS.md §B8) of weights w: an
+ * edge keeps its best op only if that op's weight >= threshold ('none' otherwise); DARTS also
+ * keeps only the top-2 edges per node. For nb201 and darts; other spaces fail. */
+dnas_status dnas_space_derive_threshold(const dnas_space *sp, const float *w, const uint8_t *cand,
+                                        float threshold, char *out, size_t cap);
 
 #endif

@@ -14,6 +14,7 @@ void dnas_supernet_config_default(dnas_supernet_config *c) {
     c->image = 32;
     c->track_bn = 0;
     c->seed = 1;
+    c->pc_k = 1;
 }
 
 dnas_status dnas_supernet_create_on(const dnas_supernet_config *c, dnas_backend *be,
@@ -21,18 +22,23 @@ dnas_status dnas_supernet_create_on(const dnas_supernet_config *c, dnas_backend 
     *out = NULL;
     const dnas_space *sp = dnas_space_find(c->space);
     if (!sp) return DNAS_ERR_INVALID_ARG;
+    if (c->edge_norm && !sp->n_nodes)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--edge-norm: the %s space has no edge weights",
+                         sp->name);
     dnas_supernet *s = dnas_calloc(sizeof *s, "supernet");
     if (!s) return DNAS_ERR_OOM;
     s->space = sp;
     s->cfg = *c;
     dnas_graph_init(&s->g, be);
     size_t n_arch = (size_t)sp->groups * sp->rows * sp->cols;
+    /* The edge block (space.h) follows the op block in the graph's mixing weights. */
+    size_t n_mix = n_arch + (c->edge_norm ? (size_t)sp->groups * sp->rows : 0);
     s->cand = dnas_alloc(n_arch, "candidate-op mask");
     dnas_status st = s->cand ? sp->candidates(c->ops, s->cand) : DNAS_ERR_OOM;
     if (st == DNAS_OK) st = sp->build(&s->g, c);
-    if (st == DNAS_OK && (size_t)s->g.n_mix != n_arch)
+    if (st == DNAS_OK && (size_t)s->g.n_mix != n_mix)
         st = dnas_fail(DNAS_ERR_INTERNAL, "%s supernet has %d mixing weights, expected %zu",
-                       sp->name, s->g.n_mix, n_arch);
+                       sp->name, s->g.n_mix, n_mix);
     if (st == DNAS_OK) st = dnas_graph_plan(&s->g);
     if (st != DNAS_OK) {
         dnas_graph_free(&s->g);

@@ -5,22 +5,15 @@
 #include "trainer.h"
 #include "../core/alloc.h"
 #include "../space/space.h"
+#include "../io/fields.h"
 #include <ctype.h>
-#include <errno.h>
-#include <float.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct {
-    const char *name;
-    char type;   /* s: char[], i: int, u: uint64, d: double */
-    size_t off, size;
-    const char *help;
-} field;
+typedef dnas_field field;
 
 #define F(n, t, h) {#n, t, offsetof(dnas_train_config, n), sizeof(((dnas_train_config *)0)->n), h}
 static const field fields[] = {
@@ -109,11 +102,6 @@ dnas_status dnas_train_config_default(dnas_train_config *c, const char *space) {
     return DNAS_OK;
 }
 
-static const field *find(const char *key) {
-    for (int i = 0; i < N_FIELDS; i++)
-        if (strcmp(fields[i].name, key) == 0) return &fields[i];
-    return NULL;
-}
 
 /* A path, as opposed to a name or genotype text: has a '/' or a .txt ending, and none of
  * the characters that genotype text starts with or holds. */
@@ -225,17 +213,8 @@ dnas_status dnas_train_guess_space(const char *genotype, char *space, size_t cap
 }
 
 dnas_status dnas_train_config_set(dnas_train_config *c, const char *key, const char *value) {
-    /* Flags spell words with '-' ("--lr-min"); fields use '_'. */
-    char k[64];
-    snprintf(k, sizeof k, "%s", key);
-    for (char *p = k; *p; p++)
-        if (*p == '-') *p = '_';
-    if (strcmp(k, "out") == 0) snprintf(k, sizeof k, "out_dir");
-    if (strcmp(k, "data") == 0) snprintf(k, sizeof k, "data_dir");
-    const field *f = find(k);
-    if (!f) return dnas_fail(DNAS_ERR_INVALID_ARG, "unknown flag --%s (see dnas train --help)", key);
-    if (!value) return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s needs a value", key);
-    char *base = (char *)c + f->off, *end = NULL;
+    const field *f;
+    DNAS_TRY(dnas_field_lookup(fields, N_FIELDS, key, value, "train", &f));
     if (f->off == offsetof(dnas_train_config, genotype)) {
         char text[sizeof c->genotype];
         DNAS_TRY(resolve_genotype(value, text, sizeof text));
@@ -246,114 +225,31 @@ dnas_status dnas_train_config_set(dnas_train_config *c, const char *key, const c
         memcpy(c->genotype, text, strlen(text) + 1);
         return DNAS_OK;
     }
-    errno = 0;
-    switch (f->type) {
-    case 's':
-        /* A newline would end the line in the checkpoint's "key=value" copy. */
-        for (const unsigned char *q = (const unsigned char *)value; *q; q++)
-            if (*q < 0x20 || *q == 0x7f)
-                return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: the value contains a control "
-                                 "character (byte 0x%02x at offset %zu), which is not allowed",
-                                 key, *q, (size_t)(q - (const unsigned char *)value));
-        if (strlen(value) >= f->size)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: value too long (max %zu characters)", key,
-                             f->size - 1);
-        memcpy(base, value, strlen(value) + 1);
-        return DNAS_OK;
-    case 'i': {
-        long v = strtol(value, &end, 10);
-        if (errno || end == value || *end || v < -1000000000L || v > 1000000000L)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not an integer", key, value);
-        *(int *)base = (int)v;
-        return DNAS_OK;
-    }
-    case 'u': {
-        if (strchr(value, '-')) return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' must be >= 0", key, value);
-        unsigned long long v = strtoull(value, &end, 10);
-        if (errno || end == value || *end)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not a non-negative integer", key, value);
-        *(uint64_t *)base = (uint64_t)v;
-        return DNAS_OK;
-    }
-    default: {
-        double v = strtod(value, &end);
-        /* Underflow gives the nearest representable value (%.17g of a subnormal reads back). */
-        if (errno == ERANGE && fabs(v) <= 1.0) errno = 0;
-        if (errno || end == value || *end || !isfinite(v) || fabs(v) > FLT_MAX)
-            return dnas_fail(DNAS_ERR_INVALID_ARG, "--%s: '%s' is not a number in float range",
-                             key, value);
-        *(double *)base = v;
-        return DNAS_OK;
-    }
-    }
+    return dnas_field_set(f, c, key, value);
 }
 
-/* A field's value as text; doubles exactly (%.17g reads back the same) or short (%g). */
-static void value_text(const field *f, const dnas_train_config *c, char *buf, size_t cap,
-                       int exact) {
-    const char *base = (const char *)c + f->off;
-    switch (f->type) {
-    case 's': snprintf(buf, cap, "%s", base); break;
-    case 'i': snprintf(buf, cap, "%d", *(const int *)base); break;
-    case 'u': snprintf(buf, cap, "%llu", (unsigned long long)*(const uint64_t *)base); break;
-    default: snprintf(buf, cap, exact ? "%.17g" : "%g", *(const double *)base); break;
-    }
-}
 
 void dnas_train_config_help(const dnas_train_config *c, void *out) {
-    FILE *fp = out;
-    for (int i = 0; i < N_FIELDS; i++) {
-        char flag[64], def[1100];
-        snprintf(flag, sizeof flag, "%s", fields[i].name);
-        for (char *p = flag; *p; p++)
-            if (*p == '_') *p = '-';
-        value_text(&fields[i], c, def, sizeof def, 0);
-        fprintf(fp, "  --%-16s %s [%s]\n", flag, fields[i].help, def);
-    }
+    dnas_fields_help(fields, N_FIELDS, c, out);
 }
 
 void dnas_train_config_write(const dnas_train_config *c, dnas_sbuf *sb, int json) {
-    if (json) dnas_sb_printf(sb, "{");
-    for (int i = 0; i < N_FIELDS; i++) {
-        char v[1100];
-        value_text(&fields[i], c, v, sizeof v, 1);
-        if (!json) {
-            dnas_sb_printf(sb, "%s=%s\n", fields[i].name, v);
-            continue;
-        }
-        dnas_sb_printf(sb, "%s", i ? ", " : "");
-        dnas_sb_json_string(sb, fields[i].name);
-        dnas_sb_printf(sb, ": ");
-        if (fields[i].type == 's') dnas_sb_json_string(sb, v);
-        else dnas_sb_printf(sb, "%s", v);
-    }
-    if (json) dnas_sb_printf(sb, "}\n");
+    dnas_fields_write(fields, N_FIELDS, c, sb, json);
+}
+
+/* A stored genotype is taken as it is: never a file to read, whatever lies in the working
+ * directory now (dnas_train_config_check parses it). */
+static dnas_status set_stored(void *ctx, const char *key, const char *value) {
+    dnas_train_config *c = ctx;
+    if (strcmp(key, "genotype") != 0) return dnas_train_config_set(c, key, value);
+    if (strlen(value) >= sizeof c->genotype)
+        return dnas_fail(DNAS_ERR_FORMAT, "stored configuration: genotype too long");
+    memcpy(c->genotype, value, strlen(value) + 1);
+    return DNAS_OK;
 }
 
 dnas_status dnas_train_config_parse(const char *text, dnas_train_config *c) {
-    const char *p = text;
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        char line[1200];
-        if (len >= sizeof line) return dnas_fail(DNAS_ERR_FORMAT, "stored configuration: line too long");
-        memcpy(line, p, len);
-        line[len] = 0;
-        char *eq = strchr(line, '=');
-        if (!eq) return dnas_fail(DNAS_ERR_FORMAT, "stored configuration: malformed line '%s'", line);
-        *eq = 0;
-        if (strcmp(line, "genotype") == 0) {
-            /* Stored text is taken as it is: never a file to read, whatever lies in the
-             * working directory now. dnas_train_config_check parses it. */
-            if (strlen(eq + 1) >= sizeof c->genotype)
-                return dnas_fail(DNAS_ERR_FORMAT, "stored configuration: genotype too long");
-            memcpy(c->genotype, eq + 1, strlen(eq + 1) + 1);
-        } else {
-            DNAS_TRY(dnas_train_config_set(c, line, eq + 1));
-        }
-        p = nl ? nl + 1 : p + len;
-    }
-    return DNAS_OK;
+    return dnas_fields_parse(text, set_stored, c);
 }
 
 static int printable(const char *v) {
