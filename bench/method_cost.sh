@@ -21,5 +21,10 @@ run() { # name, flags...
     run idarts --algo idarts
     run idarts-nb --algo idarts --freeze-weights 1
     run gaea --algo gaea --channels 8
+    run snas --algo snas
+    run gdas --algo gdas
+    run pcdarts --algo pcdarts --warmup-epochs 0
+    run fairdarts --algo fairdarts
+    run drnas --algo drnas
     run darts1 --algo darts1
 } | awk '{ if ($1 == "darts1" && !b) b = $2; printf "%-12s %8.1f ms/step  %5.2f x darts1\n", $1, $2, $2 / b }'
