@@ -305,6 +305,7 @@ typedef struct {
 } dnas_bench_config;
 typedef struct {
     double ms_median, ms_min, ms_max;
+    double ms_mean;  /* differs from the median for methods whose arch step runs every k-th step */
     int steps;
 } dnas_bench_result;
 /* Times full search steps (weight step + arch step) on random data. */

@@ -439,9 +439,9 @@ static int cmd_bench(int argc, char **argv) {
     st = dnas_bench_step(&b, &r);
     if (st != DNAS_OK) return fail(st);
     double rss = peak_rss_mib();
-    printf("dnas    %s %s batch %d, %d threads: %.1f ms/step median (min %.1f, max %.1f, %d steps after %d warm-up), peak RSS %.0f MiB\n",
-           b.search.space, b.search.algo, b.search.batch, b.search.threads, r.ms_median, r.ms_min,
-           r.ms_max, r.steps, b.warmup, rss);
+    printf("dnas    %s %s batch %d, %d threads: %.1f ms/step median (mean %.1f, min %.1f, max %.1f, %d steps after %d warm-up), peak RSS %.0f MiB\n",
+           b.search.space, b.search.algo, b.search.batch, b.search.threads, r.ms_median, r.ms_mean,
+           r.ms_min, r.ms_max, r.steps, b.warmup, rss);
     fflush(stdout);
     if (strcmp(anchor, "none") && strcmp(b.search.algo, "darts1") == 0) {
         char full[1400];

@@ -41,6 +41,8 @@ dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r) {
     if (st == DNAS_OK) {
         qsort(ms, (size_t)c->steps, sizeof *ms, cmp_double);
         r->steps = c->steps;
+        r->ms_mean = 0;
+        for (int i = 0; i < c->steps; i++) r->ms_mean += ms[i] / c->steps;
         r->ms_min = ms[0];
         r->ms_max = ms[c->steps - 1];
         r->ms_median = c->steps % 2 ? ms[c->steps / 2] : 0.5 * (ms[c->steps / 2 - 1] + ms[c->steps / 2]);

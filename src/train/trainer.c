@@ -865,6 +865,8 @@ dnas_status dnas_bench_train(const dnas_train_config *c, int warmup, int steps, 
     if (st == DNAS_OK) {
         qsort(ms, (size_t)steps, sizeof *ms, cmp_ms);
         r->steps = steps;
+        r->ms_mean = 0;
+        for (int i = 0; i < steps; i++) r->ms_mean += ms[i] / steps;
         r->ms_min = ms[0];
         r->ms_max = ms[steps - 1];
         r->ms_median = steps % 2 ? ms[steps / 2] : 0.5 * (ms[steps / 2 - 1] + ms[steps / 2]);
