@@ -1,0 +1,172 @@
+/* The PC-DARTS search supernet against our PyTorch twin (tests/ref/pcdarts_twin.py, fixture
+ * written by tests/ref/make_pcdarts_fixture.py): DARTS space, C = 8 with K = 4 partial
+ * channels (2 channels per op in the first stage), channel shuffle, edge normalisation, 5
+ * layers (both reductions: 2x2 max-pooled bypass, FactorizedReduce skip on C/K channels),
+ * batch 4, 16x16, train mode. The same logits and loss, the same gradient of every weight
+ * tensor, of both alpha groups (normal, reduce) and of both beta groups (per edge, softmax
+ * over each node's incoming edges), as pcdarts.c's mixing defines them. Max relative error
+ * printed per comparison.
+ *
+ * The fixture holds no weights: both sides set them by make_darts_fixture.py's rule (integer
+ * hashing of the parameter's name and index, then exact double operations and one rounding to
+ * float32), so the start state is bit-identical and is matched by name.
+ *
+ * Tolerances are 4-10x the errors measured with 2 threads on the default build and SAN=1; the
+ * measured value is in each comment. */
+#include "test.h"
+#include "twin.h"
+#include "search/search.h"
+#include <math.h>
+
+#define TOL_LOGITS 3e-6     /* logits (normwise): measured 4.6e-7, SAN=1 5.6e-7 (5x) */
+#define TOL_LOSS 1e-6       /* loss (relative): measured 0 (one float ulp at 2.29 is 1.0e-7 relative) */
+#define TOL_GRAD 1.5e-4     /* per-tensor weight gradients: measured 2.6e-5, SAN=1 8.5e-6 (6x);
+                             * the worst are the 1x1 convs of 2-channel ops (the twin's own
+                             * float32-vs-float64 floor there is 7.2e-6) */
+#define TOL_ALPHA_GRAD 4e-6 /* dloss/dalpha, each group: measured 7.4e-7, SAN=1 7.6e-7 (5x) */
+#define TOL_BETA_GRAD 8e-6  /* dloss/dbeta, each group: measured 9.7e-7, SAN=1 1.4e-6 (6x) */
+
+static fixture fx;
+static int have_fx;
+static char why_fx[400];
+
+static const float *need_f(const char *name, size_t count) {
+    const fx_entry *e = fx_get(&fx, name);
+    int ok = e && e->dtype == 0 && (count == 0 || e->count == count);
+    CHECK(ok, "fixture entry %s missing, not float32 or not of %zu values", name, count);
+    return ok ? e->data : NULL;
+}
+
+static uint64_t fnv1a64(const char *s) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* make_darts_fixture.py's start values, in PyTorch layout, converted to ours. */
+static void init_by_rule(dnas_graph *g) {
+    for (int i = 0; i < g->n_params; i++) {
+        dnas_param *p = &g->params[i];
+        size_t n = dnas_shape_numel(p->shape);
+        float *tmp = malloc(n * sizeof(float));
+        uint64_t base = fnv1a64(p->name);
+        size_t len = strlen(p->name);
+        int is_weight = len > 7 && strcmp(p->name + len - 7, ".weight") == 0;
+        double bound = p->fan_in > 0 ? 1.0 / sqrt((double)p->fan_in) : 0.0;
+        for (size_t j = 0; j < n; j++) {
+            double s = 2.0 * ((double)(splitmix64(base + j) >> 11) * 0x1p-53) - 1.0;
+            double v = p->fan_in > 0 ? s * bound : is_weight ? 1.0 + s / 8 : s / 8;
+            tmp[j] = (float)v;
+        }
+        fx_nchw_to_nhwc(g->w + p->off, tmp, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
+        free(tmp);
+    }
+}
+
+static void test_pcdarts(void) {
+    if (!have_fx) {
+        CHECK(0, "fixture unusable: %s", why_fx);
+        return;
+    }
+    const fx_entry *cfg = fx_get(&fx, "config");
+    CHECK(cfg && cfg->dtype == 1 && cfg->count == 7, "fixture config entry");
+    if (!cfg || cfg->dtype != 1 || cfg->count != 7) return;
+    const int *c = cfg->data;
+    dnas_search_config sc;
+    dnas_search_config_default(&sc, "pcdarts");
+    snprintf(sc.space, sizeof sc.space, "darts");
+    snprintf(sc.ops, sizeof sc.ops, "all");
+    sc.channels = c[0];
+    sc.cells = c[1];
+    sc.batch = c[3];
+    sc.image = c[4];
+    sc.track_bn = c[5];
+    sc.pc_k = c[6];
+    sc.edge_norm = 1;
+    sc.threads = 2;
+    dnas_search *s = NULL;
+    if (dnas_search_create(&sc, &s) != DNAS_OK) {
+        CHECK(0, "create: %s", dnas_last_error());
+        return;
+    }
+    CHECK(c[2] == 10, "fixture has %d classes; the search builds 10 (cifar10)", c[2]);
+    dnas_graph *g = s->g;
+    const size_t n_a = 2 * 14 * 9, n_b = 2 * 14;
+    CHECK(s->n_alpha == n_a + n_b, "the search holds %zu architecture weights, expected %zu "
+          "(alpha | beta)", s->n_alpha, n_a + n_b);
+    init_by_rule(g);
+    const float *a = need_f("alpha", n_a), *be = need_f("beta", n_b);
+    dnas_data_batch b;
+    if (s->n_alpha != n_a + n_b || !a || !be || !twin_batch(&fx, "x", "y", &b)) {
+        dnas_search_destroy(s);
+        return;
+    }
+    memcpy(s->alpha, a, n_a * sizeof(float));
+    memcpy(s->alpha + n_a, be, n_b * sizeof(float));
+    dnas_status st = dnas_search_fwd_bwd(s, &b, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH, NULL);
+    CHECK(st == DNAS_OK, "fwd/bwd: %s", dnas_last_error());
+    dnas_search_mix_backward(s);
+    size_t nl = dnas_shape_numel(g->vals[g->logits].shape);
+    const float *lg = need_f("out/logits", nl), *ls = need_f("out/loss", 1);
+    const float *ga = need_f("grad/alpha", n_a), *gb = need_f("grad/beta", n_b);
+    if (st == DNAS_OK && lg && ls && ga && gb) {
+        double e_logits = fx_relerr(g->vals[g->logits].data, lg, nl);
+        double e_loss = fabs(g->loss_value - ls[0]) / fabs(ls[0]);
+        printf("  %zu weights; logits max rel err %.3g, loss %.7f vs %.7f (rel %.3g)\n",
+               g->n_weights, e_logits, (double)g->loss_value, (double)ls[0], e_loss);
+        CHECK(e_logits <= TOL_LOGITS, "logits differ: %.3g", e_logits);
+        CHECK(e_loss <= TOL_LOSS, "loss differs: %.3g", e_loss);
+        /* Every parameter of the graph has a twin gradient, and the twin has no other. */
+        double worst = 0;
+        const char *worst_name = "";
+        int n_twin = 0;
+        for (int i = 0; i < fx.n; i++)
+            n_twin += strncmp(fx.e[i].name, "grad/", 5) == 0 && strcmp(fx.e[i].name, "grad/alpha") != 0 &&
+                      strcmp(fx.e[i].name, "grad/beta") != 0;
+        CHECK(n_twin == g->n_params, "the twin has %d parameter gradients, the graph %d parameters",
+              n_twin, g->n_params);
+        char name[200];
+        for (int i = 0; i < g->n_params; i++) {
+            dnas_param *p = &g->params[i];
+            size_t cnt = dnas_shape_numel(p->shape);
+            snprintf(name, sizeof name, "grad/%s", p->name);
+            const float *e = need_f(name, cnt);
+            if (!e) continue;
+            float *ref = malloc(cnt * sizeof(float));
+            fx_nchw_to_nhwc(ref, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
+            double err = fx_relerr(g->gw + p->off, ref, cnt);
+            free(ref);
+            if (err > worst || err != err) {
+                worst = err;
+                worst_name = p->name;
+            }
+            CHECK(err <= TOL_GRAD, "grad %s: relative error %.3g > %.1g", p->name, err, TOL_GRAD);
+        }
+        printf("  %d weight gradients, worst max rel err %.3g (%s)\n", g->n_params, worst, worst_name);
+        for (int t = 0; t < 2; t++) {
+            double e = fx_relerr(s->galpha + t * n_a / 2, ga + t * n_a / 2, n_a / 2);
+            printf("  %s alpha gradient max rel err %.3g\n", t ? "reduce" : "normal", e);
+            CHECK(e <= TOL_ALPHA_GRAD, "%s alpha gradient differs: %.3g", t ? "reduce" : "normal", e);
+            e = fx_relerr(s->galpha + n_a + t * n_b / 2, gb + t * n_b / 2, n_b / 2);
+            printf("  %s beta gradient max rel err %.3g\n", t ? "reduce" : "normal", e);
+            CHECK(e <= TOL_BETA_GRAD, "%s beta gradient differs: %.3g", t ? "reduce" : "normal", e);
+        }
+    }
+    free((void *)b.x);
+    dnas_search_destroy(s);
+}
+
+int main(void) {
+    have_fx = fx_load(&fx, t_src_path("tests/ref/pcdarts_fixture.bin"));
+    if (!have_fx) snprintf(why_fx, sizeof why_fx, "%s", fx_why);
+    RUN(test_pcdarts);
+    fx_free(&fx);
+    TEST_EXIT();
+}
