@@ -31,38 +31,6 @@ static const float *need_f(const char *name, size_t count) {
     return ok ? e->data : NULL;
 }
 
-static uint64_t fnv1a64(const char *s) {
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    return h;
-}
-
-static uint64_t splitmix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
-/* make_darts_fixture.py's start values, in PyTorch layout, converted to ours. */
-static void init_by_rule(dnas_graph *g) {
-    for (int i = 0; i < g->n_params; i++) {
-        dnas_param *p = &g->params[i];
-        size_t n = dnas_shape_numel(p->shape);
-        float *tmp = malloc(n * sizeof(float));
-        uint64_t base = fnv1a64(p->name);
-        size_t len = strlen(p->name);
-        int is_weight = len > 7 && strcmp(p->name + len - 7, ".weight") == 0;
-        double bound = p->fan_in > 0 ? 1.0 / sqrt((double)p->fan_in) : 0.0;
-        for (size_t j = 0; j < n; j++) {
-            double s = 2.0 * ((double)(splitmix64(base + j) >> 11) * 0x1p-53) - 1.0;
-            double v = p->fan_in > 0 ? s * bound : is_weight ? 1.0 + s / 8 : s / 8;
-            tmp[j] = (float)v;
-        }
-        fx_nchw_to_nhwc(g->w + p->off, tmp, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
-        free(tmp);
-    }
-}
 
 static void check_section(const char *sec, const char *ops) {
     if (!have_fx) {
@@ -90,7 +58,7 @@ static void check_section(const char *sec, const char *ops) {
     }
     CHECK(c[2] == 10, "fixture has %d classes; the search builds 10 (cifar10)", c[2]);
     dnas_graph *g = s->g;
-    init_by_rule(g);
+    twin_init_by_rule(g);
     char name[200];
     snprintf(name, sizeof name, "%salpha", sec);
     const float *a = need_f(name, s->n_alpha);

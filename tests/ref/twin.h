@@ -5,6 +5,9 @@
 #include "test.h"
 #include "fixture.h"
 #include "data/data.h"
+#include "graph/graph.h"
+#include <math.h>
+#include <stdint.h>
 
 /* A fixture batch (NCHW images, int32 labels) as an NHWC data batch; the caller frees x. */
 static inline int twin_batch(const fixture *f, const char *xn, const char *yn, dnas_data_batch *b) {
@@ -24,4 +27,39 @@ static inline int twin_is_dead_bias(const char *name) {
     const char *bias = strstr(name, ".conv.bias");
     return strstr(name, "edges.") && bias && bias[strlen(".conv.bias")] == 0;
 }
+static inline uint64_t twin_fnv1a64(const char *s) {
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
+    return h;
+}
+
+static inline uint64_t twin_splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* The start values of make_darts_fixture.py's rule (also make_pcdarts_fixture.py): each
+ * parameter from a hash of its name, so fixtures need not store weights; PyTorch layout,
+ * converted to ours. */
+static inline void twin_init_by_rule(dnas_graph *g) {
+    for (int i = 0; i < g->n_params; i++) {
+        dnas_param *p = &g->params[i];
+        size_t n = dnas_shape_numel(p->shape);
+        float *tmp = malloc(n * sizeof(float));
+        uint64_t base = twin_fnv1a64(p->name);
+        size_t len = strlen(p->name);
+        int is_weight = len > 7 && strcmp(p->name + len - 7, ".weight") == 0;
+        double bound = p->fan_in > 0 ? 1.0 / sqrt((double)p->fan_in) : 0.0;
+        for (size_t j = 0; j < n; j++) {
+            double s = 2.0 * ((double)(twin_splitmix64(base + j) >> 11) * 0x1p-53) - 1.0;
+            double v = p->fan_in > 0 ? s * bound : is_weight ? 1.0 + s / 8 : s / 8;
+            tmp[j] = (float)v;
+        }
+        fx_nchw_to_nhwc(g->w + p->off, tmp, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
+        free(tmp);
+    }
+}
+
 #endif
