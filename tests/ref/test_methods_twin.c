@@ -93,25 +93,7 @@ static dnas_search *make_search(const char *algo, int image) {
         return NULL;
     }
     dnas_graph *g = s->g;
-    int ok = 1;
-    for (int i = 0; i < g->n_params; i++) {
-        dnas_param *p = &g->params[i];
-        char name[200];
-        snprintf(name, sizeof name, "param/%s", p->name);
-        const float *e = NEED_F(name, dnas_shape_numel(p->shape));
-        if (!e) {
-            ok = 0;
-            continue;
-        }
-        fx_nchw_to_nhwc(g->w + p->off, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
-    }
-    for (int i = 0; i < g->n_bufdesc; i++) {
-        const char *nm = g->bufdesc[i].name;
-        size_t ln = strlen(nm);
-        int var = ln > 4 && strcmp(nm + ln - 4, "_var") == 0, mean = ln > 5 && strcmp(nm + ln - 5, "_mean") == 0;
-        CHECK(var || mean, "running statistic %s is neither a mean nor a variance", nm);
-        for (size_t k = 0; k < g->bufdesc[i].n; k++) g->bufs[g->bufdesc[i].off + k] = var ? 1.0f : 0.0f;
-    }
+    int ok = twin_load_start_state(&fx, g);
     if (!ok) {
         dnas_search_destroy(s);
         return NULL;

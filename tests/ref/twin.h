@@ -40,6 +40,35 @@ static inline uint64_t twin_splitmix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* The fixture's start state onto an NB201 twin graph: every parameter from "param/<name>"
+ * (PyTorch layout, converted to ours), running means 0 and variances 1. 0 if an entry is
+ * missing or malformed (a failed CHECK names it). */
+static inline int twin_load_start_state(const fixture *f, dnas_graph *g) {
+    int ok = 1;
+    for (int i = 0; i < g->n_params; i++) {
+        dnas_param *p = &g->params[i];
+        char name[200];
+        snprintf(name, sizeof name, "param/%s", p->name);
+        const fx_entry *e = fx_get(f, name);
+        size_t n = dnas_shape_numel(p->shape);
+        int good = e && e->dtype == 0 && e->count == n;
+        CHECK(good, "fixture entry %s missing, not float32 or not of %zu values", name, n);
+        if (!good) {
+            ok = 0;
+            continue;
+        }
+        fx_nchw_to_nhwc(g->w + p->off, e->data, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
+    }
+    for (int i = 0; i < g->n_bufdesc; i++) {
+        const char *nm = g->bufdesc[i].name;
+        size_t ln = strlen(nm);
+        int var = ln > 4 && strcmp(nm + ln - 4, "_var") == 0, mean = ln > 5 && strcmp(nm + ln - 5, "_mean") == 0;
+        CHECK(var || mean, "running statistic %s is neither a mean nor a variance", nm);
+        for (size_t k = 0; k < g->bufdesc[i].n; k++) g->bufs[g->bufdesc[i].off + k] = var ? 1.0f : 0.0f;
+    }
+    return ok;
+}
+
 /* The start values of make_darts_fixture.py's rule (also make_pcdarts_fixture.py): each
  * parameter from a hash of its name, so fixtures need not store weights; PyTorch layout,
  * converted to ours. */
