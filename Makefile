@@ -96,6 +96,42 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -MMD -MP $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
 
+# ---- shared library + Python package ----------------------------------------------------------
+# libdnas.so.MAJOR.MINOR.PATCH (soname libdnas.so.MAJOR) from position-independent copies of the
+# objects in $(BUILD)/pic; -fvisibility=hidden leaves only the DNAS_API symbols exported. The
+# version comes from include/dnas.h. `make python` copies the library into python/dnas/ (what
+# `pip install ./python` packages); `make python-install` also installs that package.
+SO_VERSION := $(shell sed -n 's/^.define DNAS_VERSION_STRING "\(.*\)"/\1/p' include/dnas.h)
+SO_MAJOR   := $(firstword $(subst ., ,$(SO_VERSION)))
+SONAME     := libdnas.so.$(SO_MAJOR)
+SO_REAL    := $(BUILD)/libdnas.so.$(SO_VERSION)
+SO_LINKS   := $(BUILD)/$(SONAME) $(BUILD)/libdnas.so
+PIC_OBJ    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+all: $(SO_LINKS)
+shared: $(SO_LINKS)
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC (pic) $<"
+	@$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(SO_REAL): $(PIC_OBJ)
+	@echo "LD $@"
+	@$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(SO_LINKS): $(SO_REAL)
+	@ln -sf $(notdir $(SO_REAL)) $@
+
+# One file, under the soname the package loads (links would be copied as files by pip).
+python: $(SO_LINKS)
+	@rm -f python/dnas/libdnas.so*
+	cp $(SO_REAL) python/dnas/$(SONAME)
+
+python-install: python
+	python3 -m pip install -q ./python
+
+.PHONY: shared python python-install
+
 # Decoded CIFAR-10 (official binary format) for tests, from ../shared/data's JPEG form.
 SHARED_DATA ?= $(abspath ../shared/data)
 testdata: $(BUILD)/data/cifar-10-batches-bin/test_batch.bin

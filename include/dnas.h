@@ -65,6 +65,10 @@ typedef struct {
                             the rest bypass (0 or 1 = off: every channel, the plain supernet) */
     int edge_norm;       /* PC-DARTS edge normalisation: one more mixing weight per edge
                             (space.h's edge block) scales the whole edge output (0 = off) */
+    int node_bn;         /* DARTS-PRIME "statebn": each intermediate node's sum goes through a
+                            BatchNorm without affine parameters (0 = off) */
+    int drop_path;       /* ScheduledDropPath (RobustDARTS): a drop-path node on every mixed
+                            edge's output, probability g->drop_prob (0 = none built; DARTS) */
 } dnas_supernet_config;
 
 DNAS_API void dnas_supernet_config_default(dnas_supernet_config *c);
@@ -149,6 +153,22 @@ typedef struct {
     int log_penalty;       /* SNAS: penalty log(cost) instead of cost (0/1) */
     double resource_ratio; /* SNAS: weight of the reduction cells' cost against normal's (1) */
     double arch_grad_clip; /* SNAS: global norm clip of alpha's gradient (0 = off; snas: 10) */
+    char prime_act[16];    /* DARTS-PRIME: softmax | clip (CRB: clip(alpha, 0, 1), 'none' removed,
+                              alpha <= 0 after a weight step pruned for good) */
+    char prime_reg[8];     /* DARTS-PRIME: none | prox | admm (prime: prox) */
+    double prime_rho;      /* DARTS-PRIME: penalty weight rho of prox and ADMM (0.1) */
+    char admm_mode[8];     /* DARTS-PRIME: code (the reference's updates) | clean (scaled ADMM) */
+    int admm_freq;         /* DARTS-PRIME: alpha steps between ADMM Z/U updates (10) */
+    int dyno_schedule;     /* DARTS-PRIME: 1 informed alpha-step schedule, 0 fixed (prime: 1) */
+    int sched_freq;        /* DARTS-PRIME: f, weight steps per alpha step on average (prime: 10) */
+    double sched_tau0, sched_mult, sched_ewma; /* DARTS-PRIME: tau0 1, m 1.05, EWMA weight 0.2 */
+    int state_bn;          /* DARTS-PRIME: BN on node sums: 1 on, 0 off, -1 = with clip only */
+    char arch_update[8];   /* adam | eg: alpha's update rule; eg = GAEA's exponentiated gradient
+                              on the simplex (gaea, gaea-pcdarts, gaea-gdas; pcdarts, gdas) */
+    char derive[16];       /* "" = the space's rule | edge_all (SNAS: every edge, argmax with
+                              'none') */
+    double drop_path_prob; /* RobustDARTS ScheduledDropPath: p * epoch / (epochs - 1) on every
+                              mixed edge's output (0 = off) */
     volatile int *stop;    /* not a setting: when *stop becomes non-zero the search checkpoints
                               and returns DNAS_ERR_INTERRUPTED (SIGINT/SIGTERM in the CLI) */
     int resume;            /* not a setting: 1 = dnas_search_run continues the search in out_dir
@@ -307,9 +327,31 @@ typedef struct {
     double ms_median, ms_min, ms_max;
     double ms_mean;  /* differs from the median for methods whose arch step runs every k-th step */
     int steps;
+    double gflop_step; /* GFLOP per step, counted by the graph over the timed steps (mean);
+                          0 where not counted (dnas_bench_train) */
+    int flops_constant; /* 1: every timed step computed the same FLOPs */
 } dnas_bench_result;
 /* Times full search steps (weight step + arch step) on random data. */
 DNAS_API dnas_status dnas_bench_step(const dnas_bench_config *c, dnas_bench_result *r);
+
+/* FLOPs of one search step of a configuration, from its graph (no data, nothing run): each op
+ * counts what its kernels compute (multiply-add = 2), at the configured batch, for the graph
+ * passes the strategy makes (src/search/bench.c lists them per method). */
+typedef struct {
+    double forward;                 /* one training-mode forward */
+    double backward_weights;        /* a backward wanting the weights' gradient */
+    double backward_arch;           /* a backward wanting the mixing weights' gradient only */
+    double backward_both;           /* a backward wanting both */
+    double weight_step, arch_step;  /* per search step (an arch step every k-th: its 1/k) */
+    double step;                    /* weight_step + arch_step */
+    char passes[160];               /* the passes counted, e.g. "weight F+Bw, arch F+Ba" */
+} dnas_step_flops;
+DNAS_API dnas_status dnas_search_flops(const dnas_search_config *c, dnas_step_flops *out);
+
+/* Peak single-precision throughput: a register-blocked multiply-add loop (AVX2 FMA when built
+ * for it, else portable vector code) on `threads` threads (1 without OpenMP) for about
+ * `seconds`, best of 3. *used = the threads that ran. */
+DNAS_API dnas_status dnas_bench_peak(int threads, double seconds, double *gflops, int *used);
 /* Times training steps of a genotype's network (drop path at c->drop_path, the auxiliary head
  * when c->auxiliary, clip, SGD) on random data: what one step of `dnas train` costs. */
 DNAS_API dnas_status dnas_bench_train(const dnas_train_config *c, int warmup, int steps,
@@ -325,6 +367,111 @@ DNAS_API dnas_status dnas_report_write(const char *run_dir, const char *table_pa
 
 /* Looks `arch` up in the table file `path` (shared/data/nb201 layout). */
 DNAS_API dnas_status dnas_nb201_query(const char *path, const char *arch, dnas_nb201_result *r);
+
+/* ---- export ------------------------------------------------------------------------------ */
+#ifndef DNAS_VERSION
+#define DNAS_VERSION "0.1.0"
+#endif
+enum { DNAS_EXPORT_UNTRAINED = 1 }; /* fresh weights; needed for a search's derived genotype */
+typedef struct {
+    char space[32];
+    char genotype[1024];   /* the exported genotype, as genotype.txt holds it */
+    size_t n_weights;      /* weights without the auxiliary head */
+    size_t n_aux_weights;  /* the auxiliary head's (0 without one) */
+    size_t n_buffers;      /* BN running statistics */
+    int trained;           /* 0: freshly initialised (DNAS_EXPORT_UNTRAINED) */
+    int epochs;            /* epochs the run had finished */
+    long steps;            /* its training steps */
+    char inputs[512];      /* what the check batch holds */
+} dnas_export_result;
+/* The network of the `dnas train` run in `dir` as a standalone PyTorch module in directory
+ * `out` (created; refused if it exists and is not empty): model.py (build(), load(),
+ * verify()), weights.safetensors (keys = the module's state_dict() keys), genotype.txt, and
+ * check.safetensors (8 inputs and dnas's eval-mode logits for them). With
+ * DNAS_EXPORT_UNTRAINED the weights are freshly initialised; then `dir` may also be a finished
+ * search, whose genotype.txt is exported as the space's evaluation network (dnas train's
+ * defaults); without it a search directory is refused. r may be NULL. Nothing is left in
+ * `out` on failure. */
+DNAS_API dnas_status dnas_export_pytorch(const char *dir, const char *out, unsigned flags,
+                                         dnas_export_result *r);
+
+/* ---- embedding: version, log callback, heap configuration, step-level search sessions ---- */
+/* What a binding (python/dnas over ctypes) needs: nothing here asks the caller to know the
+ * size or layout of dnas_search_config, and a session drives the very loop that
+ * dnas_search_run runs, so the same seed and thread count give a bit-identical search. */
+#define DNAS_VERSION_MAJOR 0
+#define DNAS_VERSION_MINOR 1
+#define DNAS_VERSION_PATCH 0
+#define DNAS_VERSION_STRING "0.1.0"
+/* The library's version, "MAJOR.MINOR.PATCH" (that of the loaded libdnas, not of this header). */
+DNAS_API const char *dnas_version(void);
+
+/* Every message a search prints (progress line, epoch lines, warnings, "search done", the
+ * selection's decisions) goes to `fn` as one line without its newline, instead of stderr.
+ * PROGRESS is the transient progress line (only with progress on). Process-wide, like the
+ * allocator: set it before starting searches, not while one runs; NULL restores stderr. `fn`
+ * runs on the thread that calls the search. */
+typedef enum { DNAS_LOG_INFO = 0, DNAS_LOG_WARNING, DNAS_LOG_PROGRESS } dnas_log_level;
+typedef void (*dnas_log_fn)(void *user, dnas_log_level level, const char *line);
+DNAS_API void dnas_set_log_callback(dnas_log_fn fn, void *user);
+
+/* A heap configuration with the defaults of `algo` (NULL = darts1's), for callers that set
+ * every field by name (dnas_search_config_set, _preset). Free with dnas_search_config_free. */
+DNAS_API dnas_status dnas_search_config_new(const char *algo, dnas_search_config **out);
+DNAS_API void dnas_search_config_free(dnas_search_config *c);
+/* The configuration as config.json holds it, into buf (fails if cap is too small). */
+DNAS_API dnas_status dnas_search_config_json(const dnas_search_config *c, char *buf, size_t cap);
+
+/* A search driven a step at a time. Open creates the run directory exactly as
+ * dnas_search_run does (config.json, the initial checkpoint, the lock) or, with c->resume = 1,
+ * continues the one in c->out_dir; open_resume continues the search in dir with its stored
+ * configuration (threads > 0 replaces the thread count; progress line off). */
+typedef struct dnas_session dnas_session;
+DNAS_API dnas_status dnas_session_open(const dnas_search_config *c, dnas_session **out);
+DNAS_API dnas_status dnas_session_open_resume(const char *dir, int threads, dnas_session **out);
+/* Runs n more steps (fewer if the search ends first), each with what dnas_search_run does
+ * after it: log lines, an epoch's end (alphas.jsonl, genotype.txt, eigenvalue, RobustDARTS'
+ * stop or roll back, checkpoint), --ckpt-every checkpoints; a stop request (c->stop,
+ * dnas_session_interrupt, --max-steps) checkpoints and returns DNAS_ERR_INTERRUPTED. After
+ * any other error the session can only be closed (resume it from its checkpoint). */
+DNAS_API dnas_status dnas_session_step(dnas_session *h, long n);
+/* The steps left in the current epoch, its end included. */
+DNAS_API dnas_status dnas_session_run_epoch(dnas_session *h);
+/* Asks a step call in progress (or the next) to stop after its current step; callable from
+ * another thread or a signal handler. */
+DNAS_API void dnas_session_interrupt(dnas_session *h);
+/* Position of the next step: epoch (0-based; = epochs when done), step within it. */
+DNAS_API int dnas_session_epoch(const dnas_session *h);
+DNAS_API int dnas_session_epoch_step(const dnas_session *h);
+DNAS_API long dnas_session_total_steps(const dnas_session *h);
+DNAS_API int dnas_session_steps_per_epoch(const dnas_session *h);
+DNAS_API int dnas_session_epochs(const dnas_session *h);
+DNAS_API int dnas_session_done(const dnas_session *h);
+/* The absolute run directory, and the configuration in effect (resume: the stored one). */
+DNAS_API const char *dnas_session_dir(const dnas_session *h);
+DNAS_API const dnas_search_config *dnas_session_config(const dnas_session *h);
+/* Alpha is groups matrices of rows (edges) x cols (ops); n must be groups*rows*cols. GAEA
+ * keeps theta there; PC-DARTS' edge weights beta are not part of it. set_alpha takes effect
+ * from the next step (the optimiser state is kept) and refuses non-finite values. */
+DNAS_API void dnas_session_alpha_shape(const dnas_session *h, int *groups, int *rows, int *cols);
+DNAS_API dnas_status dnas_session_get_alpha(const dnas_session *h, float *out, size_t n);
+DNAS_API dnas_status dnas_session_set_alpha(dnas_session *h, const float *in, size_t n);
+/* The architecture weights the logs hold and the genotype is derived from (softmax(alpha),
+ * GAEA's theta, ...; 0 for non-candidate ops), n = groups*rows*cols. */
+DNAS_API dnas_status dnas_session_get_weights(const dnas_session *h, float *out, size_t n);
+/* Genotype text of the current architecture weights. */
+DNAS_API dnas_status dnas_session_genotype(const dnas_session *h, char *buf, size_t cap);
+/* A checkpoint of the state now (resumable, bit-identical as a --ckpt-every one). */
+DNAS_API dnas_status dnas_session_save(dnas_session *h);
+/* The end of a finished search, as dnas_search_run ends it: the result (and "search done"),
+ * the --table lookup and its log line; then, when the configuration says --select pt, the
+ * DARTS-PT selection (dnas_select_run) into sel (sel->arch "" when none ran; sel may be NULL).
+ * Fails on a search not yet at its end. Repeated calls return the same result. */
+DNAS_API dnas_status dnas_session_finish(dnas_session *h, dnas_search_result *r,
+                                         dnas_select_result *sel);
+/* Frees everything and releases the run directory (NULL is fine). An unfinished search stays
+ * resumable from its last checkpoint. */
+DNAS_API void dnas_session_close(dnas_session *h);
 
 #ifdef __cplusplus
 }

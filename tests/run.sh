@@ -9,7 +9,9 @@ log=$(mktemp)
 # counts like one more binary. FUZZ_SMOKE=0 leaves it out.
 smoke=tests/fuzz/run.sh
 [ "${FUZZ_SMOKE:-1}" = 0 ] && smoke=
-for t in $(find "$BUILD/tests" -type f -perm -u+x | sort) $smoke; do
+# The Python package's pytest suite (one PASS/FAIL/SKIP line per test; SKIP without pytest).
+python=tests/python/run.sh
+for t in $(find "$BUILD/tests" -type f -perm -u+x | sort) $smoke $python; do
     echo "== $t"
     t0=$(date +%s)
     case $t in

@@ -1,15 +1,17 @@
 /* dnas: the command-line tool. Uses only the public API (include/dnas.h).
- *   dnas info   --space nb201|darts [--classes K --batch B --channels C --cells N]
+ *   dnas info   --space nb201|darts [--algo A --classes K --batch B --channels C --cells N]
  *   dnas info   --space darts|nb201 --genotype G [--batch B --channels C --cells L --auxiliary 0|1]
  *   dnas search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [--flag value ...]
  *   dnas search --resume DIR [--threads T --data DIR --table CSV --max-steps S --progress P]
  *   dnas select [--method magnitude|pt] DIR [--data D --table T --threads N]
  *   dnas query  '<NB201 arch string>' [--table nb201.csv]
  *   dnas report DIR [--table nb201.csv] [--out FILE]
- *   dnas bench  step --space nb201|darts --algo darts1 --batch 64 [--threads T --steps S --warmup W]
+ *   dnas bench  step --space nb201|darts --algo darts1 --batch 64 [--threads T|T1,T2 --steps S --warmup W --peak 0|1]
+ *   dnas bench  peak [--threads N --seconds S]
  *   dnas bench  train --genotype G [--batch 96 --threads T --steps S --warmup W] (+ train flags)
  *   dnas train  --genotype NAME|FILE|TEXT [--space darts|nb201] --out DIR [--flag value ...]
  *   dnas train  --resume DIR [--threads T --data DIR --max-steps S --progress P]
+ *   dnas export DIR --to pytorch OUT [--untrained]
  * Errors print one line "dnas: ..." and exit non-zero (2 for usage, 3 when a search or a
  * training stopped at --max-steps, 130 when interrupted). */
 #include "dnas.h"
@@ -49,17 +51,19 @@ static int usage_error(const char *fmt, const char *arg) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: dnas <command> [flags]\n"
-            "  info   --space nb201|darts [--classes K --batch B --channels C --cells N]\n"
+            "  info   --space nb201|darts [--algo A --classes K --batch B --channels C --cells N]\n"
             "  info   --space darts|nb201 --genotype G [--batch B --channels C --cells L --auxiliary 0|1]\n"
             "  search --space nb201 --algo darts1|darts2|idarts|gaea --out DIR [--preset quick] [flags]\n"
             "  search --resume DIR [--threads T --data DIR --table CSV --max-steps S]\n"
             "  select [--method magnitude|pt] DIR [--data D --table T --threads N]\n"
             "  query  '<arch string>' [--table nb201.csv]\n"
             "  report DIR [--table nb201.csv] [--out FILE]   an HTML page of a run\n"
-            "  bench  step --space nb201|darts --algo darts1 --batch 64 [--threads T --steps S --warmup W --anchor CMD|none]\n"
+            "  bench  step --space nb201|darts --algo darts1 --batch 64 [--threads T|T1,T2 --steps S --warmup W --peak 0|1 --anchor CMD|none]\n"
+            "  bench  peak [--threads N --seconds S]   FMA-loop GFLOP/s for 1..N threads\n"
             "  bench  train --genotype DARTS_V2 [--batch 96 --threads T --steps S --warmup W --anchor CMD|none]\n"
             "  train  --genotype NAME|FILE|TEXT [--space darts|nb201] --out DIR [flags]\n"
             "  train  --resume DIR [--threads T --data DIR --max-steps S --progress P]\n"
+            "  export DIR --to pytorch OUT [--untrained]   a train run as a standalone PyTorch module\n"
             "`dnas search --help` and `dnas train --help` list every flag with its default.\n");
 }
 
@@ -84,6 +88,28 @@ static int parse_int(const char *flag, const char *v, int *out) {
 static const char *find_flag(int argc, char **argv, const char *flag);
 static int cmd_info_net(int argc, char **argv);
 
+/* The FLOPs of a search step of `--algo` (darts1 by default) on the supernet info prints: the
+ * method's defaults, then the size flags given (so pcdarts' partial channels apply). Computed
+ * before anything is printed, so that a failure is one line. */
+static int info_flops(int argc, char **argv, const dnas_supernet_config *c, dnas_search_config *sc_out,
+                      dnas_step_flops *f) {
+    const char *algo = find_flag(argc, argv, "--algo");
+    dnas_search_config sc;
+    dnas_status st = dnas_search_config_default(&sc, algo ? algo : "darts1");
+    if (st != DNAS_OK) return fail(st);
+    static const char *const keys[] = {"--space", "--batch", "--channels", "--cells", "--track-bn",
+                                       "--pc-k", "--edge-norm", NULL};
+    for (const char *const *k = keys; *k; k++) {
+        const char *v = find_flag(argc, argv, *k);
+        if (v && (st = dnas_search_config_set(&sc, *k + 2, v)) != DNAS_OK) return fail(st);
+    }
+    if (c->classes == 100) snprintf(sc.dataset, sizeof sc.dataset, "cifar100");
+    sc.threads = 1;
+    if ((st = dnas_search_flops(&sc, f)) != DNAS_OK) return fail(st);
+    *sc_out = sc;
+    return 0;
+}
+
 static int cmd_info(int argc, char **argv) {
     if (find_flag(argc, argv, "--genotype")) return cmd_info_net(argc, argv);
     dnas_supernet_config c;
@@ -106,6 +132,7 @@ static int cmd_info(int argc, char **argv) {
         else if (!strcmp(k, "--pc-k")) rc = parse_int_in(k, v, &c.pc_k, 1, 64);
         else if (!strcmp(k, "--edge-norm")) rc = parse_int_in(k, v, &c.edge_norm, 0, 1);
         else if (!strcmp(k, "--plan")) { i--; continue; } /* the plan is always printed */
+        else if (!strcmp(k, "--algo")) { if (!v) return usage_error("%s needs a value", k); }
         else return usage_error("unknown flag %s for info", k);
         if (rc) return rc;
     }
@@ -114,6 +141,13 @@ static int cmd_info(int argc, char **argv) {
     if (st != DNAS_OK) return fail(st);
     dnas_supernet_info in;
     dnas_supernet_get_info(s, &in);
+    dnas_search_config sc;
+    dnas_step_flops f;
+    int rc = info_flops(argc, argv, &c, &sc, &f);
+    if (rc) {
+        dnas_supernet_destroy(s);
+        return rc;
+    }
     printf("space          %s supernet (C=%d, %s=%d, %d classes, %dx%d input)\n", c.space,
            c.channels, strcmp(c.space, "darts") ? "N" : "L", c.cells, c.classes, c.image, c.image);
     printf("weights        %zu\n", in.n_weights);
@@ -122,6 +156,13 @@ static int cmd_info(int argc, char **argv) {
     printf("graph nodes    %d\n", in.n_nodes);
     printf("planned peak   %.1f MiB activations+gradients for batch %d (weights+grads %.1f MiB)\n",
            in.peak_bytes / 1048576.0, c.batch, in.param_bytes / 1048576.0);
+    printf("flops          forward %.2f GFLOP; backward for weights %.2f, alpha %.2f, both %.2f "
+           "(batch %d)\n", f.forward / 1e9, f.backward_weights / 1e9, f.backward_arch / 1e9,
+           f.backward_both / 1e9, sc.batch);
+    /* The method's defaults may differ from the supernet above (GAEA: C = 24): say which. */
+    printf("search step    %.2f GFLOP per %s step (C=%d, batch %d): weight step %.2f + arch step "
+           "%.2f (%s)\n", f.step / 1e9, sc.algo, sc.channels, sc.batch, f.weight_step / 1e9,
+           f.arch_step / 1e9, f.passes);
     dnas_supernet_destroy(s);
     return 0;
 }
@@ -407,10 +448,55 @@ static int cmd_bench_train(int argc, char **argv) {
     return 0;
 }
 
+/* "1,2" -> {1, 2}: the thread counts of a scaling run. Returns 0 or a usage exit code. */
+static int parse_threads(const char *v, int *t, int cap, int *n) {
+    *n = 0;
+    for (const char *p = v; p && *p;) {
+        char *end = NULL;
+        long x = strtol(p, &end, 10);
+        if (end == p || (*end && *end != ',') || x < 1 || x > 256 || *n == cap)
+            return usage_error("--threads %s: give 1..256, or up to 8 counts like 1,2", v);
+        t[(*n)++] = (int)x;
+        p = *end ? end + 1 : end;
+    }
+    return *n ? 0 : usage_error("%s", "--threads needs a value");
+}
+
+/* dnas bench peak [--threads N] [--seconds S]: the FMA loop's GFLOP/s for 1..N threads. */
+static int cmd_bench_peak(int argc, char **argv) {
+    int threads = 2;
+    double secs = 0.5;
+    for (int i = 0; i < argc; i += 2) {
+        if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
+        int rc = 0;
+        if (!strcmp(argv[i], "--threads")) rc = parse_int_in(argv[i], argv[i + 1], &threads, 1, 256);
+        else if (!strcmp(argv[i], "--seconds")) secs = atof(argv[i + 1]);
+        else return usage_error("unknown flag %s for bench peak", argv[i]);
+        if (rc) return rc;
+    }
+    double one = 0;
+    for (int k = 1; k <= threads; k++) {
+        double g;
+        int used;
+        dnas_status st = dnas_bench_peak(k, secs, &g, &used);
+        if (st != DNAS_OK) return fail(st);
+        if (used != k) {
+            printf("peak    %d threads asked, %d ran (built without OpenMP)\n", k, used);
+            break;
+        }
+        if (k == 1) one = g;
+        printf("peak    %d thread%s: %.1f GFLOP/s single precision (multiply-add = 2; %.2fx one thread)\n",
+               k, k > 1 ? "s" : "", g, one > 0 ? g / one : 0.0);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 static int cmd_bench(int argc, char **argv) {
     if (argc >= 1 && !strcmp(argv[0], "train")) return cmd_bench_train(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "peak")) return cmd_bench_peak(argc - 1, argv + 1);
     if (argc < 1 || strcmp(argv[0], "step"))
-        return usage_error("%s", "usage: dnas bench step|train [flags]");
+        return usage_error("%s", "usage: dnas bench step|train|peak [flags]");
     dnas_bench_config b;
     dnas_status st = dnas_search_config_default(&b.search, find_flag(argc, argv, "--algo"));
     if (st != DNAS_OK) return fail(st);
@@ -419,11 +505,14 @@ static int cmd_bench(int argc, char **argv) {
     b.steps = 20;
     const char *anchor = "python3 bench/torch_step.py";
     const char *device = "cpu";
+    int threads[8] = {2}, n_threads = 1, peak = 1;
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) return usage_error("%s needs a value", argv[i]);
         int rc = 0;
         if (!strcmp(argv[i], "--steps")) rc = parse_int(argv[i], argv[i + 1], &b.steps);
         else if (!strcmp(argv[i], "--warmup")) rc = parse_int(argv[i], argv[i + 1], &b.warmup);
+        else if (!strcmp(argv[i], "--threads")) rc = parse_threads(argv[i + 1], threads, 8, &n_threads);
+        else if (!strcmp(argv[i], "--peak")) rc = parse_int_in(argv[i], argv[i + 1], &peak, 0, 1);
         else if (!strcmp(argv[i], "--anchor")) anchor = argv[i + 1];
         else if (!strcmp(argv[i], "--device")) device = argv[i + 1];
         else {
@@ -435,14 +524,34 @@ static int cmd_bench(int argc, char **argv) {
     }
     if (strcmp(device, "cpu"))
         return usage_error("--device %s: this build has only the cpu backend", device);
-    dnas_bench_result r;
-    st = dnas_bench_step(&b, &r);
-    if (st != DNAS_OK) return fail(st);
-    double rss = peak_rss_mib();
-    printf("dnas    %s %s batch %d, %d threads: %.1f ms/step median (mean %.1f, min %.1f, max %.1f, %d steps after %d warm-up), peak RSS %.0f MiB\n",
-           b.search.space, b.search.algo, b.search.batch, b.search.threads, r.ms_median, r.ms_mean,
-           r.ms_min, r.ms_max, r.steps, b.warmup, rss);
-    fflush(stdout);
+    dnas_bench_result r = {0};
+    double first_ms = 0, rss = 0;
+    for (int k = 0; k < n_threads; k++) {
+        b.search.threads = threads[k];
+        st = dnas_bench_step(&b, &r);
+        if (st != DNAS_OK) return fail(st);
+        rss = peak_rss_mib();
+        printf("dnas    %s %s batch %d, %d threads: %.1f ms/step median (mean %.1f, min %.1f, max %.1f, %d steps after %d warm-up), peak RSS %.0f MiB\n",
+               b.search.space, b.search.algo, b.search.batch, b.search.threads, r.ms_median, r.ms_mean,
+               r.ms_min, r.ms_max, r.steps, b.warmup, rss);
+        /* Steps of equal work: the median time is the robust one; else work and time are
+         * both means (an arch step every k-th step). */
+        double ms = r.flops_constant ? r.ms_median : r.ms_mean, rate = r.gflop_step / (ms / 1e3);
+        printf("flops   %.2f GFLOP/step (counted by the graph) = %.1f GFLOP/s at the %s time", r.gflop_step,
+               rate, r.flops_constant ? "median" : "mean");
+        double pk = 0;
+        int used = 0;
+        if (peak && (st = dnas_bench_peak(b.search.threads, 0.3, &pk, &used)) != DNAS_OK) return fail(st);
+        if (peak)
+            printf("; peak %.1f GFLOP/s on %d thread%s (FMA loop, this process): %.1f%% of peak",
+                   pk, used, used > 1 ? "s" : "", 100.0 * rate / pk);
+        printf("\n");
+        if (k == 0) first_ms = r.ms_median;
+        else
+            printf("scaling %d -> %d threads: %.1f -> %.1f ms/step median, speed-up %.2fx\n", threads[0],
+                   threads[k], first_ms, r.ms_median, first_ms / r.ms_median);
+        fflush(stdout);
+    }
     if (strcmp(anchor, "none") && strcmp(b.search.algo, "darts1") == 0) {
         char full[1400];
         snprintf(full, sizeof full, "%s --space %s --threads %d --batch %d --steps %d --warmup %d",
@@ -564,6 +673,40 @@ static int cmd_train(int argc, char **argv) {
     return 0;
 }
 
+/* dnas export DIR --to pytorch OUT [--untrained] */
+static int cmd_export(int argc, char **argv) {
+    const char *dir = NULL, *to = NULL, *out = NULL;
+    unsigned flags = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--to")) {
+            if (i + 2 >= argc) return usage_error("%s needs a format and a directory: --to pytorch OUT", argv[i]);
+            to = argv[++i];
+            out = argv[++i];
+        } else if (!strcmp(argv[i], "--untrained")) {
+            flags |= DNAS_EXPORT_UNTRAINED;
+        } else if (!strncmp(argv[i], "--", 2)) {
+            return usage_error("unknown flag %s for export", argv[i]);
+        } else if (!dir) {
+            dir = argv[i];
+        } else {
+            return usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!dir || !to) return usage_error("%s", "export needs: dnas export DIR --to pytorch OUT");
+    if (strcmp(to, "pytorch")) return usage_error("--to %s: the only export format is pytorch", to);
+    dnas_export_result r;
+    dnas_status st = dnas_export_pytorch(dir, out, flags, &r);
+    if (st != DNAS_OK) return fail(st);
+    printf("%s: %s network, %zu weights%s", out, r.space, r.n_weights,
+           r.n_aux_weights ? "" : "\n");
+    if (r.n_aux_weights) printf(" + auxiliary head %zu\n", r.n_aux_weights);
+    if (r.trained) printf("weights: trained (%d epoch%s, %ld steps)", r.epochs, r.epochs == 1 ? "" : "s", r.steps);
+    else printf("weights: freshly initialised (untrained)");
+    printf("; check batch: %s\n", r.inputs);
+    printf("check it: cd %s && python3 -c 'import model; model.verify()'\n", out);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *fail_at = getenv("DNAS_FAIL_ALLOC_AT");
     static dnas_failing_allocator fa;
@@ -580,5 +723,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export")) return cmd_export(argc - 2, argv + 2);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -39,6 +39,7 @@ void dnas_graph_profile_print(const dnas_graph *g, void *file) {
 
 dnas_status dnas_graph_forward(dnas_graph *g) {
     if (!g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph run before planning");
+    if (g->count_flops) g->flops_done += dnas_graph_flops_forward(g);
     for (int i = 0; i < g->n_nodes; i++) {
         dnas_node *n = &g->nodes[i];
         if (!dnas_node_runs(g, n)) continue;
@@ -83,6 +84,11 @@ static void add_out_grad_sum(dnas_graph *g, const dnas_node *n) {
 
 dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
     if (!g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph run before planning");
+    if (g->count_flops) {
+        double f;
+        DNAS_TRY(dnas_graph_flops_backward(g, wants, &f));
+        g->flops_done += f;
+    }
     for (int v = 0; v < g->n_vals; v++) {
         g->vals[v].needs_grad = 0;
         g->vals[v].grad_written = 0;

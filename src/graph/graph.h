@@ -35,6 +35,14 @@ enum { DNAS_INIT_ZERO, DNAS_INIT_ONE, DNAS_INIT_UNIFORM_FAN_IN };
 typedef struct dnas_graph dnas_graph;
 typedef struct dnas_node dnas_node;
 
+/* What one pass asks of a node, for FLOP counting (dnas_op.flops, graph/flops.c). */
+typedef struct {
+    int backward;         /* 0: a forward */
+    unsigned wants;       /* backward: the DNAS_WANT_* mask of the call */
+    const uint8_t *need;  /* backward: need[v] = 1 when value v's gradient is computed */
+    const uint8_t *acc;   /* backward: acc[i] = 1 when input i's gradient is added into */
+} dnas_flop_ctx;
+
 typedef struct {
     const char *name;
     unsigned flags;
@@ -43,6 +51,8 @@ typedef struct {
     /* Reads vals[n->out].grad; writes/adds input grads per n->acc[]; adds parameter grads
      * when (wants & DNAS_WANT_WEIGHTS); mixing-weight grads when (wants & DNAS_WANT_ARCH). */
     dnas_status (*backward)(dnas_graph *g, dnas_node *n, unsigned wants);
+    /* FLOPs its kernels compute for this node at the current batch (flops.c: the rules). */
+    double (*flops)(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c);
 } dnas_op;
 
 typedef struct {
@@ -139,6 +149,11 @@ struct dnas_graph {
      * the node's output: what AutoDL's GDAS gives the ops of an edge that did not run. */
     float *gmix_out;
 
+    /* FLOP counting (flops.c): while count_flops, every forward and backward adds the FLOPs
+     * it computes to flops_done (what a benchmark divides by its time). */
+    int count_flops;
+    double flops_done;
+
     /* Optional per-op timing (dnas_graph_profile): seconds and calls per op name. */
     int profile;
     struct { const char *op; double fwd_s, bwd_s; long fwd_n, bwd_n; } prof[32];
@@ -180,6 +195,27 @@ void dnas_graph_zero_grads(dnas_graph *g, unsigned wants);
 dnas_status dnas_graph_set_batch(dnas_graph *g, int n);
 /* DNAS_KINKS_FREE | RECORD | FROZEN (see above); FROZEN needs a recording forward first. */
 dnas_status dnas_graph_set_kinks(dnas_graph *g, int mode);
+
+/* ---- FLOP accounting (flops.c) -------------------------------------------------------------
+ * A multiply-add counts 2, any other float add, multiply or compare 1; copies and fills 0;
+ * per-channel bookkeeping (O(C) per node) is left out. Only nodes that run are counted, and a
+ * backward counts exactly the kernels dnas_graph_backward(wants) would run: no weight-gradient
+ * kernels without DNAS_WANT_WEIGHTS, no input gradients nothing wanted depends on. */
+double dnas_graph_flops_forward(const dnas_graph *g);
+dnas_status dnas_graph_flops_backward(const dnas_graph *g, unsigned wants, double *out);
+/* One node's share (0 for an op without a counter). */
+double dnas_node_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c);
+/* For op counters: whether this backward computes input i's gradient, and the adds of
+ * accumulating `numel` floats into it (0 when the gradient is written, not added into). */
+static inline int dnas_flop_dx(const dnas_node *n, const dnas_flop_ctx *c, int i) {
+    return c->backward && c->need[n->in[i]];
+}
+static inline double dnas_flop_acc(const dnas_node *n, const dnas_flop_ctx *c, int i, size_t numel) {
+    return dnas_flop_dx(n, c, i) && c->acc[i] ? (double)numel : 0.0;
+}
+/* The counter of ops that only move data (identity, concat, shuffle): 0, plus the adds of
+ * input gradients accumulated in backward. */
+double dnas_flops_copy(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c);
 
 /* ---- pruning by mixing weights (prune.c) -------------------------------------------------- */
 /* Sets every node's active flag from the current mixing weights: a node runs iff its output

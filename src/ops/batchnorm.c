@@ -32,7 +32,17 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
                          n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]));
 }
 
-static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_BN), fwd, bwd};
+/* Per element (cpu_bn.c): batch statistics 4 (shift, sum, multiply-add of the square), the
+ * affine 3; backward: its two sums 4 whenever anything is wanted, dx 5 (+1 added into). */
+static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    size_t e = dnas_shape_numel(g->vals[n->in[0]].shape);
+    if (!c->backward) return (uses_batch_stats(g, n) ? 7.0 : 3.0) * (double)e;
+    int dx = dnas_flop_dx(n, c, 0), dgb = (c->wants & DNAS_WANT_WEIGHTS) && n->par[0] >= 0;
+    if (!dx && !dgb) return 0.0;
+    return 4.0 * (double)e + (dx ? 5.0 * (double)e + dnas_flop_acc(n, c, 0, e) : 0.0);
+}
+
+static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_BN), fwd, bwd, flops};
 
 int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track) {
     if (g->build_status || x < 0) return -1;

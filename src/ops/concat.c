@@ -29,7 +29,7 @@ static dnas_status cat_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     }
     return DNAS_OK;
 }
-static const dnas_op op_concat = {"concat", 0, DNAS_KBIT(DNAS_K_CHANCOPY), cat_fwd, cat_bwd};
+static const dnas_op op_concat = {"concat", 0, DNAS_KBIT(DNAS_K_CHANCOPY), cat_fwd, cat_bwd, dnas_flops_copy};
 
 int dnas_op_concat(dnas_graph *g, const char *name, const int *x, int k) {
     if (g->build_status) return -1;
@@ -68,7 +68,11 @@ static dnas_status sl_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return g->be->chancopy(g->be, dx, x->shape.c, n->a.slice.off, 1, y->grad, y->shape.c, 0,
                            n->a.slice.count, npix);
 }
-static const dnas_op op_slice = {"slice", 0, DNAS_KBIT(DNAS_K_CHANCOPY), sl_fwd, sl_bwd};
+/* A copy; its backward always adds the slice into dx (zero-filled first when written). */
+static double sl_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    return dnas_flop_dx(n, c, 0) ? (double)dnas_shape_numel(g->vals[n->out].shape) : 0.0;
+}
+static const dnas_op op_slice = {"slice", 0, DNAS_KBIT(DNAS_K_CHANCOPY), sl_fwd, sl_bwd, sl_flops};
 
 int dnas_op_slice(dnas_graph *g, const char *name, int x, int off, int count) {
     if (g->build_status || x < 0) return -1;

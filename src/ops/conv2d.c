@@ -20,7 +20,21 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return DNAS_OK;
 }
 
-static const dnas_op op_conv2d = {"conv2d", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_CONV2D), fwd, bwd};
+/* Every kernel (forward, backward-data, backward-weight) runs the full k x k window, padded
+ * taps included: 2 * outputs * (Cin/groups) * k * k each; a bias adds one per output. */
+static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    const dnas_conv_p *p = &n->a.conv;
+    dnas_shape ys = g->vals[n->out].shape;
+    double outs = (double)dnas_shape_numel(ys);
+    double mac = 2.0 * outs * (p->cin / p->groups) * p->kh * p->kw, bias = n->par[1] >= 0 ? outs : 0.0;
+    if (!c->backward) return mac + bias;
+    double f = 0.0;
+    if (dnas_flop_dx(n, c, 0)) f += mac + dnas_flop_acc(n, c, 0, dnas_shape_numel(g->vals[n->in[0]].shape));
+    if (c->wants & DNAS_WANT_WEIGHTS) f += mac + bias;
+    return f;
+}
+
+static const dnas_op op_conv2d = {"conv2d", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_CONV2D), fwd, bwd, flops};
 
 int dnas_op_conv2d(dnas_graph *g, const char *name, int x, int cout, int k, int stride, int pad,
                    int dil, int groups, int bias) {

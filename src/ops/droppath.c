@@ -68,7 +68,14 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return DNAS_OK;
 }
 
-static const dnas_op op_droppath = {"droppath", 0, 0, fwd, bwd};
+/* One multiply per element each way (+1 when added into); the draws are not counted. */
+static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    size_t e = dnas_shape_numel(g->vals[n->in[0]].shape);
+    if (!c->backward) return (double)e;
+    return dnas_flop_dx(n, c, 0) ? (double)e + dnas_flop_acc(n, c, 0, e) : 0.0;
+}
+
+static const dnas_op op_droppath = {"droppath", 0, 0, fwd, bwd, flops};
 
 int dnas_op_droppath(dnas_graph *g, const char *name, int x) {
     if (g->build_status || x < 0) return -1;

@@ -13,7 +13,13 @@ static dnas_status gap_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     if (!dx) return DNAS_OK;
     return g->be->gap_bwd(g->be, dx, n->acc[0], x->shape, y->grad);
 }
-static const dnas_op op_gap = {"gap", 0, DNAS_KBIT(DNAS_K_GAP), gap_fwd, gap_bwd};
+/* A sum per input element and a scale per output; backward a scaled copy (+1 added into). */
+static double gap_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    size_t e = dnas_shape_numel(g->vals[n->in[0]].shape);
+    if (!c->backward) return (double)e + (double)dnas_shape_numel(g->vals[n->out].shape);
+    return dnas_flop_dx(n, c, 0) ? (double)e + dnas_flop_acc(n, c, 0, e) : 0.0;
+}
+static const dnas_op op_gap = {"gap", 0, DNAS_KBIT(DNAS_K_GAP), gap_fwd, gap_bwd, gap_flops};
 
 int dnas_op_gap(dnas_graph *g, const char *name, int x) {
     if (g->build_status || x < 0) return -1;
@@ -37,7 +43,17 @@ static dnas_status lin_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
                              dnas_param_data(g, n->par[0]), x->shape.n, n->a.linear.in,
                              n->a.linear.out);
 }
-static const dnas_op op_linear = {"linear", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_LINEAR), lin_fwd, lin_bwd};
+/* 2 * N * in * out per product (forward, dx, dw); the bias one add per output each way. */
+static double lin_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    double N = g->vals[n->in[0]].shape.n, in = n->a.linear.in, out = n->a.linear.out;
+    double mac = 2.0 * N * in * out;
+    if (!c->backward) return mac + N * out;
+    double f = 0.0;
+    if (dnas_flop_dx(n, c, 0)) f += mac + dnas_flop_acc(n, c, 0, (size_t)(N * in));
+    if (c->wants & DNAS_WANT_WEIGHTS) f += mac + N * out;
+    return f;
+}
+static const dnas_op op_linear = {"linear", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_LINEAR), lin_fwd, lin_bwd, lin_flops};
 
 int dnas_op_linear(dnas_graph *g, const char *name, int x, int out) {
     if (g->build_status || x < 0) return -1;

@@ -19,7 +19,7 @@ static dnas_status id_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return g->be->chancopy(g->be, dx, y->shape.c, 0, n->acc[0], y->grad, y->shape.c, 0,
                            y->shape.c, npix);
 }
-static const dnas_op op_identity = {"identity", 0, DNAS_KBIT(DNAS_K_CHANCOPY), id_fwd, id_bwd};
+static const dnas_op op_identity = {"identity", 0, DNAS_KBIT(DNAS_K_CHANCOPY), id_fwd, id_bwd, dnas_flops_copy};
 
 int dnas_op_identity(dnas_graph *g, const char *name, int x) {
     if (g->build_status || x < 0) return -1;
@@ -40,7 +40,12 @@ static dnas_status zero_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     if (dx && !n->acc[0]) memset(dx, 0, dnas_shape_numel(x->shape) * sizeof(float));
     return DNAS_OK;
 }
-static const dnas_op op_zero = {"zero", 0, 0, zero_fwd, zero_bwd};
+/* Fills only. */
+static double zero_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    (void)g, (void)n, (void)c;
+    return 0.0;
+}
+static const dnas_op op_zero = {"zero", 0, 0, zero_fwd, zero_bwd, zero_flops};
 
 int dnas_op_zero(dnas_graph *g, const char *name, int x, int stride) {
     if (g->build_status || x < 0) return -1;

@@ -53,7 +53,13 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return DNAS_OK;
 }
 
-static const dnas_op op_noise = {"noise", 0, 0, fwd, bwd};
+/* Random numbers are not counted as FLOPs, and no gradient flows: 0 both ways. */
+static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    (void)g, (void)n, (void)c;
+    return 0.0;
+}
+
+static const dnas_op op_noise = {"noise", 0, 0, fwd, bwd, flops};
 
 int dnas_op_noise(dnas_graph *g, const char *name, int x, int stride) {
     if (g->build_status || x < 0) return -1;

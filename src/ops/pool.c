@@ -26,8 +26,24 @@ static dnas_status max_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
 }
 
 /* Average pooling's backward needs only shapes: its input may die early. */
-static const dnas_op op_avgpool = {"avgpool", 0, DNAS_KBIT(DNAS_K_AVGPOOL), avg_fwd, avg_bwd};
-static const dnas_op op_maxpool = {"maxpool", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_MAXPOOL), max_fwd, max_bwd};
+/* Per output, over the full window: average k*k adds and a scale each way; max k*k
+ * compares forward, and backward finds the maximum again and adds dy into it. */
+static double pool_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c, int max) {
+    double outs = (double)dnas_shape_numel(g->vals[n->out].shape), kk = (double)n->a.pool.k * n->a.pool.k;
+    if (!c->backward) return outs * (max ? kk : kk + 1.0);
+    if (!dnas_flop_dx(n, c, 0)) return 0.0;
+    return outs * (kk + 1.0) + (max ? 0.0 : dnas_flop_acc(n, c, 0, dnas_shape_numel(g->vals[n->in[0]].shape)));
+}
+static double avg_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    return pool_flops(g, n, c, 0);
+}
+static double max_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    return pool_flops(g, n, c, 1);
+}
+
+static const dnas_op op_avgpool = {"avgpool", 0, DNAS_KBIT(DNAS_K_AVGPOOL), avg_fwd, avg_bwd, avg_flops};
+static const dnas_op op_maxpool = {"maxpool", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_MAXPOOL), max_fwd, max_bwd,
+                                   max_flops};
 
 static int pool(dnas_graph *g, const dnas_op *op, const char *name, int x, int k, int stride,
                 int pad, int cip) {

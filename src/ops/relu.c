@@ -31,7 +31,14 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
 }
 
 /* Backward reads the output (y > 0 mask), so the input may die early. */
-static const dnas_op op_relu = {"relu", DNAS_OPF_SAVE_OUT | DNAS_OPF_KINK, DNAS_KBIT(DNAS_K_RELU), fwd, bwd};
+/* One compare per element each way (+1 when the input gradient is added into). */
+static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    size_t e = dnas_shape_numel(g->vals[n->out].shape);
+    if (!c->backward) return (double)e;
+    return dnas_flop_dx(n, c, 0) ? (double)e + dnas_flop_acc(n, c, 0, e) : 0.0;
+}
+
+static const dnas_op op_relu = {"relu", DNAS_OPF_SAVE_OUT | DNAS_OPF_KINK, DNAS_KBIT(DNAS_K_RELU), fwd, bwd, flops};
 
 int dnas_op_relu(dnas_graph *g, const char *name, int x) {
     if (g->build_status || x < 0) return -1;

@@ -58,7 +58,7 @@ static dnas_status shuf_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return DNAS_OK;
 }
 
-static const dnas_op op_shuffle = {"shuffle", 0, 0, shuf_fwd, shuf_bwd};
+static const dnas_op op_shuffle = {"shuffle", 0, 0, shuf_fwd, shuf_bwd, dnas_flops_copy};
 
 int dnas_op_shuffle(dnas_graph *g, const char *name, const int *x, int k, int groups) {
     if (g->build_status) return -1;

@@ -47,7 +47,24 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return DNAS_OK;
 }
 
-static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_WSUM), fwd, bwd};
+/* Over the k inputs that run (as gather): forward a multiply then k-1 multiply-adds per
+ * element; backward a dot product per input (2 per element) when a mixing-weight gradient is
+ * wanted, and m*dy per input gradient (+1 when added into). */
+static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    double e = (double)dnas_shape_numel(g->vals[n->out].shape), f = 0.0;
+    int k = 0, want_dm = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        const dnas_value *v = &g->vals[n->in[i]];
+        if (v->producer >= 0 && !g->nodes[v->producer].active) continue;
+        k++;
+        if ((c->wants & DNAS_WANT_ARCH) && n->mix[i] >= 0) want_dm = 1;
+        if (dnas_flop_dx(n, c, i)) f += e + dnas_flop_acc(n, c, i, (size_t)e);
+    }
+    if (!c->backward) return k ? (2.0 * k - 1.0) * e : 0.0;
+    return f + (want_dm ? 2.0 * k * e : 0.0);
+}
+
+static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_WSUM), fwd, bwd, flops};
 
 int dnas_op_wsum(dnas_graph *g, const char *name, const int *x, const int *mix, int k) {
     if (g->build_status) return -1;

@@ -27,8 +27,15 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return g->be->xent_bwd(g->be, dx, n->scratch, g->labels, x->shape.n, x->shape.c, y->grad[0]);
 }
 
-static const dnas_op op_xent = {"xent", 0, DNAS_KBIT(DNAS_K_XENT), fwd, bwd};
-static const dnas_op op_xent_aux = {"xent_aux", 0, DNAS_KBIT(DNAS_K_XENT), fwd, bwd};
+/* Per logit: max, subtract, exp (counted as 1) and sum forward; (p - onehot) * scale back. */
+static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    double e = (double)dnas_shape_numel(g->vals[n->in[0]].shape);
+    if (!c->backward) return 4.0 * e;
+    return dnas_flop_dx(n, c, 0) ? 2.0 * e : 0.0;
+}
+
+static const dnas_op op_xent = {"xent", 0, DNAS_KBIT(DNAS_K_XENT), fwd, bwd, flops};
+static const dnas_op op_xent_aux = {"xent_aux", 0, DNAS_KBIT(DNAS_K_XENT), fwd, bwd, flops};
 
 static int xent_node(dnas_graph *g, const dnas_op *op, const char *name, int logits) {
     if (g->build_status || logits < 0) return -1;
@@ -93,7 +100,14 @@ static dnas_status sum_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     return g->be->wsum_bwd(g->be, dx, acc, NULL, 1, k, g->vals[n->out].grad, x, m);
 }
 
-static const dnas_op op_loss_sum = {"loss_sum", 0, DNAS_KBIT(DNAS_K_WSUM), sum_fwd, sum_bwd};
+/* Two scalars: a multiply-add forward, a multiply per input gradient. */
+static double sum_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    (void)g;
+    if (!c->backward) return 3.0;
+    return (double)(dnas_flop_dx(n, c, 0) + dnas_flop_dx(n, c, 1));
+}
+
+static const dnas_op op_loss_sum = {"loss_sum", 0, DNAS_KBIT(DNAS_K_WSUM), sum_fwd, sum_bwd, sum_flops};
 
 int dnas_op_loss_sum(dnas_graph *g, const char *name, int aux_loss, float weight) {
     if (g->build_status || aux_loss < 0) return -1;

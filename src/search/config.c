@@ -11,7 +11,7 @@ typedef dnas_field field;
 #define F(n, t, h) {#n, t, offsetof(dnas_search_config, n), sizeof(((dnas_search_config *)0)->n), h}
 static const field fields[] = {
     F(space, 's', "search space (nb201 | darts)"),
-    F(algo, 's', "search method (darts1 | darts2 | idarts | gaea | fairdarts | drnas | snas | gdas | rdarts)"),
+    F(algo, 's', "search method (darts1 | darts2 | idarts | gaea | fairdarts | drnas | snas | gdas | rdarts | pcdarts | gaea-pcdarts | gaea-gdas | prime)"),
     F(ops, 's', "op set of the space (nb201: all | no-none; darts: all | s1 | s2 | s3 | s4 | s5 = no-none)"),
     F(dataset, 's', "data set (cifar10)"),
     F(data_dir, 's', "CIFAR binary directory (default $DNAS_DATA)"),
@@ -67,7 +67,7 @@ static const field fields[] = {
     F(ada_max_wd, 'd', "DARTS-ADA: largest weight decay"),
     F(pc_k, 'i', "PC-DARTS: ops see 1/K of each edge's channels, the rest bypass (1 = off; pcdarts: 4)"),
     F(edge_norm, 'i', "PC-DARTS: edge weights beta, softmax over each node's edges (0/1; pcdarts: 1)"),
-    F(warmup_epochs, 'i', "PC-DARTS: epochs of weight steps only before arch steps start (pcdarts: 15)"),
+    F(warmup_epochs, 'i', "PC-DARTS, GDAS: epochs of weight steps only before arch steps start (pcdarts: 15, gaea-gdas: 50)"),
     F(zero_one_weight, 'd', "FairDARTS: zero-one loss weight w01 (paper: 10)"),
     F(derive_threshold, 'd', "FairDARTS: keep an op only if its weight >= this (paper: 0.85; 0 = argmax derivation)"),
     F(drnas_reg, 's', "DrNAS: regulariser l2 (Adam decay --arch-weight-decay) | kl (KL to Dir(1) x --reg-scale)"),
@@ -80,6 +80,20 @@ static const field fields[] = {
     F(log_penalty, 'i', "SNAS: penalise log(cost) (0/1; README: 1)"),
     F(resource_ratio, 'd', "SNAS: weight of reduction cells' cost relative to normal cells'"),
     F(arch_grad_clip, 'd', "SNAS: global-norm clip of alpha's gradient (0 = off; snas: 10)"),
+    F(arch_update, 's', "alpha's update: adam | eg (GAEA's exponentiated gradient on the simplex; gaea*: eg; pcdarts, gdas may use it)"),
+    F(derive, 's', "derivation: default (the space's) | edge_all (SNAS: every edge, argmax with 'none')"),
+    F(drop_path_prob, 'd', "RobustDARTS ScheduledDropPath: drop each mixed edge's output with p * epoch / (epochs - 1) (darts space; 0 = off)"),
+    F(prime_act, 's', "DARTS-PRIME: softmax | clip (CRB: clip(alpha,0,1), 'none' removed, alpha <= 0 pruned)"),
+    F(prime_reg, 's', "DARTS-PRIME: none | prox | admm (prime: prox)"),
+    F(prime_rho, 'd', "DARTS-PRIME: penalty weight rho of prox and ADMM"),
+    F(admm_mode, 's', "DARTS-PRIME: code (the reference's ADMM updates) | clean (textbook scaled ADMM)"),
+    F(admm_freq, 'i', "DARTS-PRIME: alpha steps between ADMM Z/U updates (code mode: fires every admm_freq - 1, as the reference)"),
+    F(dyno_schedule, 'i', "DARTS-PRIME: 1 informed alpha-step schedule (gradient energy), 0 every sched_freq-th step"),
+    F(sched_freq, 'i', "DARTS-PRIME: f, weight steps per alpha step on average (prime: 10)"),
+    F(sched_tau0, 'd', "DARTS-PRIME: informed schedule's initial threshold tau"),
+    F(sched_mult, 'd', "DARTS-PRIME: informed schedule's threshold multiplier m"),
+    F(sched_ewma, 'd', "DARTS-PRIME: weight of the newest gradient energy in its moving average"),
+    F(state_bn, 'i', "DARTS-PRIME: BatchNorm (no affine) on every node sum: 1, 0, -1 = with --prime-act clip"),
 };
 #undef F
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
@@ -124,6 +138,8 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
     c->tau_min = 0.1;
     snprintf(c->resource_cost, sizeof c->resource_cost, "flops");
     c->resource_ratio = 1.0;
+    snprintf(c->arch_update, sizeof c->arch_update, "adam");
+    snprintf(c->derive, sizeof c->derive, "default");
     if (strcmp(algo, "snas") == 0) {
         /* SNAS (ALGORITHMS.md §B5): 150 epochs single-level on all training images, w SGD
          * 0.025 -> 0.001 momentum 0.9 (no Nesterov) wd 3e-4 clip 5; alpha plain SGD lr 3e-4
@@ -140,7 +156,7 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
         c->resource_lambda = 1.5e-3;
         c->log_penalty = 1;
         c->arch_grad_clip = 10.0;
-    } else if (strcmp(algo, "gdas") == 0) {
+    } else if (strcmp(algo, "gdas") == 0 || strcmp(algo, "gaea-gdas") == 0) {
         /* GDAS on NB201 (AutoDL, §B6): 250 epochs, the rest as DARTS-V1's setting. */
         c->epochs = 250;
     }
@@ -183,7 +199,7 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
         c->arch_weight_decay = 0;
         snprintf(c->ops, sizeof c->ops, "no-none");
     }
-    if (strcmp(algo, "pcdarts") == 0) {
+    if (strcmp(algo, "pcdarts") == 0 || strcmp(algo, "gaea-pcdarts") == 0) {
         /* PC-DARTS train_search.py (ALGORITHMS.md §B7): K = 4, edge normalisation, batch 256,
          * lr 0.1 -> 0 cosine, momentum 0.9 (no Nesterov), wd 3e-4, clip 5; alpha/beta Adam lr
          * 6e-4, betas (0.5, 0.999), wd 1e-3, first order; arch steps from epoch 15. */
@@ -196,6 +212,28 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
         c->weight_decay = 3e-4;
         c->nesterov = 0;
         c->arch_lr = 6e-4;
+    }
+    if (strncmp(algo, "gaea", 4) == 0) snprintf(c->arch_update, sizeof c->arch_update, "eg");
+    if (strcmp(algo, "gaea-pcdarts") == 0) {
+        /* GAEA PC-DARTS (ALGORITHMS.md §B4; gaea_release mode/search_pcdarts.yaml +
+         * method_eedarts_space_pcdarts.yaml): PC-DARTS' supernet and weight settings (above),
+         * theta and the edge weights on their simplices by EG at lr 0.1 each (one --arch-lr),
+         * no arch weight decay, no warm-up (theta updated from the first step), all ops. */
+        c->warmup_epochs = 0;
+        c->arch_lr = 0.1;
+        c->arch_weight_decay = 0;
+    } else if (strcmp(algo, "gaea-gdas") == 0) {
+        /* GAEA GDAS (§B4; method_egdas_space_nasbench201.yaml + mode/search_nasbench201.yaml):
+         * GDAS' 250 epochs and tau 10 -> 0.1 (set above), theta by EG lr 0.01 with the entropic
+         * regulariser 0.01, 50 warm-up epochs (no arch step, tau held at 10), all ops
+         * (exclude_zero false); weights lr 0.025 -> 0.001, wd 3e-4, no Nesterov, C = 24. */
+        c->warmup_epochs = 50;
+        c->arch_lr = 0.01;
+        c->entropy_reg = 0.01;
+        c->arch_weight_decay = 0;
+        c->weight_decay = 3e-4;
+        c->nesterov = 0;
+        c->channels = 24;
     }
     /* Hessian tracking and RobustDARTS (automl/RobustDARTS, ALGORITHMS.md §B9): eigenvalue
      * every 2nd epoch; ES window 5, delta 4, factor 1.3, start 10; ADA x3 up to 0.03. */
@@ -213,6 +251,29 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
     c->ada_mul = 3.0;
     c->ada_max_wd = 0.03;
     if (strcmp(algo, "rdarts") == 0) c->track_ev = 1;
+    /* DARTS-PRIME (k8lion/DARTS-PRIME, ALGORITHMS-2.md §B(a)-(b)): the reference's settings for
+     * every algo (so the checks pass), then its recommended run for prime: softmax + prox +
+     * informed schedule with f = 10, on the DARTS space (C 16, 8 layers, batch 64); w SGD 0.025
+     * -> 0.001 over 50 epochs, momentum 0.9 without Nesterov, wd 3e-4, clip 5; alpha Adam 3e-4,
+     * betas (0.5, 0.999), wd 1e-3 (the defaults above). */
+    snprintf(c->prime_act, sizeof c->prime_act, "softmax");
+    snprintf(c->prime_reg, sizeof c->prime_reg, "none");
+    c->prime_rho = 0.1;
+    snprintf(c->admm_mode, sizeof c->admm_mode, "code");
+    c->admm_freq = 10;
+    c->sched_freq = 1;
+    c->sched_tau0 = 1.0;
+    c->sched_mult = 1.05;
+    c->sched_ewma = 0.2;
+    c->state_bn = -1;
+    if (strcmp(algo, "prime") == 0) {
+        snprintf(c->space, sizeof c->space, "darts");
+        snprintf(c->prime_reg, sizeof c->prime_reg, "prox");
+        c->dyno_schedule = 1;
+        c->sched_freq = 10;
+        c->weight_decay = 3e-4;
+        c->nesterov = 0;
+    }
     return DNAS_OK;
 }
 

@@ -20,14 +20,66 @@ static int n_cand(const uint8_t *cand, int cols) {
     return n;
 }
 
-/* Uniform point of every row's candidate simplex. */
-static dnas_status gaea_init(dnas_search *s) {
+int dnas_arch_update_is_eg(const dnas_search_config *c) { return strcmp(c->arch_update, "eg") == 0; }
+
+/* The edge block (PC-DARTS' beta, space.h) follows the op rows when the search has one. */
+static size_t n_ops(const dnas_search *s) { return (size_t)n_rows(s) * s->space->cols; }
+static int has_edges(const dnas_search *s) {
+    return s->space->n_nodes && s->n_alpha == n_ops(s) + (size_t)n_rows(s);
+}
+
+/* Uniform point of every row's candidate simplex, and of every node's edge simplex (EEDARTS:
+ * each node's incoming edge weights sum to 1). */
+void dnas_simplex_init(dnas_search *s) {
     int cols = s->space->cols;
     for (int r = 0; r < n_rows(s); r++) {
         const uint8_t *c = s->cand + r * cols;
         int n = n_cand(c, cols);
         for (int k = 0; k < cols; k++) s->alpha[r * cols + k] = c[k] ? 1.0f / (float)n : 0.0f;
     }
+    if (!has_edges(s)) return;
+    const dnas_space *sp = s->space;
+    float *b = s->alpha + n_ops(s);
+    for (int t = 0; t < sp->groups; t++)
+        for (int n = 0; n < sp->n_nodes; n++)
+            for (int e = 0; e < sp->node_count[n]; e++)
+                b[t * sp->rows + sp->node_first[n] + e] = 1.0f / (float)sp->node_count[n];
+}
+
+void dnas_entropy_reg_grad(dnas_search *s) {
+    int cols = s->space->cols;
+    float r = (float)s->cfg.entropy_reg;
+    if (!(r > 0)) return;
+    for (int row = 0; row < n_rows(s); row++) {
+        const uint8_t *c = s->cand + row * cols;
+        float n = (float)n_cand(c, cols);
+        for (int k = 0; k < cols; k++)
+            if (c[k]) s->galpha[row * cols + k] += r * (logf(s->alpha[row * cols + k] * n) + 1.0f);
+    }
+}
+
+void dnas_search_arch_update(dnas_search *s) {
+    if (s->cfg.fix_alpha) return;
+    if (!dnas_arch_update_is_eg(&s->cfg)) {
+        dnas_search_adam_alpha(s);
+        return;
+    }
+    float eta = (float)s->cfg.arch_lr;
+    dnas_eg_step(s->alpha, s->galpha, s->cand, n_rows(s), s->space->cols, eta);
+    if (!has_edges(s)) return;
+    /* Each node's edges are one simplex: the same EG step over that contiguous run. */
+    static const uint8_t all[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    const dnas_space *sp = s->space;
+    size_t a = n_ops(s);
+    for (int t = 0; t < sp->groups; t++)
+        for (int n = 0; n < sp->n_nodes; n++) {
+            size_t f = a + (size_t)t * sp->rows + sp->node_first[n];
+            dnas_eg_step(s->alpha + f, s->galpha + f, all, 1, sp->node_count[n], eta);
+        }
+}
+
+static dnas_status gaea_init(dnas_search *s) {
+    dnas_simplex_init(s);
     return DNAS_OK;
 }
 
@@ -38,18 +90,8 @@ static void gaea_weights(const dnas_search *s, float *out) {
 static void gaea_mix(dnas_search *s) { gaea_weights(s, s->g->mix); }
 
 static void gaea_mix_backward(dnas_search *s) {
-    int cols = s->space->cols;
-    float r = (float)s->cfg.entropy_reg;
-    for (int row = 0; row < n_rows(s); row++) {
-        const uint8_t *c = s->cand + row * cols;
-        float n = (float)n_cand(c, cols);
-        for (int k = 0; k < cols; k++) {
-            int i = row * cols + k;
-            float g = s->g->gmix[i];
-            if (r > 0 && c[k]) g += r * (logf(s->alpha[i] * n) + 1.0f);
-            s->galpha[i] = c[k] ? g : 0.0f;
-        }
-    }
+    for (size_t i = 0; i < s->n_alpha; i++) s->galpha[i] = s->cand[i] ? s->g->gmix[i] : 0.0f;
+    dnas_entropy_reg_grad(s);
 }
 
 /* One exponentiated-gradient step of every row (decided rows keep their gradient of 0). */

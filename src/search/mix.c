@@ -74,6 +74,8 @@ dnas_status dnas_search_genotype(const dnas_search *s, char *out, size_t cap) {
         return dnas_fail(DNAS_ERR_INTERNAL, "architecture of %zu weights exceeds %d", s->n_alpha,
                          DNAS_MAX_ARCH);
     dnas_search_weights(s, w);
+    if (strcmp(s->cfg.derive, "edge_all") == 0) /* SNAS: every edge, 'none' included */
+        return dnas_space_derive_edge_all(s->space, w, s->cand, out, cap);
     if (s->cfg.derive_threshold > 0) /* FairDARTS: weights are independent sigmoids */
         return dnas_space_derive_threshold(s->space, w, s->cand, (float)s->cfg.derive_threshold,
                                            out, cap);

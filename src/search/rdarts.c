@@ -1,7 +1,8 @@
 /* RobustDARTS (Zela et al. 2020, automl/RobustDARTS, ALGORITHMS.md §B9): DARTS (first or
  * second order, arch step first as in quark0's loop) with
- *  - L2 regularisation: the SGD weight decay is --rdarts-factor (--rdarts-reg l2). The
- *    ScheduledDropPath variant needs drop-path nodes in the supernet, which it has not: refused;
+ *  - L2 regularisation: the SGD weight decay is --rdarts-factor (--rdarts-reg l2);
+ *    ScheduledDropPath is --drop-path-prob (any method on the DARTS space: the supernet's
+ *    drop-path nodes, dnas_search_drop_prob below);
  *  - DARTS-ES: the dominant eigenvalue of the validation Hessian w.r.t. alpha (hessian.c) every
  *    ev_every epochs; local averages of the last `window` of them, attributed to
  *    la_epoch = epoch - every * floor(window/2); once la_epoch - every * delta >= start, the
@@ -14,6 +15,7 @@
  * eigenvalues, that ring, the weight decay and the number of increases are checkpointed. */
 #include "search.h"
 #include "../core/alloc.h"
+#include "../core/log.h"
 #include "../io/checkpoint.h"
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +56,13 @@ int dnas_es_check(const dnas_es_rule *r, const double *ev, int n, int epoch, int
     if (!(*ratio > r->factor)) return 0;
     *stop_epoch = se;
     return 1;
+}
+
+/* RobustDARTS train_search.py: drop_path_prob * epoch / (epochs - 1), set per epoch (the
+ * last epoch reaches p). One epoch: 0. */
+float dnas_search_drop_prob(const dnas_search_config *c, int epoch) {
+    if (!(c->drop_path_prob > 0) || c->epochs <= 1) return 0.0f;
+    return (float)(c->drop_path_prob * epoch / (c->epochs - 1));
 }
 
 int dnas_ada_next(double wd, double mul, double max_wd, double *next) {
@@ -225,8 +234,8 @@ dnas_status dnas_rdarts_epoch_end(dnas_search *s, double value, const char *dir,
             snprintf(path, sizeof path, "%s/genotype.txt", dir);
             st = dnas_write_file_atomic(path, line, strlen(line));
         }
-        fprintf(stderr, "DARTS-ES: eigenvalue ratio %.3f > %g at epoch %d: stopping with the "
-                "architecture of epoch %d: %s\n", ratio, c->es_factor, s->epoch + 1, se + 1, arch);
+        dnas_log(DNAS_LOG_INFO, "DARTS-ES: eigenvalue ratio %.3f > %g at epoch %d: stopping with the "
+                "architecture of epoch %d: %s", ratio, c->es_factor, s->epoch + 1, se + 1, arch);
         *action = DNAS_EV_STOP;
     } else if (!dnas_ada_next(p->wd, c->ada_mul, c->ada_max_wd, &next)) {
         memcpy(s->alpha, now, s->n_alpha * sizeof(float));
@@ -236,8 +245,8 @@ dnas_status dnas_rdarts_epoch_end(dnas_search *s, double value, const char *dir,
         st = log_decision(s, log_path, "rollback", se, ratio, arch);
         if (st == DNAS_OK) st = roll_back(s, dir, se);
         if (st == DNAS_OK) {
-            fprintf(stderr, "DARTS-ADA: eigenvalue ratio %.3f > %g at epoch %d: back to the end "
-                    "of epoch %d with weight decay %g -> %g\n", ratio, c->es_factor,
+            dnas_log(DNAS_LOG_INFO, "DARTS-ADA: eigenvalue ratio %.3f > %g at epoch %d: back to the end "
+                    "of epoch %d with weight decay %g -> %g", ratio, c->es_factor,
                     trigger + 1, se + 1, p->wd, next);
             p->wd = next;
             p->increases++;

@@ -65,8 +65,8 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->ev_iters >= 1 && c->ev_iters <= 100000, "--ev-iters must lie in [1,100000] (got %d)", c->ev_iters);
     NEED(c->ev_tol >= 0 && c->ev_tol < 1, "--ev-tol must lie in [0,1) (got %g)", c->ev_tol);
     NEED(strcmp(c->rdarts_reg, "l2") == 0 || strcmp(c->rdarts_reg, "none") == 0,
-         "--rdarts-reg: unknown regularisation '%s' (known: l2, none; ScheduledDropPath is not "
-         "implemented: the supernet has no drop-path nodes)", c->rdarts_reg);
+         "--rdarts-reg: unknown regularisation '%s' (known: l2, none; ScheduledDropPath is "
+         "--drop-path-prob P)", c->rdarts_reg);
     NEED(c->rdarts_factor >= 0, "--rdarts-factor must be >= 0 (got %g)", c->rdarts_factor);
     NEED(c->rdarts_order == 1 || c->rdarts_order == 2, "--rdarts-order must be 1 or 2 (got %d)", c->rdarts_order);
     NEED(strcmp(c->rdarts_es, "none") == 0 || strcmp(c->rdarts_es, "es") == 0 ||
@@ -93,7 +93,7 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(c->pc_k >= 1 && c->pc_k <= 64, "--pc-k must lie in 1..64 (got %d)", c->pc_k);
     NEED(c->channels % c->pc_k == 0, "--pc-k %d must divide --channels %d", c->pc_k, c->channels);
     NEED(c->edge_norm == 0 || c->edge_norm == 1, "--edge-norm must be 0 or 1 (got %d)", c->edge_norm);
-    NEED(!c->edge_norm || strcmp(c->algo, "pcdarts") == 0,
+    NEED(!c->edge_norm || strcmp(c->algo, "pcdarts") == 0 || strcmp(c->algo, "gaea-pcdarts") == 0,
          "--edge-norm 1 needs --algo pcdarts (the only method that learns the edge weights)");
     NEED(!c->edge_norm || strcmp(c->select, "pt") != 0,
          "--edge-norm 1 does not support --select pt (its scores ignore the edge weights)");
@@ -105,8 +105,29 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
     NEED(strcmp(c->drnas_reg, "l2") == 0 || strcmp(c->drnas_reg, "kl") == 0,
          "--drnas-reg: unknown regulariser '%s' (known: l2, kl)", c->drnas_reg);
     NEED(c->reg_scale >= 0, "--reg-scale must be >= 0 (got %g)", c->reg_scale);
+    {
+        int eg = strcmp(c->arch_update, "eg") == 0, gaea = strcmp(c->algo, "gaea") == 0;
+        int can = gaea || strcmp(c->algo, "pcdarts") == 0 || strcmp(c->algo, "gdas") == 0 ||
+                  strcmp(c->algo, "gaea-pcdarts") == 0 || strcmp(c->algo, "gaea-gdas") == 0;
+        NEED(eg || strcmp(c->arch_update, "adam") == 0,
+             "--arch-update: unknown rule '%s' (known: adam, eg)", c->arch_update);
+        NEED(!eg || can, "--arch-update eg: --algo %s has no simplex form (eg works with gaea, "
+             "pcdarts, gdas, gaea-pcdarts, gaea-gdas)", c->algo);
+        NEED(eg || !gaea, "--algo gaea is DARTS with --arch-update eg (adam there is darts1)");
+    }
+    NEED(strcmp(c->derive, "default") == 0 || strcmp(c->derive, "edge_all") == 0,
+         "--derive: unknown derivation '%s' (known: default, edge_all)", c->derive);
+    NEED(strcmp(c->derive, "edge_all") != 0 || c->derive_threshold == 0,
+         "--derive edge_all and --derive-threshold %g are two derivations; pick one",
+         c->derive_threshold);
+    NEED(c->drop_path_prob >= 0 && c->drop_path_prob < 1,
+         "--drop-path-prob must lie in [0,1) (got %g)", c->drop_path_prob);
+    NEED(c->drop_path_prob == 0 || strcmp(c->space, "darts") == 0,
+         "--drop-path-prob: ScheduledDropPath is built for the darts space only (got --space %s)",
+         c->space);
     NEED(strcmp(c->select, "magnitude") == 0 || strcmp(c->select, "pt") == 0,
          "--select: unknown selection '%s' (known: magnitude, pt)", c->select);
+    DNAS_TRY(dnas_prime_config_check(c)); /* DARTS-PRIME's settings (prime.c) */
 #undef NEED
     return DNAS_OK;
 }
@@ -132,6 +153,8 @@ dnas_status dnas_search_create(const dnas_search_config *c, dnas_search **out) {
     nc.ops = c->ops;
     nc.pc_k = c->pc_k;
     nc.edge_norm = c->edge_norm;
+    nc.drop_path = c->drop_path_prob > 0;
+    nc.node_bn = dnas_prime_state_bn(c); /* DARTS-PRIME's "statebn" (prime.c) */
     if (st == DNAS_OK) st = dnas_supernet_create_on(&nc, s->be, &s->net);
     if (st != DNAS_OK) {
         dnas_search_destroy(s);
@@ -248,6 +271,7 @@ dnas_status dnas_search_step(dnas_search *s, const dnas_data_batch *train,
     /* With arch_every = T (iDARTS), the arch step follows every T-th weight step. */
     int arch = (s->total_steps + 1) % s->arch_every == 0 && !s->cfg.fix_alpha;
     s->g->rng_step = (uint64_t)s->total_steps; /* checkpointed, so a resumed run draws alike */
+    s->g->drop_prob = dnas_search_drop_prob(&s->cfg, s->epoch);
     if (s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));
     if (!s->cfg.freeze_weights) DNAS_TRY(s->strat->weight_step(s, train));
     if (!s->strat->arch_first && arch) DNAS_TRY(s->strat->arch_step(s, train, valid));

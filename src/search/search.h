@@ -68,6 +68,9 @@ extern const dnas_strategy dnas_strategy_darts1, dnas_strategy_darts2, dnas_stra
 extern const dnas_strategy dnas_strategy_fairdarts, dnas_strategy_drnas;
 extern const dnas_strategy dnas_strategy_pcdarts;
 extern const dnas_strategy dnas_strategy_snas, dnas_strategy_gdas;
+/* GAEA's update composed with PC-DARTS' and GDAS' transforms (ALGORITHMS.md §B4: EEDARTS,
+ * EGDAS): pcdarts.c and gdas.c with --arch-update eg and the paper's defaults. */
+extern const dnas_strategy dnas_strategy_gaea_pcdarts, dnas_strategy_gaea_gdas;
 
 /* Gumbel-softmax rows (gumbel.c; SNAS, GDAS), over the candidate columns of one alpha row. */
 #define DNAS_GUMBEL_MAX_COLS 16
@@ -133,6 +136,21 @@ dnas_status dnas_search_weight_step_sgd(dnas_search *s, const dnas_data_batch *t
 /* One exponentiated-gradient step on each row's candidate simplex (GAEA). */
 void dnas_eg_step(float *theta, const float *grad, const uint8_t *cand, int rows, int cols,
                   float eta);
+/* GAEA's pieces that compose with other mixing transforms (gaea.c): whether --arch-update is
+ * eg; the uniform simplex point of every op row and (PC-DARTS' edge block) of every node's
+ * edges; the entropic regulariser's gradient r (log(theta |O|) + 1) added into galpha's op
+ * rows; and the arch update --arch-update names (Adam, or EG on the op rows and each node's
+ * edge weights), skipped with --fix-alpha. */
+int dnas_arch_update_is_eg(const dnas_search_config *c);
+void dnas_simplex_init(dnas_search *s);
+void dnas_entropy_reg_grad(dnas_search *s);
+void dnas_search_arch_update(dnas_search *s);
+/* ScheduledDropPath's probability at an epoch (RobustDARTS: p * epoch / (epochs - 1)). */
+float dnas_search_drop_prob(const dnas_search_config *c, int epoch);
+/* EGDAS' row gradient (gdas.c): dL/dtheta of p = softmax((log theta + G) / tau) under the
+ * straight-through one-hot, from dL/dh: p_k (dh_k - <p, dh>) / (tau theta_k). */
+void dnas_egdas_row_backward(const float *theta, const float *p, const float *dh,
+                             const uint8_t *cand, int cols, float tau, float *dtheta);
 /* S = sum_{k=0..K} (I - gamma H)^k v0 (n floats; vk, hv are scratch of n), with H v from
  * `hvp`: the truncated Neumann series of gamma^-1 H^-1 v0 that iDARTS uses. */
 typedef dnas_status (*dnas_hvp_fn)(void *ctx, const float *v, float *out);
@@ -232,5 +250,66 @@ struct dnas_ckpt_writer;
 struct dnas_ckpt;
 dnas_status dnas_rdarts_ckpt_put(dnas_search *s, struct dnas_ckpt_writer *w);
 dnas_status dnas_rdarts_ckpt_get(dnas_search *s, const struct dnas_ckpt *ck, const char *path);
+
+/* ---- DARTS-PRIME / constrained DARTS (prime.c, ALGORITHMS-2.md §B) -------------------------- */
+extern const dnas_strategy dnas_strategy_prime;
+/* Checks the --prime-* / --admm-* / --sched-* settings (any algo: their defaults must pass). */
+dnas_status dnas_prime_config_check(const dnas_search_config *c);
+/* 1 when the supernet gets a BN on each node sum ("statebn"): --state-bn, -1 = with clip. */
+int dnas_prime_state_bn(const dnas_search_config *c);
+/* The informed schedule: after each weight backward E <- w FI + (1 - w) E (E starts at -1, the
+ * first FI is copied); at an iteration's start an alpha step runs iff 0 < E < tau, and then
+ * tau <- tau m^-f, else tau <- tau m. Fixed (dynamic 0): a step iff (step + 1) mod f == 0. */
+typedef struct {
+    int dynamic, freq;
+    double tau, mult, ewma, E;
+} dnas_prime_sched;
+void dnas_prime_sched_init(dnas_prime_sched *q, int dynamic, int freq, double tau0, double mult,
+                           double ewma);
+/* At an iteration's start (`step`: its index in the epoch, for the fixed rule): 1 = alpha step. */
+int dnas_prime_sched_decide(dnas_prime_sched *q, long step);
+/* After the weight backward: FI = sum of squared weight gradients before clipping. */
+void dnas_prime_sched_observe(dnas_prime_sched *q, double fi);
+/* The activation a(alpha) of groups*rows rows of `cols`, in double: softmax over each row's
+ * candidates, or clip(alpha, 0, 1) on live entries (mask 1; NULL = all); 0 elsewhere. */
+void dnas_prime_act(int clip, const double *alpha, const uint8_t *cand, const uint8_t *mask,
+                    int rows, int cols, double *a);
+/* galpha += (d a / d alpha)^T da (clip: 1 on live entries with 0 <= alpha <= 1, as torch.clamp). */
+void dnas_prime_act_backward(int clip, const double *alpha, const double *a, const double *da,
+                             const uint8_t *cand, const uint8_t *mask, int rows, int cols,
+                             double *galpha);
+/* D(w): the space's own derivation (DARTS: per node the 2 edges with the strongest non-'none'
+ * op, that op on each; NB201: each edge's argmax) as a 0/1 matrix of groups*rows*cols. */
+dnas_status dnas_prime_project(const dnas_space *sp, const uint8_t *cand, const double *w,
+                               double *z);
+/* The regulariser of the alpha loss, per cell type g:
+ *   prox:        scale ||a - D(a)||_2                     (D on detached values)
+ *   admm code:   scale ||(a - Z + U) . M||_2
+ *   admm clean:  scale ||(a - Z + U) . M||_2^2
+ * with a = a(alpha), M = mask (NULL = 1) on candidates. Returns the sum over groups in *value and
+ * adds d/d alpha to galpha (if not NULL). A zero residual has gradient 0 (a subgradient). */
+enum { DNAS_PRIME_REG_NONE, DNAS_PRIME_REG_PROX, DNAS_PRIME_REG_ADMM };
+typedef struct {
+    const dnas_space *space;
+    const uint8_t *cand, *mask;
+    int clip, reg, clean;
+    double scale;
+    const double *z, *u;   /* ADMM */
+} dnas_prime_pen;
+dnas_status dnas_prime_penalty(const dnas_prime_pen *p, const double *alpha, double *value,
+                               double *galpha);
+/* ADMM's Z/U update. code: Z <- D(a(alpha + U)), U <- U + (alpha - Z) . M; clean: Z <- D(a(alpha)
+ * + U), U <- U + (a(alpha) - Z) . M. `tmp`: scratch of groups*rows*cols doubles. */
+dnas_status dnas_prime_admm_update(const dnas_prime_pen *p, const double *alpha, double *z,
+                                   double *u, double *tmp);
+/* Counts an alpha step; 1 when the Z/U update is due: clean every admm_freq alpha steps, code
+ * every admm_freq - 1 (the reference's counter reaches admm_freq - 1), at least every step. */
+int dnas_prime_admm_due(int clean, int freq, long *count);
+/* Its state in a search checkpoint (no-ops for other strategies). */
+dnas_status dnas_prime_ckpt_put(dnas_search *s, struct dnas_ckpt_writer *w);
+dnas_status dnas_prime_ckpt_get(dnas_search *s, const struct dnas_ckpt *ck, const char *path);
+/* The strategy's live counters, for tests and logs: pruned ops, alpha steps so far. */
+int dnas_prime_pruned(const dnas_search *s);
+long dnas_prime_alpha_steps(const dnas_search *s);
 
 #endif

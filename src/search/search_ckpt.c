@@ -49,6 +49,7 @@ dnas_status dnas_search_save(dnas_search *s, const char *path, uint64_t log_byte
         PUT64("select.epoch", s->select_epoch);
     }
     if (st == DNAS_OK) st = dnas_rdarts_ckpt_put(s, w); /* RobustDARTS' history (rdarts.c) */
+    if (st == DNAS_OK) st = dnas_prime_ckpt_put(s, w); /* DARTS-PRIME's state (prime.c) */
 #undef PUT
 #undef PUT64
     dnas_sb_free(&cfg);
@@ -165,6 +166,7 @@ dnas_status dnas_search_load(dnas_search *s, const char *path, uint64_t *log_byt
         s->select_epoch = (int)sel_epoch;
     }
     if (st == DNAS_OK) st = dnas_rdarts_ckpt_get(s, ck, path); /* RobustDARTS' history (rdarts.c) */
+    if (st == DNAS_OK) st = dnas_prime_ckpt_get(s, ck, path); /* DARTS-PRIME's state (prime.c) */
 #undef GET
 #undef GET64
     dnas_ckpt_free(ck);

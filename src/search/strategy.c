@@ -6,10 +6,11 @@ static const dnas_strategy *const strategies[] = {&dnas_strategy_darts1, &dnas_s
                                                   &dnas_strategy_idarts, &dnas_strategy_gaea,
                                                   &dnas_strategy_fairdarts, &dnas_strategy_drnas,
                                                   &dnas_strategy_snas, &dnas_strategy_gdas,
-                                                  &dnas_strategy_rdarts};
+                                                  &dnas_strategy_rdarts, &dnas_strategy_gaea_pcdarts,
+                                                  &dnas_strategy_gaea_gdas, &dnas_strategy_prime};
 #define N_STRATEGIES (int)(sizeof strategies / sizeof strategies[0])
 
-const char *dnas_strategy_names(void) { return "darts1, darts2, pcdarts, idarts, gaea, fairdarts, drnas, snas, gdas, rdarts"; }
+const char *dnas_strategy_names(void) { return "darts1, darts2, pcdarts, idarts, gaea, fairdarts, drnas, snas, gdas, rdarts, gaea-pcdarts, gaea-gdas, prime"; }
 
 const dnas_strategy *dnas_strategy_find(const char *algo) {
     for (int i = 0; i < N_STRATEGIES; i++)

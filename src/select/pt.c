@@ -12,6 +12,7 @@
  * transform), and no tuning epoch after the last decision (it cannot change the result). */
 #include "select.h"
 #include "../core/alloc.h"
+#include "../core/log.h"
 #include "../core/rng.h"
 #include <stdio.h>
 #include <string.h>
@@ -122,7 +123,7 @@ dnas_status dnas_pt_decide(dnas_search *s, dnas_pt_score_fn score, void *ctx, co
     dnas_sb_printf(&sb, "}");
     dnas_status st = sb.oom ? DNAS_ERR_OOM : log ? dnas_append_line(log, sb.buf) : DNAS_OK;
     dnas_sb_free(&sb);
-    fprintf(stderr, "pt: decision %d/%d (epoch %d): %s row %d -> %s (accuracy without it %.2f%%)\n",
+    dnas_log(DNAS_LOG_INFO, "pt: decision %d/%d (epoch %d): %s row %d -> %s (accuracy without it %.2f%%)",
             d + 1, rows, epoch, s->space->group_names[group], row % s->space->rows,
             s->space->ops[best], acc[best]);
     return st;

@@ -3,6 +3,7 @@
 #include "select.h"
 #include "../core/alloc.h"
 #include "../core/clock.h"
+#include "../core/log.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -89,7 +90,7 @@ dnas_status dnas_select_run(const dnas_select_config *c, dnas_select_result *r) 
                        cfg.epochs, c->dir);
     if (st == DNAS_OK && pt) {
         if (dnas_file_exists(p.sel_ckpt)) {
-            fprintf(stderr, "pt: resuming the selection from %s\n", p.sel_ckpt);
+            dnas_log(DNAS_LOG_INFO, "pt: resuming the selection from %s", p.sel_ckpt);
             st = dnas_search_load(s, p.sel_ckpt, &lb, &ab);
         }
         if (st == DNAS_OK) st = dnas_search_load_data(&cfg, &data, &sp);

@@ -93,6 +93,23 @@ static dnas_status darts_derive(const float *w, const uint8_t *cand, char *out, 
 /* One-hot weights of a genotype: the supernet holds one op per edge and always concatenates
  * the four nodes, so a genotype that needs anything else has no one-hot form. */
 static dnas_status darts_parse(const char *genotype, float *onehot) {
+    if (dnas_darts_is_edge_all(genotype)) { /* SNAS's edge_all: one op per edge, 'none' too */
+        dnas_darts_edge_all ea;
+        DNAS_TRY(dnas_darts_edge_all_parse(genotype, &ea));
+        memset(onehot, 0, 2 * ROWS * COLS * sizeof(float));
+        for (int t = 0; t < 2; t++)
+            for (int p = 0; p < ROWS; p++) {
+                int node = 0;
+                while (node + 1 < DNAS_DARTS_NODES && p >= dnas_darts_edge(node + 1, 0)) node++;
+                onehot[(t * ROWS + dnas_darts_edge(node, ea.in[t][p])) * COLS + ea.op[t][p]] = 1.0f;
+            }
+        for (int t = 0; t < 2; t++)
+            for (int i = 0; i < DNAS_DARTS_NODES; i++)
+                if (ea.n_concat[t] != DNAS_DARTS_NODES || ea.concat[t][i] != i + 2)
+                    return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: %s_concat must be [2, 3, 4, 5] "
+                                 "(the supernet concatenates all four nodes)", darts_groups[t]);
+        return DNAS_OK;
+    }
     dnas_darts_genotype gt;
     DNAS_TRY(dnas_darts_genotype_parse(genotype, &gt));
     memset(onehot, 0, 2 * ROWS * COLS * sizeof(float));
@@ -187,6 +204,8 @@ typedef struct {
     int reduction, reduction_prev, track, mix0;
     const uint8_t *cand;
     int K, emix0; /* PC-DARTS: partial channels 1/K (1 = off); edge block start (-1 = none) */
+    int node_bn;  /* DARTS-PRIME's statebn: BN without affine on each node sum */
+    int drop;     /* ScheduledDropPath: a drop-path node on each edge's output (pc_nodes) */
 } cell_args;
 
 /* PC-DARTS' cell body (ALGORITHMS.md §B7, PC-DARTS model_search.py): each mixed edge runs
@@ -242,6 +261,10 @@ static void pc_nodes(dnas_graph *g, int idx, int *st, const cell_args *a) {
                 snprintf(q, sizeof q, "cells.%d._ops.%d.shuffle", idx, e);
                 y = dnas_op_shuffle(g, q, cat, 2, a->K);
             }
+            if (a->drop) { /* RobustDARTS: drop_path(MixedOp(h)) per edge, identity included */
+                snprintf(q, sizeof q, "cells.%d._ops.%d.drop_path", idx, e);
+                y = dnas_op_droppath(g, q, y);
+            }
             ein[ne] = y;
             emix[ne++] = a->emix0 >= 0 ? a->emix0 + r : -1;
         }
@@ -267,7 +290,7 @@ static int search_cell(dnas_graph *g, int idx, int s0, int s1, int C, const cell
     snprintf(p, sizeof p, "cells.%d.preprocess1", idx);
     st[1] = conv_bn(g, p, "op.1", "op.2", dnas_op_relu(g, nm(n1, p, "op.0"), s1), C, 1, 1, 0, 1,
                     1, a->track);
-    if (a->K > 1 || a->emix0 >= 0) {
+    if (a->K > 1 || a->emix0 >= 0 || a->drop) { /* per-edge outputs */
         pc_nodes(g, idx, st, a);
         snprintf(p, sizeof p, "cells.%d.out", idx);
         return dnas_op_concat(g, p, st + 2, DNAS_DARTS_NODES);
@@ -301,6 +324,10 @@ static int search_cell(dnas_graph *g, int idx, int s0, int s1, int C, const cell
         }
         snprintf(p, sizeof p, "cells.%d.node%d", idx, i);
         st[i + 2] = dnas_op_wsum(g, p, in, mix, n);
+        if (a->node_bn) {
+            snprintf(p, sizeof p, "cells.%d.node_bn.%d", idx, i);
+            st[i + 2] = dnas_op_batchnorm(g, p, st[i + 2], 0, a->track);
+        }
     }
     snprintf(p, sizeof p, "cells.%d.out", idx);
     return dnas_op_concat(g, p, st + 2, DNAS_DARTS_NODES);
@@ -335,8 +362,10 @@ static dnas_status darts_build(dnas_graph *g, const dnas_supernet_config *c) {
     DNAS_TRY(darts_candidates(c->ops, cand));
     int C = c->channels;
     int x = dnas_graph_input(g, dnas_shape4(c->batch, 3, c->image, c->image));
-    cell_args a = {0, 0, c->track_bn, dnas_graph_mix(g, 2 * ROWS * COLS), cand, K, -1};
+    cell_args a = {0, 0, c->track_bn, dnas_graph_mix(g, 2 * ROWS * COLS), cand, K, -1, 0, 0};
     if (c->edge_norm) a.emix0 = dnas_graph_mix(g, 2 * ROWS); /* space.h's edge block */
+    a.drop = c->drop_path;
+    a.node_bn = c->node_bn;
     /* Stem: conv 3x3 3 -> 3C and an affine BN (running statistics as NB201's stem). */
     x = dnas_op_conv2d(g, "stem.0", x, 3 * C, 3, 1, 1, 1, 1, 0);
     x = dnas_op_batchnorm(g, "stem.1", x, 1, 1);

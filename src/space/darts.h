@@ -37,6 +37,20 @@ static inline int dnas_darts_edge(int node, int state) { return node * (node + 3
  * (dnas_darts_named). Errors quote the offending part of the text. */
 dnas_status dnas_darts_genotype_parse(const char *text, dnas_darts_genotype *g);
 dnas_status dnas_darts_genotype_format(const dnas_darts_genotype *g, char *out, size_t cap);
+/* SNAS's edge_all genotype (ALGORITHMS.md §B5, genotype_edge_all): the same text with 14 pairs
+ * per cell type, node i listing each of its i + 2 inputs once (strongest edge first), 'none'
+ * where the edge's argmax is 'none' (the edge is dropped). Pairs p of node i are
+ * dnas_darts_edge(i, 0) .. dnas_darts_edge(i, i + 1). edge_all[t]: which form was read (parse
+ * accepts both; the standard form fills pairs 0..7). */
+typedef struct {
+    int op[2][DNAS_DARTS_EDGES], in[2][DNAS_DARTS_EDGES];
+    int concat[2][DNAS_DARTS_NODES + 2], n_concat[2];
+    int edge_all[2];
+} dnas_darts_edge_all;
+dnas_status dnas_darts_edge_all_parse(const char *text, dnas_darts_edge_all *g);
+dnas_status dnas_darts_edge_all_format(const dnas_darts_edge_all *g, char *out, size_t cap);
+/* 1 if text is an edge_all genotype (no error message left behind). */
+int dnas_darts_is_edge_all(const char *text);
 /* Published cells by name: DARTS_V1, DARTS_V2, PC_DARTS (quark0 and PC-DARTS genotypes.py);
  * DNAS_ERR_INVALID_ARG listing the known names otherwise. */
 dnas_status dnas_darts_named(const char *name, dnas_darts_genotype *g);

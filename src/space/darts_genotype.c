@@ -84,9 +84,22 @@ static dnas_status list_next(cursor *c, char close, int *done, const char *what)
     return DNAS_OK;
 }
 
-/* [('op', k), ...] of one cell type; checks the op names, the pair count and each input. */
-static dnas_status pairs(cursor *c, const char *field, int op[DNAS_DARTS_PAIRS],
-                         int in[DNAS_DARTS_PAIRS]) {
+/* Node of pair p in the standard layout (2 pairs per node) or SNAS's edge_all layout (node i
+ * lists all its i + 2 incoming edges: pairs 0-1, 2-4, 5-8, 9-13). */
+static int node_of(int p, int edge_all) {
+    if (!edge_all) return p / 2;
+    int i = 0;
+    while (i + 1 < DNAS_DARTS_NODES && p >= dnas_darts_edge(i + 1, 0)) i++;
+    return i;
+}
+
+/* [('op', k), ...] of one cell type: 8 pairs (2 per node) or, with edge_all_ok, 14 (SNAS's
+ * edge_all: each node lists every input once, 'none' where the edge is dropped). Checks the op
+ * names, the count and each input; *edge_all says which layout was read. */
+static dnas_status pairs(cursor *c, const char *field, int op[DNAS_DARTS_EDGES],
+                         int in[DNAS_DARTS_EDGES], int edge_all_ok, int *edge_all) {
+    const char *at[DNAS_DARTS_EDGES]; /* each pair's text, for messages */
+    int len_at[DNAS_DARTS_EDGES];
     DNAS_TRY(expect(c, '[', "to open the pair list"));
     skip_ws(c);
     int n = 0, done = *c->p == ']';
@@ -121,22 +134,35 @@ static dnas_status pairs(cursor *c, const char *field, int op[DNAS_DARTS_PAIRS],
         int j;
         DNAS_TRY(number(c, &j, "an input index"));
         DNAS_TRY(expect(c, ')', "to close the (op, input) pair"));
-        if (n < DNAS_DARTS_PAIRS) {
-            int node = n / 2;
-            if (j > node + 1)
-                return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: %s pair %d %.*s: input %d is out "
-                                 "of range for node %d (its inputs are 0..%d)", field, n,
-                                 (int)(c->p - pair), pair, j, node, node + 1);
+        if (n < DNAS_DARTS_EDGES) {
             op[n] = k;
             in[n] = j;
+            at[n] = pair;
+            len_at[n] = (int)(c->p - pair);
         }
         n++;
         DNAS_TRY(list_next(c, ']', &done, "or ']' after a pair"));
     }
-    if (n != DNAS_DARTS_PAIRS)
+    *edge_all = edge_all_ok && n == DNAS_DARTS_EDGES;
+    if (n != DNAS_DARTS_PAIRS && !*edge_all)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: %s has %d (op, input) pairs; a DARTS "
-                         "cell needs %d (2 per node, %d nodes)", field, n, DNAS_DARTS_PAIRS,
-                         DNAS_DARTS_NODES);
+                         "cell needs %d (2 per node, %d nodes)%s", field, n, DNAS_DARTS_PAIRS,
+                         DNAS_DARTS_NODES, n == DNAS_DARTS_EDGES ? "; 14 is SNAS's edge_all form, "
+                         "which only the search supernet can hold (no training network yet)" : "");
+    unsigned seen = 0; /* inputs of the current node (edge_all lists each once) */
+    for (int p = 0; p < n; p++) {
+        int node = node_of(p, *edge_all);
+        if (p == 0 || node != node_of(p - 1, *edge_all)) seen = 0;
+        if (in[p] > node + 1)
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: %s pair %d %.*s: input %d is out "
+                             "of range for node %d (its inputs are 0..%d)", field, p, len_at[p],
+                             at[p], in[p], node, node + 1);
+        if (*edge_all && (seen >> in[p] & 1u))
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: %s pair %d %.*s: edge_all lists "
+                             "node %d's input %d twice (each of its %d inputs once)", field, p,
+                             len_at[p], at[p], node, in[p], node + 2);
+        seen |= 1u << in[p];
+    }
     return DNAS_OK;
 }
 
@@ -189,7 +215,9 @@ static dnas_status concat(cursor *c, const char *field, int out[DNAS_DARTS_NODES
     return DNAS_OK;
 }
 
-dnas_status dnas_darts_genotype_parse(const char *text, dnas_darts_genotype *g) {
+/* Either layout into the 14-pair structure; edge_all_ok = 0 accepts only the standard one.
+ * A bare name is a published (standard) cell. */
+static dnas_status parse_text(const char *text, dnas_darts_edge_all *g, int edge_all_ok) {
     if (!text || !g) return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: NULL argument");
     cursor c = {text, text};
     skip_ws(&c);
@@ -199,7 +227,16 @@ dnas_status dnas_darts_genotype_parse(const char *text, dnas_darts_genotype *g) 
     if (n && !*after) { /* a bare name: a published cell */
         char name[64];
         snprintf(name, sizeof name, "%.*s", n > 63 ? 63 : (int)n, c.p);
-        return dnas_darts_named(name, g);
+        dnas_darts_genotype named;
+        DNAS_TRY(dnas_darts_named(name, &named));
+        memset(g, 0, sizeof *g);
+        for (int t = 0; t < 2; t++) {
+            memcpy(g->op[t], named.op[t], sizeof named.op[t]);
+            memcpy(g->in[t], named.in[t], sizeof named.in[t]);
+            memcpy(g->concat[t], named.concat[t], sizeof named.concat[t]);
+            g->n_concat[t] = named.n_concat[t];
+        }
+        return DNAS_OK;
     }
     if (n != 8 || strncmp(c.p, "Genotype", 8) != 0) {
         char b[48];
@@ -229,7 +266,8 @@ dnas_status dnas_darts_genotype_parse(const char *text, dnas_darts_genotype *g) 
         c.p += len;
         DNAS_TRY(expect(&c, '=', "after the field name"));
         int t = f / 2;
-        if (f % 2 == 0) DNAS_TRY(pairs(&c, fields[f], g->op[t], g->in[t]));
+        if (f % 2 == 0)
+            DNAS_TRY(pairs(&c, fields[f], g->op[t], g->in[t], edge_all_ok, &g->edge_all[t]));
         else DNAS_TRY(concat(&c, fields[f], g->concat[t], &g->n_concat[t]));
         DNAS_TRY(list_next(&c, ')', &done, "or ')' after a field"));
     }
@@ -242,6 +280,73 @@ dnas_status dnas_darts_genotype_parse(const char *text, dnas_darts_genotype *g) 
         return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: unexpected text after the closing ')': "
                          "%s", near(c.p, b));
     }
+    if (g->edge_all[0] != g->edge_all[1])
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: %s lists every edge (SNAS's edge_all) "
+                         "but %s only 2 per node; use one form for both", fields[g->edge_all[0] ? 0 : 2],
+                         fields[g->edge_all[0] ? 2 : 0]);
+    return DNAS_OK;
+}
+
+dnas_status dnas_darts_genotype_parse(const char *text, dnas_darts_genotype *g) {
+    dnas_darts_edge_all a;
+    DNAS_TRY(parse_text(text, &a, 0));
+    memset(g, 0, sizeof *g);
+    for (int t = 0; t < 2; t++) {
+        memcpy(g->op[t], a.op[t], sizeof g->op[t]);
+        memcpy(g->in[t], a.in[t], sizeof g->in[t]);
+        memcpy(g->concat[t], a.concat[t], sizeof g->concat[t]);
+        g->n_concat[t] = a.n_concat[t];
+    }
+    return DNAS_OK;
+}
+
+dnas_status dnas_darts_edge_all_parse(const char *text, dnas_darts_edge_all *g) {
+    DNAS_TRY(parse_text(text, g, 1));
+    if (!g->edge_all[0])
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: an edge_all genotype lists %d pairs per "
+                         "cell type (every edge, node by node), this one %d", DNAS_DARTS_EDGES,
+                         DNAS_DARTS_PAIRS);
+    return DNAS_OK;
+}
+
+int dnas_darts_is_edge_all(const char *text) {
+    dnas_darts_edge_all g;
+    char keep[DNAS_GENOTYPE_MAX]; /* a probe: the caller's last error stays as it was */
+    snprintf(keep, sizeof keep, "%s", dnas_last_error());
+    int yes = parse_text(text, &g, 1) == DNAS_OK && g.edge_all[0];
+    dnas_fail(DNAS_OK, "%s", keep);
+    return yes;
+}
+
+dnas_status dnas_darts_edge_all_format(const dnas_darts_edge_all *g, char *out, size_t cap) {
+    size_t len = 0;
+    int over = 0;
+    if (!out || cap == 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: no buffer");
+    out[0] = 0;
+#define PUT(...)                                                              \
+    do {                                                                      \
+        int k_ = snprintf(out + len, cap > len ? cap - len : 0, __VA_ARGS__); \
+        if (k_ < 0 || (size_t)k_ >= (cap > len ? cap - len : 0)) over = 1;    \
+        else len += (size_t)k_;                                               \
+    } while (0)
+    PUT("Genotype(");
+    for (int t = 0; t < 2 && !over; t++) {
+        PUT("%s=[", fields[2 * t]);
+        for (int p = 0; p < DNAS_DARTS_EDGES; p++) {
+            int op = g->op[t][p], node = node_of(p, 1);
+            if (op < 0 || op >= DNAS_DARTS_OPS || g->in[t][p] < 0 || g->in[t][p] > node + 1)
+                return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: %s pair %d is invalid "
+                                 "(op %d, input %d)", fields[2 * t], p, op, g->in[t][p]);
+            PUT("%s('%s', %d)", p ? ", " : "", dnas_darts_ops[op], g->in[t][p]);
+        }
+        PUT("], %s=[", fields[2 * t + 1]);
+        for (int i = 0; i < g->n_concat[t]; i++) PUT("%s%d", i ? ", " : "", g->concat[t][i]);
+        PUT("]%s", t ? ")" : ", ");
+    }
+#undef PUT
+    if (over)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: buffer of %zu bytes is too small",
+                         cap);
     return DNAS_OK;
 }
 

@@ -111,7 +111,7 @@ static int resblock(dnas_graph *g, int idx, int x, int cout) {
 /* One search cell: 4 nodes, node i = sum over j < i of the mixed edge (i <- j). The
  * 'none' op contributes zeros and a zero d/dm, so it is left out of the sum; skip_connect
  * feeds node j itself. One ReLU per source node serves every conv reading it. */
-static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0) {
+static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0, int node_bn) {
     int node[4], relu[4];
     if (x < 0) return -1; /* an earlier builder call failed; the graph holds the error */
     int c = g->vals[x].shape.c;
@@ -139,6 +139,10 @@ static int search_cell(dnas_graph *g, int idx, int x, int track, int mix0) {
         }
         snprintf(name, sizeof name, "cells.%d.node%d", idx, i);
         node[i] = dnas_op_wsum(g, name, in, mix, k);
+        if (node_bn) { /* DARTS-PRIME's statebn: BN without affine on the node sum */
+            snprintf(name, sizeof name, "cells.%d.node_bn.%d", idx, i);
+            node[i] = dnas_op_batchnorm(g, name, node[i], 0, track);
+        }
     }
     return node[3];
 }
@@ -226,7 +230,7 @@ static dnas_status nb201_build(dnas_graph *g, const dnas_supernet_config *c) {
         if (stage > 0) x = resblock(g, idx++, x, C << stage);
         for (int i = 0; i < N; i++, idx++)
             x = pc ? pc_cell(g, idx, x, c->track_bn, mix0, emix0, K)
-                   : search_cell(g, idx, x, c->track_bn, mix0);
+                   : search_cell(g, idx, x, c->track_bn, mix0, c->node_bn);
     }
     x = dnas_op_batchnorm(g, "lastact.bn", x, 1, 1);
     x = dnas_op_relu(g, "lastact.relu", x);

@@ -90,4 +90,10 @@ int dnas_space_count_op(const dnas_space *sp, const float *onehot, const char *o
 dnas_status dnas_space_derive_threshold(const dnas_space *sp, const float *w, const uint8_t *cand,
                                         float threshold, char *out, size_t cap);
 
+/* SNAS's edge_all derivation (derive_edge_all.c, ALGORITHMS.md §B5): every edge with its argmax
+ * op, 'none' included (DARTS: the 14-pair genotype of darts.h; NB201: its own derive, the same
+ * rule). Other spaces fail. */
+dnas_status dnas_space_derive_edge_all(const dnas_space *sp, const float *w, const uint8_t *cand,
+                                       char *out, size_t cap);
+
 #endif

@@ -25,6 +25,10 @@ dnas_status dnas_supernet_create_on(const dnas_supernet_config *c, dnas_backend 
     if (c->edge_norm && !sp->n_nodes)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "--edge-norm: the %s space has no edge weights",
                          sp->name);
+    /* Node BN is built into the plain cells only (DARTS-PRIME does not use partial channels). */
+    if (c->node_bn && (c->pc_k > 1 || c->edge_norm))
+        return dnas_fail(DNAS_ERR_UNSUPPORTED, "node BN (--state-bn) does not combine with --pc-k > 1 "
+                         "or --edge-norm 1");
     dnas_supernet *s = dnas_calloc(sizeof *s, "supernet");
     if (!s) return DNAS_ERR_OOM;
     s->space = sp;

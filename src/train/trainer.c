@@ -38,7 +38,7 @@ static double mean_of(const meter *m, int acc) {
     return acc ? 100.0 * m->correct / m->n : m->loss / m->n;
 }
 
-typedef struct {
+typedef struct dnas_trainer {
     dnas_train_config cfg;
     const dnas_space *space;
     dnas_backend *be;
@@ -877,3 +877,55 @@ dnas_status dnas_bench_train(const dnas_train_config *c, int warmup, int steps, 
     trainer_destroy(t);
     return st;
 }
+
+/* ---- a run's network, for export (src/io/export.c) ---------------------------------------- */
+dnas_status dnas_trainer_fresh(const dnas_train_config *c, int batch, dnas_trainer **out) {
+    *out = NULL;
+    dnas_train_config cc = *c;
+    cc.batch = batch;
+    cc.drop_path = 0; /* no drop-path nodes: they hold no weights and eval never runs them */
+    DNAS_TRY(dnas_train_config_check(&cc));
+    return trainer_create(&cc, out);
+}
+
+dnas_status dnas_trainer_load(const char *ckpt, int batch, int threads, int weights,
+                              dnas_trainer **out) {
+    *out = NULL;
+    dnas_train_config c;
+    DNAS_TRY(load_config(ckpt, &c));
+    c.threads = threads;
+    trainer *t = NULL;
+    DNAS_TRY(dnas_trainer_fresh(&c, batch, &t));
+    uint64_t log_bytes = 0;
+    dnas_status st = weights ? load(t, ckpt, &log_bytes) : DNAS_OK;
+    if (st != DNAS_OK) {
+        trainer_destroy(t);
+        return st;
+    }
+    *out = t;
+    return DNAS_OK;
+}
+
+const dnas_train_config *dnas_trainer_config(const dnas_trainer *t) { return &t->cfg; }
+dnas_graph *dnas_trainer_graph(dnas_trainer *t) { return &t->g; }
+long dnas_trainer_total_steps(const dnas_trainer *t) { return t->total_steps; }
+int dnas_trainer_epoch(const dnas_trainer *t) { return t->epoch; }
+
+dnas_status dnas_trainer_eval_logits(dnas_trainer *t, const float *x, int n, float *logits) {
+    dnas_graph *g = &t->g;
+    if (n < 1 || n > g->batch)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "eval of %d images on a network planned for %d", n,
+                         g->batch);
+    DNAS_TRY(dnas_graph_set_batch(g, n));
+    dnas_value *in = &g->vals[g->input];
+    memcpy(in->data, x, dnas_shape_numel(in->shape) * sizeof(float));
+    memset(g->labels, 0, (size_t)n * sizeof(int)); /* the loss is computed but not used */
+    g->training = 0;
+    dnas_status st = dnas_graph_forward(g);
+    g->training = 1;
+    if (st == DNAS_OK)
+        memcpy(logits, g->vals[g->logits].data, dnas_shape_numel(g->vals[g->logits].shape) * sizeof(float));
+    return st;
+}
+
+void dnas_trainer_close(dnas_trainer *t) { trainer_destroy(t); }

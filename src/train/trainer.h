@@ -17,4 +17,22 @@ dnas_status dnas_train_config_check(const dnas_train_config *c);
 dnas_status dnas_train_genotype_match(const char *space, const char *stored, const char *given,
                                       int *same);
 
+/* ---- a run's network, for export ----------------------------------------------------------- */
+/* The network of a training run, planned for `batch` images (no drop-path nodes), in eval
+ * mode on request. dnas_trainer_load takes the configuration from a training checkpoint and,
+ * when `weights`, its weights, BN statistics and position (else the run's fresh initialisation
+ * from its seed); dnas_trainer_fresh builds c's network with fresh weights. Errors name the file. */
+typedef struct dnas_trainer dnas_trainer;
+dnas_status dnas_trainer_load(const char *ckpt, int batch, int threads, int weights,
+                              dnas_trainer **out);
+dnas_status dnas_trainer_fresh(const dnas_train_config *c, int batch, dnas_trainer **out);
+const dnas_train_config *dnas_trainer_config(const dnas_trainer *t);
+struct dnas_graph *dnas_trainer_graph(dnas_trainer *t);
+long dnas_trainer_total_steps(const dnas_trainer *t); /* training steps taken */
+int dnas_trainer_epoch(const dnas_trainer *t);        /* epochs finished */
+/* Eval-mode logits (BN running statistics, no drop path, main head) of n <= batch images,
+ * NHWC normalised as the loader gives them, into logits (n x classes). */
+dnas_status dnas_trainer_eval_logits(dnas_trainer *t, const float *x, int n, float *logits);
+void dnas_trainer_close(dnas_trainer *t);
+
 #endif
