@@ -96,6 +96,42 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 	@echo "LD $@"
 	@$(CC) $(CFLAGS) -MMD -MP $< -o $@ $(LIB) $(LDFLAGS) $(LDLIBS)
 
+# ---- CUDA backend (issue #17): built only when nvcc and cuDNN are found (CUDA=0: never) ------
+# src/backend/cuda/*.cu -> $(BUILD)/libdnas_cuda.a, linked only into the CUDA parity test
+# $(BUILD)/cuda/test_cuda_kernels (outside $(BUILD)/tests/, so `make test` never runs it: it
+# needs a GPU; bench/gpu-check.sh runs it). libdnas itself stays CUDA-free.
+ifneq ($(NVCC),)
+ifneq ($(HAVE_CUDNN),)
+CUDA_HOME  ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_ARCH  ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+NVCCFLAGS  := -std=c++17 -O3 -g -Iinclude -Isrc $(CUDA_ARCH) \
+              -Xcompiler -Wall,-Wextra,-Wshadow,-Wno-unused-parameter
+CUDA_SRC   := $(sort $(wildcard src/backend/cuda/*.cu))
+CUDA_HDR   := $(wildcard src/backend/cuda/*.cuh src/backend/cuda/*.h) src/backend/backend.h
+CUDA_OBJ   := $(CUDA_SRC:%.cu=$(BUILD)/cuda/%.o)
+CUDA_LIB   := $(BUILD)/libdnas_cuda.a
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++ -ldl
+CUDA_TEST  := $(BUILD)/cuda/test_cuda_kernels
+all: $(CUDA_TEST)
+cuda: $(CUDA_TEST)
+.PHONY: cuda
+
+$(BUILD)/cuda/%.o: %.cu $(CUDA_HDR)
+	@mkdir -p $(dir $@)
+	@echo "NVCC $<"
+	@$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CUDA_TEST): tests/cuda/test_cuda_kernels.c tests/test.h $(CUDA_HDR) $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "LD $@"
+	@$(CC) $(CFLAGS) -Itests -I$(CUDA_HOME)/include $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS) $(LDLIBS) $(CUDA_LIBS)
+endif
+endif
+
 # ---- shared library + Python package ----------------------------------------------------------
 # libdnas.so.MAJOR.MINOR.PATCH (soname libdnas.so.MAJOR) from position-independent copies of the
 # objects in $(BUILD)/pic; -fvisibility=hidden leaves only the DNAS_API symbols exported. The

@@ -4,12 +4,15 @@
  *   hot:  the same tensors every call (they stay in the last-level cache);
  *   cold: calls cycle through a 144 MiB pool of tensors, so data comes from DRAM as it does
  *         in a training step.
- * Usage: bench_kernels [threads=2] [seconds per measurement=0.3] */
+ * Usage: bench_kernels [threads=2] [seconds per measurement=0.3]
+ *        bench_kernels conv [threads=2] [rounds=9] [name filter]   (see conv_main)
+ *        bench_kernels bn [threads=2] [rounds=15]                   (see bn_main) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "backend/backend.h"
 #include "core/clock.h"
+#include "backend/cpu/cpu_internal.h"
 
 #define NX ((size_t)64 * 32 * 32 * 16)
 #define NT 36 /* pool of tensors of NX floats: 144 MiB, well above a 32 MiB L3 */
@@ -95,7 +98,144 @@ static double measure(const bench *b, int cold, double secs) {
     return ts[0];
 }
 
+/* ---- `bench_kernels conv [threads=2] [rounds=9] [filter]`: the DARTS evaluation network's
+ * convolutions at batch 96, each direction timed per implementation (dnas_cpu_conv_impl) in
+ * alternating rounds (A, B, C, A, B, C, ...) so machine load hits all alike; medians. */
+typedef struct {
+    const char *name;
+    int cin, cout, h, k, stride, pad, dil, groups;
+} cshape;
+static const cshape CS[] = {
+    {"pw 36->36 @32", 36, 36, 32, 1, 1, 0, 1, 1},
+    {"pw 72->72 @16", 72, 72, 16, 1, 1, 0, 1, 1},
+    {"pw 144->144 @8", 144, 144, 8, 1, 1, 0, 1, 1},
+    {"pw 144->36 @32", 144, 36, 32, 1, 1, 0, 1, 1},
+    {"pw 288->72 @16", 288, 72, 16, 1, 1, 0, 1, 1},
+    {"pw 576->144 @8", 576, 144, 8, 1, 1, 0, 1, 1},
+    {"dw 36 3x3 @32", 36, 36, 32, 3, 1, 1, 1, 36},
+    {"dw 72 3x3 @16", 72, 72, 16, 3, 1, 1, 1, 72},
+    {"dw 144 3x3 @8", 144, 144, 8, 3, 1, 1, 1, 144},
+    {"dw 72 3x3 d2 @16", 72, 72, 16, 3, 1, 2, 2, 72},
+    {"dw 144 5x5 @8", 144, 144, 8, 5, 1, 2, 1, 144},
+    {"dw 36 5x5 s2 @32", 36, 36, 32, 5, 2, 2, 1, 36},
+};
+static int conv_main(int threads, int rounds, const char *filter) {
+    enum { NB = 96, MAXR = 64 };
+    if (rounds > MAXR) rounds = MAXR;
+    int impls[4], ni = 0;
+    const char *iname[] = {"auto", "ours", "dnnl", "blas", "old"};
+    for (size_t si = 0; si < sizeof CS / sizeof CS[0]; si++) {
+        const cshape *c = &CS[si];
+        if (filter && !strstr(c->name, filter)) continue;
+        const int dw = c->groups > 1;
+        ni = 0;
+        if (dw) {
+            impls[ni++] = DNAS_CONV_OLD;
+            impls[ni++] = DNAS_CONV_AUTO;
+        } else {
+            impls[ni++] = DNAS_CONV_OURS;
+#ifdef DNAS_HAVE_DNNL
+            impls[ni++] = DNAS_CONV_DNNL;
+#endif
+#ifdef DNAS_HAVE_BLAS
+            impls[ni++] = DNAS_CONV_BLAS;
+#endif
+        }
+        const int oh = (c->h + 2 * c->pad - c->dil * (c->k - 1) - 1) / c->stride + 1;
+        dnas_conv_p p = {c->cin, c->cout, c->k, c->k, c->stride, c->pad, c->dil, c->groups};
+        dnas_shape xs = {NB, c->cin, c->h, c->h}, ys = {NB, c->cout, oh, oh};
+        size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys);
+        size_t nw = (size_t)c->cout * c->k * c->k * (c->cin / c->groups);
+        float *x = aligned_alloc(64, (nx + 16) * 4), *y = aligned_alloc(64, (ny + 16) * 4);
+        float *dx = aligned_alloc(64, (nx + 16) * 4), *w = aligned_alloc(64, (nw + 16) * 4);
+        float *dwt = aligned_alloc(64, (nw + 16) * 4);
+        if (!x || !y || !dx || !w || !dwt) return 1;
+        for (size_t j = 0; j < nx; j++) x[j] = (float)rand() / (float)RAND_MAX - 0.5f;
+        for (size_t j = 0; j < ny; j++) y[j] = (float)rand() / (float)RAND_MAX - 0.5f;
+        for (size_t j = 0; j < nw; j++) w[j] = (float)rand() / (float)RAND_MAX - 0.5f;
+        for (int dir = 0; dir < 3; dir++) {
+            static double ts[5][MAXR];
+            for (int r = -1; r < rounds; r++)
+                for (int i = 0; i < ni; i++) {
+                    dnas_cpu_conv_impl = impls[i];
+                    double t0 = dnas_now_s();
+                    if (dir == 0) check(be->conv2d_fwd(be, &p, y, ys, x, xs, w, NULL), "fwd");
+                    else if (dir == 1)
+                        check(be->conv2d_bwd_data(be, &p, dx, 0, xs, y, ys, w), "bwd_d");
+                    else check(be->conv2d_bwd_weight(be, &p, dwt, NULL, x, xs, y, ys), "bwd_w");
+                    if (r >= 0) ts[i][r] = dnas_now_s() - t0;
+                }
+            printf("%-18s %-5s", c->name, dir == 0 ? "fwd" : dir == 1 ? "bwd_d" : "bwd_w");
+            double base = 0;
+            for (int i = 0; i < ni; i++) {
+                qsort(ts[i], (size_t)rounds, sizeof(double), cmp_d);
+                double med = ts[i][rounds / 2];
+                if (i == 0) base = med;
+                printf("  %s %7.2f (min %6.2f) ms", iname[impls[i]], 1e3 * med, 1e3 * ts[i][0]);
+                if (i) printf(" x%.2f", base / med);
+            }
+            printf("\n");
+            fflush(stdout);
+        }
+        free(x), free(y), free(dx), free(w), free(dwt);
+    }
+    dnas_cpu_conv_impl = DNAS_CONV_AUTO;
+    (void)threads;
+    return 0;
+}
+
+/* ---- `bench_kernels bn [threads=2] [rounds=15]`: batch norm at the DARTS evaluation
+ * network's shapes (batch 96), train forward and backward, median per call. Compare builds
+ * by alternating processes. */
+static int bn_main(int rounds) {
+    enum { MAXR = 64 };
+    static const int CH[3] = {36, 72, 144}, HW[3] = {32, 16, 8};
+    if (rounds > MAXR) rounds = MAXR;
+    for (int si = 0; si < 3; si++) {
+        dnas_shape xs = {96, CH[si], HW[si], HW[si]};
+        size_t n = dnas_shape_numel(xs), C = (size_t)CH[si];
+        float *x = aligned_alloc(64, n * 4), *y = aligned_alloc(64, n * 4);
+        float *dx = aligned_alloc(64, n * 4), *pc = calloc(8 * C, 4);
+        if (!x || !y || !dx || !pc) return 1;
+        for (size_t j = 0; j < n; j++) x[j] = (float)rand() / (float)RAND_MAX - 0.5f;
+        for (size_t c = 0; c < C; c++) pc[c] = 1.0f;
+        dnas_bn_p p = {1e-5f, 0.1f};
+        double tf[MAXR], tb[MAXR];
+        for (int r = -1; r < rounds; r++) {
+            double t0 = dnas_now_s();
+            check(be->bn_fwd_train(be, &p, y, pc + C, pc + 2 * C, NULL, NULL, x, xs, pc, NULL),
+                  "bn fwd");
+            double t1 = dnas_now_s();
+            check(be->bn_bwd(be, dx, 0, pc + 3 * C, pc + 4 * C, x, y, xs, pc + C, pc + 2 * C, pc),
+                  "bn bwd");
+            double t2 = dnas_now_s();
+            if (r >= 0) tf[r] = t1 - t0, tb[r] = t2 - t1;
+        }
+        qsort(tf, (size_t)rounds, sizeof(double), cmp_d);
+        qsort(tb, (size_t)rounds, sizeof(double), cmp_d);
+        printf("bn %3dc %2dx%-2d  fwd %7.3f ms  bwd %7.3f ms\n", CH[si], HW[si], HW[si],
+               1e3 * tf[rounds / 2], 1e3 * tb[rounds / 2]);
+        free(x), free(y), free(dx), free(pc);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "bn")) {
+        check(dnas_backend_cpu_create(argc > 2 ? atoi(argv[2]) : 2, &be), "create");
+        srand(1);
+        int rc = bn_main(argc > 3 ? atoi(argv[3]) : 15);
+        dnas_backend_destroy(be);
+        return rc;
+    }
+    if (argc > 1 && !strcmp(argv[1], "conv")) {
+        int th = argc > 2 ? atoi(argv[2]) : 2, rounds = argc > 3 ? atoi(argv[3]) : 9;
+        check(dnas_backend_cpu_create(th, &be), "create");
+        srand(1);
+        int rc = conv_main(th, rounds, argc > 4 ? argv[4] : NULL);
+        dnas_backend_destroy(be);
+        return rc;
+    }
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     double secs = argc > 2 ? atof(argv[2]) : 0.3;
     check(dnas_backend_cpu_create(threads, &be), "create");

@@ -163,6 +163,8 @@ typedef struct {
     int sched_freq;        /* DARTS-PRIME: f, weight steps per alpha step on average (prime: 10) */
     double sched_tau0, sched_mult, sched_ewma; /* DARTS-PRIME: tau0 1, m 1.05, EWMA weight 0.2 */
     int state_bn;          /* DARTS-PRIME: BN on node sums: 1 on, 0 off, -1 = with clip only */
+    int dyno_split;        /* DARTS-PRIME: 1 = weights train on 1 - 1/(1+f) of the search data,
+                              alpha on the rest (prime: 1); 0 = the 50/50 split */
     char arch_update[8];   /* adam | eg: alpha's update rule; eg = GAEA's exponentiated gradient
                               on the simplex (gaea, gaea-pcdarts, gaea-gdas; pcdarts, gdas) */
     char derive[16];       /* "" = the space's rule | edge_all (SNAS: every edge, argmax with
@@ -352,6 +354,10 @@ DNAS_API dnas_status dnas_search_flops(const dnas_search_config *c, dnas_step_fl
  * for it, else portable vector code) on `threads` threads (1 without OpenMP) for about
  * `seconds`, best of 3. *used = the threads that ran. */
 DNAS_API dnas_status dnas_bench_peak(int threads, double seconds, double *gflops, int *used);
+/* Whether `device` ("cpu" or "cuda") can be used here; on success *desc (cap bytes) names it.
+ * "cuda" loads libcudart at run time and fails with "cuda: no CUDA device
+ * (cudaGetDeviceCount: ...)" when there is none; every build answers, CUDA-built or not. */
+DNAS_API dnas_status dnas_device_check(const char *device, char *desc, size_t cap);
 /* Times training steps of a genotype's network (drop path at c->drop_path, the auxiliary head
  * when c->auxiliary, clip, SGD) on random data: what one step of `dnas train` costs. */
 DNAS_API dnas_status dnas_bench_train(const dnas_train_config *c, int warmup, int steps,

@@ -115,7 +115,13 @@ dnas_status dnas_graph_backward(dnas_graph *g, unsigned wants) {
             memset(out->grad, 0, dnas_shape_numel(out->shape) * sizeof(float));
             out->grad_written = 1;
         }
-        for (int j = 0; j < n->n_in; j++) n->acc[j] = g->vals[n->in[j]].grad_written;
+        /* A value used twice by one node (add(x, x): a skip_connect pair on one state) must
+         * have its second gradient added to the first: ops write their inputs in index order. */
+        for (int j = 0; j < n->n_in; j++) {
+            int acc = g->vals[n->in[j]].grad_written;
+            for (int k = 0; k < j && !acc; k++) acc = n->in[k] == n->in[j];
+            n->acc[j] = acc;
+        }
         if (g->gmix_out && (wants & DNAS_WANT_ARCH)) add_out_grad_sum(g, n);
         if (g->profile) {
             double t = dnas_now_s();

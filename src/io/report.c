@@ -9,6 +9,7 @@
 #include "rundir.h"
 #include "svg.h"
 #include "../core/alloc.h"
+#include "../core/log.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -100,6 +101,7 @@ typedef struct {
     int n_ep, rows, cols;
     vec ep, w, arch;                  /* epoch+1; n_ep*rows*cols weights; char* per epoch */
     char genotype[ARCH_MAX];          /* genotype.txt, first line */
+    char genotype_pt[ARCH_MAX];       /* genotype-pt.txt (dnas select --method pt / --select pt) */
     char warn[3][700];
     int n_warn;
     layout lay;
@@ -112,7 +114,7 @@ typedef struct {
 
 static void add_warning(run *r, const char *msg) {
     if (r->n_warn < 3) snprintf(r->warn[r->n_warn++], sizeof r->warn[0], "%s", msg);
-    fprintf(stderr, "warning: %s\n", msg);
+    dnas_log(DNAS_LOG_WARNING, "warning: %s", msg);
 }
 
 static void run_free(run *r) {
@@ -249,16 +251,29 @@ static dnas_status read_alphas(run *r) {
     return st;
 }
 
-static void read_genotype(run *r) {
+/* The first line of DIR/file into out (left "" when the file is absent or unreadable). */
+static void read_first_line(const run *r, const char *file, char *out, size_t cap) {
     char path[600], *text = NULL;
     size_t n = 0;
-    snprintf(path, sizeof path, "%s/genotype.txt", r->dir);
+    snprintf(path, sizeof path, "%s/%s", r->dir, file);
     if (!dnas_file_exists(path) || dnas_read_file(path, &text, &n) != DNAS_OK) return;
     size_t k = strcspn(text, "\r\n");
-    if (k >= sizeof r->genotype) k = sizeof r->genotype - 1;
-    memcpy(r->genotype, text, k);
-    r->genotype[k] = 0;
+    if (k >= cap) k = cap - 1;
+    memcpy(out, text, k);
+    out[k] = 0;
     dnas_free(text);
+}
+
+static void read_genotype(run *r) {
+    read_first_line(r, "genotype.txt", r->genotype, sizeof r->genotype);
+    read_first_line(r, "genotype-pt.txt", r->genotype_pt, sizeof r->genotype_pt);
+    /* With alpha fixed (DARTS-PT's fixed-alpha supernet) no arch batch runs: the logged valid
+     * values are placeholders, not a supernet that scores 0%. */
+    double fix = 0;
+    if (dnas_json_number(&r->cfg, "fix_alpha", &fix) && fix != 0) {
+        r->mx[M_VALID_LOSS].n = r->mx[M_VALID_ACC].n = 0;
+        r->last_epoch[M_VALID_LOSS] = r->last_epoch[M_VALID_ACC] = NAN;
+    }
 }
 
 /* The space's layout from config.json's "space", if it fits the alphas read. */
@@ -296,7 +311,8 @@ static int is_nb201(const run *r) {
 
 static dnas_status load_table(run *r, const char *table_path) {
     if (!is_nb201(r)) {
-        if (table_path) fprintf(stderr, "warning: --table %s: only NAS-Bench-201 runs have a table\n", table_path);
+        if (table_path)
+            dnas_log(DNAS_LOG_WARNING, "warning: --table %s: only NAS-Bench-201 runs have a table", table_path);
         return DNAS_OK;
     }
     if (table_path) {
@@ -575,6 +591,21 @@ static void summary(dnas_sbuf *sb, const run *r) {
             acc_cell(buf, sizeof buf, acc[2 * d], acc[2 * d + 1]);
             row_text(sb, names[d], buf);
         }
+    }
+    if (r->genotype_pt[0]) {
+        /* The selection's answer is what a --select pt run returns; the magnitude one above is
+         * kept for comparison. */
+        dnas_sbuf pcell = {0};
+        dnas_sb_printf(&pcell, "<code>");
+        esc(&pcell, r->genotype_pt);
+        dnas_sb_printf(&pcell, "</code>");
+        const dnas_nb201_row *prow = NULL;
+        if (r->table && dnas_nb201_table_find(r->table, r->genotype_pt, &prow) == DNAS_OK)
+            dnas_sb_printf(&pcell, "<br>test: CIFAR-10 <b>%.2f%%</b> &middot; CIFAR-100 %.2f%% "
+                           "&middot; ImageNet16-120 %.2f%%", prow->c10_test, prow->c100_test,
+                           prow->in16_test);
+        row_text(sb, "selected by DARTS-PT", pcell.buf ? pcell.buf : "");
+        dnas_sb_free(&pcell);
     }
     if (r->table) {
         double best[3] = {0, 0, 0};

@@ -94,6 +94,7 @@ static const field fields[] = {
     F(sched_mult, 'd', "DARTS-PRIME: informed schedule's threshold multiplier m"),
     F(sched_ewma, 'd', "DARTS-PRIME: weight of the newest gradient energy in its moving average"),
     F(state_bn, 'i', "DARTS-PRIME: BatchNorm (no affine) on every node sum: 1, 0, -1 = with --prime-act clip"),
+    F(dyno_split, 'i', "DARTS-PRIME: 1 weights train on 1 - 1/(1+sched_freq) of the search data, alpha on the rest (prime: 1)"),
 };
 #undef F
 #define N_FIELDS (int)(sizeof fields / sizeof fields[0])
@@ -270,6 +271,7 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
         snprintf(c->space, sizeof c->space, "darts");
         snprintf(c->prime_reg, sizeof c->prime_reg, "prox");
         c->dyno_schedule = 1;
+        c->dyno_split = 1;
         c->sched_freq = 10;
         c->weight_decay = 3e-4;
         c->nesterov = 0;

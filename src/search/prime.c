@@ -12,12 +12,16 @@
  *    reference's form (code) or textbook scaled ADMM (clean).
  * Per iteration (§B(b)): clock += 1/steps; maybe an alpha step (Adam on L_val + regulariser, on
  * the paired validation batch); the weight step (FI from the gradients before clipping); the
- * clip mask; the ADMM Z/U update when due. Everything that evolves is checkpointed. */
+ * clip mask; the ADMM Z/U update when due. Everything that evolves is checkpointed.
+ * --dyno-split (on for prime): the weights train on 1 - 1/(1+f) of the search images, alpha on
+ * the rest (dnas_prime_dyno_split, called by dnas_search_load_data). */
 #include "search.h"
 #include "../core/alloc.h"
+#include "../core/log.h"
 #include "../io/checkpoint.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- settings ------------------------------------------------------------------------------- */
@@ -40,6 +44,12 @@ dnas_status dnas_prime_config_check(const dnas_search_config *c) {
     NEED(c->sched_mult > 1 && c->sched_mult <= 10, "--sched-mult must lie in (1, 10] (got %g)", c->sched_mult);
     NEED(c->sched_ewma > 0 && c->sched_ewma <= 1, "--sched-ewma must lie in (0, 1] (got %g)", c->sched_ewma);
     NEED(c->state_bn >= -1 && c->state_bn <= 1, "--state-bn must be -1, 0 or 1 (got %d)", c->state_bn);
+    NEED(c->dyno_split == 0 || c->dyno_split == 1, "--dyno-split must be 0 or 1 (got %d)", c->dyno_split);
+    /* Other methods keep their own split; a silent no-op flag would mislead. */
+    NEED(!c->dyno_split || is(c->algo, "prime"), "--dyno-split 1 is DARTS-PRIME's split: only "
+         "with --algo prime (got --algo %s)", c->algo);
+    NEED(!c->dyno_split || !c->single_level, "--dyno-split 1 splits the data in two; it cannot "
+         "be combined with --single-level 1 (both steps on all images)");
     if (is(c->algo, "prime")) {
         /* The schedule's clock and the ADMM update ride on both steps of every iteration. */
         NEED(!c->fix_alpha && !c->freeze_weights, "--algo prime does not support --fix-alpha 1 or "
@@ -47,6 +57,61 @@ dnas_status dnas_prime_config_check(const dnas_search_config *c) {
         NEED(c->pc_k == 1, "--algo prime does not support --pc-k > 1");
     }
 #undef NEED
+    return DNAS_OK;
+}
+
+/* ---- --dyno-split ---------------------------------------------------------------------------- */
+void dnas_prime_dyno_sizes(long pool, int f, long *n_train, long *n_alpha) {
+    /* floor(pool * (1 - 1/(1+f))) as the reference's int(floor(portion * n)), but in integers:
+     * its float product can land just below a whole number (pool 11, f 10 -> 9.999...). */
+    if (f < 1) f = 1;
+    *n_train = pool > 0 ? pool * f / (f + 1) : 0;
+    *n_alpha = pool > 0 ? pool - *n_train : 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+static int cmp_index(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+dnas_status dnas_prime_dyno_split(const dnas_cifar *d, int f, dnas_split *sp) {
+    long pool = (long)sp->n_train + sp->n_valid, nt, na;
+    dnas_prime_dyno_sizes(pool, f, &nt, &na);
+    if (nt < 1 || na < 1)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "--dyno-split: %ld search images leave no image "
+                         "for weights or alpha (train %ld, alpha %ld; f = %d)", pool, nt, na, f);
+    uint64_t *all = dnas_alloc((size_t)pool * sizeof(uint64_t), "dyno-split pool");
+    int *tr = dnas_alloc((size_t)nt * sizeof(int), "dyno-split train indices");
+    int *va = dnas_alloc((size_t)na * sizeof(int), "dyno-split alpha indices");
+    if (!all || !tr || !va) {
+        dnas_free(all);
+        dnas_free(tr);
+        dnas_free(va);
+        return DNAS_ERR_OOM;
+    }
+    /* Ordered by (label, index) (one sort key: label above the index), then the alpha images
+     * taken at evenly spaced positions: each class gives alpha its share to within one image,
+     * with no seed (fixed, like the 50/50 split), and the counts are exact. */
+    for (long i = 0; i < pool; i++) {
+        int ix = i < sp->n_train ? sp->train[i] : sp->valid[i - sp->n_train];
+        all[i] = (uint64_t)(uint32_t)d->labels[ix] << 32 | (uint32_t)ix;
+    }
+    qsort(all, (size_t)pool, sizeof *all, cmp_u64);
+    long kt = 0, ka = 0;
+    for (long i = 0; i < pool; i++) {
+        int ix = (int)(uint32_t)all[i];
+        if ((i + 1) * na / pool > i * na / pool) va[ka++] = ix;
+        else tr[kt++] = ix;
+    }
+    qsort(tr, (size_t)kt, sizeof(int), cmp_index);
+    qsort(va, (size_t)ka, sizeof(int), cmp_index);
+    dnas_free(all);
+    dnas_split_free(sp);
+    *sp = (dnas_split){tr, (int)kt, va, (int)ka};
     return DNAS_OK;
 }
 
@@ -232,6 +297,10 @@ static int steps_per_epoch(const dnas_search_config *c) {
     long n = half;
     if (c->train_images > 0 && n > c->train_images) n = c->train_images;
     if (c->single_level) n *= 2;
+    if (c->dyno_split) {
+        long alpha_n;
+        dnas_prime_dyno_sizes(2 * n, c->sched_freq, &n, &alpha_n);
+    }
     long spe = (n + c->batch - 1) / c->batch;
     return spe > 0 ? (int)spe : 1;
 }
@@ -484,9 +553,9 @@ static void prime_epoch_end(dnas_search *s) {
         char path[600];
         snprintf(path, sizeof path, "%s/log.jsonl", s->cfg.out_dir);
         if (dnas_append_line(path, line) != DNAS_OK)
-            fprintf(stderr, "warning: %s\n", dnas_last_error());
-        fprintf(stderr, "  prime: %ld alpha steps of %ld iterations, %d of %d ops pruned\n",
-                p->ep_steps, p->ep_iters, pruned, live);
+            dnas_log(DNAS_LOG_WARNING, "warning: %s", dnas_last_error());
+        dnas_log(DNAS_LOG_INFO, "  prime: %ld alpha steps of %ld iterations, %d of %d ops pruned",
+                 p->ep_steps, p->ep_iters, pruned, live);
     }
     p->ep_iters = p->ep_steps = 0;
 }

@@ -259,6 +259,15 @@ dnas_status dnas_search_load_data(const dnas_search_config *c, dnas_cifar *data,
         dnas_split_free(sp);
         *sp = (dnas_split){all, n, all2, n};
     }
+    if (c->dyno_split) {
+        /* DARTS-PRIME's split of the same (capped) search images (prime.c). */
+        st = dnas_prime_dyno_split(data, c->sched_freq, sp);
+        if (st != DNAS_OK) {
+            dnas_split_free(sp);
+            dnas_cifar_free(data);
+            return st;
+        }
+    }
     return DNAS_OK;
 }
 

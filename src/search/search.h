@@ -257,6 +257,12 @@ extern const dnas_strategy dnas_strategy_prime;
 dnas_status dnas_prime_config_check(const dnas_search_config *c);
 /* 1 when the supernet gets a BN on each node sum ("statebn"): --state-bn, -1 = with clip. */
 int dnas_prime_state_bn(const dnas_search_config *c);
+/* --dyno-split (ALGORITHMS-2.md §B(a)): of `pool` search images the weights train on
+ * floor(pool * f / (1 + f)) = floor(pool * (1 - 1/(1+f))), alpha on the rest. */
+void dnas_prime_dyno_sizes(long pool, int f, long *n_train, long *n_alpha);
+/* Pools both halves of `sp` and re-splits them in those sizes (per class to within one image,
+ * no seed, both lists ascending); `d` gives the labels. */
+dnas_status dnas_prime_dyno_split(const dnas_cifar *d, int f, dnas_split *sp);
 /* The informed schedule: after each weight backward E <- w FI + (1 - w) E (E starts at -1, the
  * first FI is copied); at an iteration's start an alpha step runs iff 0 < E < tau, and then
  * tau <- tau m^-f, else tau <- tau m. Fixed (dynamic 0): a step iff (step + 1) mod f == 0. */

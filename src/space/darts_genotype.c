@@ -148,7 +148,7 @@ static dnas_status pairs(cursor *c, const char *field, int op[DNAS_DARTS_EDGES],
         return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype: %s has %d (op, input) pairs; a DARTS "
                          "cell needs %d (2 per node, %d nodes)%s", field, n, DNAS_DARTS_PAIRS,
                          DNAS_DARTS_NODES, n == DNAS_DARTS_EDGES ? "; 14 is SNAS's edge_all form, "
-                         "which only the search supernet can hold (no training network yet)" : "");
+                         "which this reader does not take (the supernet and dnas train do)" : "");
     unsigned seen = 0; /* inputs of the current node (edge_all lists each once) */
     for (int p = 0; p < n; p++) {
         int node = node_of(p, *edge_all);
@@ -318,7 +318,13 @@ int dnas_darts_is_edge_all(const char *text) {
     return yes;
 }
 
-dnas_status dnas_darts_edge_all_format(const dnas_darts_edge_all *g, char *out, size_t cap) {
+/* The text of both forms: Genotype(normal=[('op', in), ...], normal_concat=[...], reduce=...,
+ * reduce_concat=[...]). op[t] and in[t] hold cell type t's n pairs (8, or 14 with edge_all);
+ * pair p's input is at most its node's index + 1. */
+static dnas_status format_cells(const int *const op[2], const int *const in[2], int n,
+                                int edge_all,
+                                const int (*concat)[DNAS_DARTS_NODES + 2], const int *n_concat,
+                                char *out, size_t cap) {
     size_t len = 0;
     int over = 0;
     if (!out || cap == 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: no buffer");
@@ -332,15 +338,15 @@ dnas_status dnas_darts_edge_all_format(const dnas_darts_edge_all *g, char *out, 
     PUT("Genotype(");
     for (int t = 0; t < 2 && !over; t++) {
         PUT("%s=[", fields[2 * t]);
-        for (int p = 0; p < DNAS_DARTS_EDGES; p++) {
-            int op = g->op[t][p], node = node_of(p, 1);
-            if (op < 0 || op >= DNAS_DARTS_OPS || g->in[t][p] < 0 || g->in[t][p] > node + 1)
+        for (int p = 0; p < n; p++) {
+            const int o = op[t][p], k = in[t][p];
+            if (o < 0 || o >= DNAS_DARTS_OPS || k < 0 || k > node_of(p, edge_all) + 1)
                 return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: %s pair %d is invalid "
-                                 "(op %d, input %d)", fields[2 * t], p, op, g->in[t][p]);
-            PUT("%s('%s', %d)", p ? ", " : "", dnas_darts_ops[op], g->in[t][p]);
+                                 "(op %d, input %d)", fields[2 * t], p, o, k);
+            PUT("%s('%s', %d)", p ? ", " : "", dnas_darts_ops[o], k);
         }
         PUT("], %s=[", fields[2 * t + 1]);
-        for (int i = 0; i < g->n_concat[t]; i++) PUT("%s%d", i ? ", " : "", g->concat[t][i]);
+        for (int i = 0; i < n_concat[t]; i++) PUT("%s%d", i ? ", " : "", concat[t][i]);
         PUT("]%s", t ? ")" : ", ");
     }
 #undef PUT
@@ -350,34 +356,12 @@ dnas_status dnas_darts_edge_all_format(const dnas_darts_edge_all *g, char *out, 
     return DNAS_OK;
 }
 
+dnas_status dnas_darts_edge_all_format(const dnas_darts_edge_all *g, char *out, size_t cap) {
+    const int *const op[2] = {g->op[0], g->op[1]}, *const in[2] = {g->in[0], g->in[1]};
+    return format_cells(op, in, DNAS_DARTS_EDGES, 1, g->concat, g->n_concat, out, cap);
+}
+
 dnas_status dnas_darts_genotype_format(const dnas_darts_genotype *g, char *out, size_t cap) {
-    size_t len = 0;
-    int over = 0;
-#define PUT(...)                                                              \
-    do {                                                                      \
-        int k_ = snprintf(out + len, cap > len ? cap - len : 0, __VA_ARGS__); \
-        if (k_ < 0 || (size_t)k_ >= (cap > len ? cap - len : 0)) over = 1;    \
-        else len += (size_t)k_;                                               \
-    } while (0)
-    if (!out || cap == 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: no buffer");
-    out[0] = 0;
-    PUT("Genotype(");
-    for (int t = 0; t < 2 && !over; t++) {
-        PUT("%s=[", fields[2 * t]);
-        for (int p = 0; p < DNAS_DARTS_PAIRS; p++) {
-            int op = g->op[t][p];
-            if (op < 0 || op >= DNAS_DARTS_OPS || g->in[t][p] < 0 || g->in[t][p] > p / 2 + 1)
-                return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: %s pair %d is invalid "
-                                 "(op %d, input %d)", fields[2 * t], p, op, g->in[t][p]);
-            PUT("%s('%s', %d)", p ? ", " : "", dnas_darts_ops[op], g->in[t][p]);
-        }
-        PUT("], %s=[", fields[2 * t + 1]);
-        for (int i = 0; i < g->n_concat[t]; i++) PUT("%s%d", i ? ", " : "", g->concat[t][i]);
-        PUT("]%s", t ? ")" : ", ");
-    }
-#undef PUT
-    if (over)
-        return dnas_fail(DNAS_ERR_INVALID_ARG, "genotype format: buffer of %zu bytes is too small",
-                         cap);
-    return DNAS_OK;
+    const int *const op[2] = {g->op[0], g->op[1]}, *const in[2] = {g->in[0], g->in[1]};
+    return format_cells(op, in, DNAS_DARTS_PAIRS, 0, g->concat, g->n_concat, out, cap);
 }

@@ -10,11 +10,19 @@
  * Parameter and buffer names are the keys of the reference model's state_dict
  * (`stem.0.weight`, `cells.3.preprocess0.op.1.weight`, `cells.6._ops.1.conv_2.weight`,
  * `cells.3._ops.5.op.7.running_var`, `auxiliary_head.features.5.weight`, `classifier.bias`),
- * so a checkpoint of the reference (and our twin, tests/ref/darts_net_twin.py) maps by name. */
+ * so a checkpoint of the reference (and our twin, tests/ref/darts_net_twin.py) maps by name.
+ *
+ * SNAS's edge_all genotype (14 pairs, darts.h) builds the evaluation network of SNAS's
+ * model_edge_all: node i sums the ops of all its listed edges, pair j named cells.k._ops.j as in
+ * its op list, and a 'none' edge (Zero) contributes nothing, so it is not built. A node whose
+ * edges are all 'none' is zero; one whose only edge is the identity gets a copy of that state,
+ * so that no state appears twice among one node's inputs (a concat would then overwrite, not
+ * add, the gradient of the second). */
 #include "darts.h"
 #include "../ops/ops.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 /* snprintf into a caller's name buffer, returning it (names fit: 64-byte parameter names). */
 static const char *nm(char *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -101,9 +109,35 @@ static int cell_op(dnas_graph *g, const char *p, int op, int x, int *xr_cache, i
     return -1;
 }
 
+/* Node i of cell k (type t) in SNAS's edge_all form: the sum of its non-'none' edges in the
+ * listed order (Python's sum, so ((h0 + h1) + h2) ...). */
+static int edge_all_node(dnas_graph *g, const dnas_darts_edge_all *gt, int k, int t, int i,
+                         const int *st, int *relu, int drop) {
+    char p[96], n[96];
+    int first = dnas_darts_edge(i, 0), sum = -1, live = 0, only_identity = 0;
+    for (int e = 0; e < i + 2; e++) {
+        int j = first + e, in = gt->in[t][j], identity;
+        if (gt->op[t][j] == DNAS_DARTS_NONE) continue;
+        int stride = t == 1 && in < 2 ? 2 : 1;
+        int h = cell_op(g, nm(p, "cells.%d._ops.%d", k, j), gt->op[t][j], st[in], &relu[in], stride,
+                        &identity);
+        if (drop && !identity) h = dnas_op_droppath(g, nm(n, "cells.%d.drop_path.%d", k, j), h);
+        sum = live++ ? dnas_op_add(g, nm(n, "cells.%d.node%d.%d", k, i, j), sum, h) : h;
+        only_identity = identity;
+    }
+    if (live == 0) {
+        /* Every edge 'none': the node is zero, at the size of its first edge's output. */
+        int in = gt->in[t][first];
+        return dnas_op_zero(g, nm(n, "cells.%d.node%d.zero", k, i), st[in], t == 1 && in < 2 ? 2 : 1);
+    }
+    if (live == 1 && only_identity && sum >= 0)
+        return dnas_op_slice(g, nm(n, "cells.%d.node%d.copy", k, i), sum, 0, g->vals[sum].shape.c);
+    return sum;
+}
+
 /* Cell k of type t (0 normal, 1 reduce) on inputs s0, s1 (their ReLUs cached in r0, r1, shared
  * with the neighbouring cells and the auxiliary head); C = this cell's channels. */
-static int cell(dnas_graph *g, const dnas_darts_genotype *gt, int k, int t, int red_prev, int s0,
+static int cell(dnas_graph *g, const dnas_darts_edge_all *gt, int k, int t, int red_prev, int s0,
                 int *r0, int s1, int *r1, int C, int drop) {
     char p[96], n[96];
     int st[DNAS_DARTS_NODES + 2], relu[DNAS_DARTS_NODES + 2];
@@ -119,6 +153,10 @@ static int cell(dnas_graph *g, const dnas_darts_genotype *gt, int k, int t, int 
     nm(p, "cells.%d.preprocess1.op", k);
     st[1] = conv_bn(g, p, 1, 2, relu_of(g, s1, r1, nm(n, "%s.0", p)), C, 1, 1, 0, 1, 1);
     for (int i = 0; i < DNAS_DARTS_NODES; i++) {
+        if (gt->edge_all[t]) {
+            st[i + 2] = edge_all_node(g, gt, k, t, i, st, relu, drop);
+            continue;
+        }
         int h[2];
         for (int e = 0; e < 2; e++) {
             int j = 2 * i + e, in = gt->in[t][j], identity;
@@ -164,9 +202,24 @@ static int aux_head(dnas_graph *g, int x, int *relu, int classes) {
     return dnas_op_linear(g, "auxiliary_head.classifier", y, classes);
 }
 
-dnas_status dnas_darts_build_net(dnas_graph *g, const dnas_net_config *c, const char *genotype) {
+/* Either genotype form in the 14-pair structure (the standard one: node i = pairs 2i, 2i + 1). */
+static dnas_status parse_any(const char *text, dnas_darts_edge_all *ea) {
+    if (dnas_darts_is_edge_all(text)) return dnas_darts_edge_all_parse(text, ea);
     dnas_darts_genotype gt;
-    DNAS_TRY(dnas_darts_genotype_parse(genotype, &gt));
+    DNAS_TRY(dnas_darts_genotype_parse(text, &gt));
+    memset(ea, 0, sizeof *ea);
+    for (int t = 0; t < 2; t++) {
+        memcpy(ea->op[t], gt.op[t], sizeof gt.op[t]);
+        memcpy(ea->in[t], gt.in[t], sizeof gt.in[t]);
+        memcpy(ea->concat[t], gt.concat[t], sizeof gt.concat[t]);
+        ea->n_concat[t] = gt.n_concat[t];
+    }
+    return DNAS_OK;
+}
+
+dnas_status dnas_darts_build_net(dnas_graph *g, const dnas_net_config *c, const char *genotype) {
+    dnas_darts_edge_all gt;
+    DNAS_TRY(parse_any(genotype, &gt));
     int C = c->channels ? c->channels : 36, L = c->cells ? c->cells : 20;
     if (c->batch <= 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "batch must be > 0 (got %d)", c->batch);
     if (C < 0) return dnas_fail(DNAS_ERR_INVALID_ARG, "channels must be > 0 (got %d)", C);

@@ -13,6 +13,7 @@
 #include "optim.h"
 #include "../core/alloc.h"
 #include "../core/clock.h"
+#include "../core/log.h"
 #include "../core/rng.h"
 #include "../data/data.h"
 #include "../io/checkpoint.h"
@@ -390,8 +391,8 @@ static dnas_status write_config_json(const run_paths *p, const dnas_train_config
     /* On resume config.json is a copy for people and tools; the checkpoint's is the one used. */
     if (stored_json && dnas_file_exists(p->config) &&
         dnas_read_file(p->config, &text, &n) == DNAS_OK && strcmp(text, stored_json) != 0)
-        fprintf(stderr, "warning: %s differs from the configuration stored in %s; edits to "
-                "config.json are ignored (the checkpoint's copy is used)\n", p->config, CKPT_NAME);
+        dnas_log(DNAS_LOG_WARNING, "warning: %s differs from the configuration stored in %s; edits "
+                 "to config.json are ignored (the checkpoint's copy is used)", p->config, CKPT_NAME);
     dnas_sbuf sb = {0};
     dnas_train_config_write(c, &sb, 1);
     dnas_status st = sb.oom ? dnas_fail(DNAS_ERR_OOM, "out of memory writing %s", p->config) : DNAS_OK;
@@ -472,10 +473,9 @@ static void progress_line(const trainer *t, int spe, double rate, double test_s)
                          eta, sizeof eta);
     if (t->best_epoch >= 0)
         snprintf(best, sizeof best, " | test acc %.2f%% (best %.2f%%)", t->test_acc, t->best_acc);
-    fprintf(stderr, "\r\033[Kepoch %d/%d step %d/%d | loss %.4f acc %.2f%% | lr %.5f%s | "
-            "%.2f steps/s | ETA %s", t->epoch + 1, c->epochs, t->step, spe,
-            mean_of(&t->train_m, 0), mean_of(&t->train_m, 1), (double)t->lr, best, rate, eta);
-    fflush(stderr);
+    dnas_log(DNAS_LOG_PROGRESS, "epoch %d/%d step %d/%d | loss %.4f acc %.2f%% | lr %.5f%s | "
+             "%.2f steps/s | ETA %s", t->epoch + 1, c->epochs, t->step, spe,
+             mean_of(&t->train_m, 0), mean_of(&t->train_m, 1), (double)t->lr, best, rate, eta);
 }
 
 /* ---- data -------------------------------------------------------------------------------- */
@@ -591,8 +591,8 @@ static dnas_status run(dnas_train_config *c, const char *stored_json, dnas_train
     if (c->progress < 0) c->progress = isatty(2);
     long cores = dnas_rundir_usable_cores();
     if (cores > 0 && c->threads > cores)
-        fprintf(stderr, "warning: --threads %d is more than the %ld cores here: steps will be "
-                "slower, not faster (--threads 0 uses every core)\n", c->threads, cores);
+        dnas_log(DNAS_LOG_WARNING, "warning: --threads %d is more than the %ld cores here: steps "
+                 "will be slower, not faster (--threads 0 uses every core)", c->threads, cores);
 
     train_data data;
     trainer *t = NULL;
@@ -641,12 +641,12 @@ static dnas_status run(dnas_train_config *c, const char *stored_json, dnas_train
 
     int spe = dnas_loader_steps(L);
     if (resume && t->epoch >= c->epochs)
-        fprintf(stderr, "the training in %s had finished\n", p.dir);
+        dnas_log(DNAS_LOG_INFO, "the training in %s had finished", p.dir);
     else if (resume)
-        fprintf(stderr, "resuming %s at epoch %d step %d/%d\n", p.dir, t->epoch + 1, t->step, spe);
+        dnas_log(DNAS_LOG_INFO, "resuming %s at epoch %d step %d/%d", p.dir, t->epoch + 1, t->step, spe);
     else
-        fprintf(stderr, "training %s %s: %zu weights, %d epochs of %d steps\n", c->space,
-                c->genotype, t->g.n_weights, c->epochs, spe);
+        dnas_log(DNAS_LOG_INFO, "training %s %s: %zu weights, %d epochs of %d steps", c->space,
+                 c->genotype, t->g.n_weights, c->epochs, spe);
     long steps_here = 0;
     /* Rates count training steps only: test time is kept apart (test_total) and added to the
      * ETA per remaining epoch (test_s, the last test's time). */
@@ -677,10 +677,11 @@ static dnas_status run(dnas_train_config *c, const char *stored_json, dnas_train
                 t->best_epoch = t->epoch;
             }
             if ((st = log_epoch(t, p.log, dnas_now_s() - t_epoch, test_s)) != DNAS_OK) goto done;
-            fprintf(stderr, "%sepoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%% "
-                    "(best %.2f%%)  lr %.5f  drop path %.3f\n", c->progress ? "\r\033[K" : "",
-                    t->epoch + 1, c->epochs, mean_of(&t->train_m, 0), mean_of(&t->train_m, 1),
-                    t->test_loss, t->test_acc, t->best_acc, (double)t->lr, (double)t->drop);
+            if (c->progress) dnas_log_terminal("\r\033[K");
+            dnas_log(DNAS_LOG_INFO, "epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc "
+                     "%.2f%% (best %.2f%%)  lr %.5f  drop path %.3f", t->epoch + 1, c->epochs,
+                     mean_of(&t->train_m, 0), mean_of(&t->train_m, 1), t->test_loss, t->test_acc,
+                     t->best_acc, (double)t->lr, (double)t->drop);
             t->last_train = t->train_m;
             t->epoch++;
             t->step = 0;
@@ -695,7 +696,7 @@ static dnas_status run(dnas_train_config *c, const char *stored_json, dnas_train
         int stop = c->stop && *c->stop;
         if (stop || (c->max_steps && steps_here >= c->max_steps && t->epoch < c->epochs)) {
             if (dirty && (st = checkpoint(t, &p)) != DNAS_OK) goto done;
-            if (c->progress) fprintf(stderr, "\n");
+            if (c->progress) dnas_log_terminal("\n");
             if (stop)
                 st = dnas_fail(DNAS_ERR_INTERRUPTED, "interrupted at epoch %d step %d; checkpoint "
                                "saved, continue with: dnas train --resume %s", t->epoch + 1,
@@ -712,10 +713,10 @@ static dnas_status run(dnas_train_config *c, const char *stored_json, dnas_train
      * and result.json. */
     if ((st = write_result(t, &p)) != DNAS_OK) goto done;
     fill_result(t, r, dnas_now_s() - t0);
-    fprintf(stderr, "training done in %.1f s: test acc %.2f%% (best %.2f%% at epoch %d)\n",
-            r->seconds, r->test_acc, r->best_test_acc, r->best_epoch + 1);
+    dnas_log(DNAS_LOG_INFO, "training done in %.1f s: test acc %.2f%% (best %.2f%% at epoch %d)",
+             r->seconds, r->test_acc, r->best_test_acc, r->best_epoch + 1);
 done:
-    if (c->progress && st != DNAS_OK && st != DNAS_ERR_INTERRUPTED) fprintf(stderr, "\n");
+    if (c->progress && st != DNAS_OK && st != DNAS_ERR_INTERRUPTED) dnas_log_terminal("\n");
     dnas_loader_destroy(L);
     dnas_loader_destroy(T);
     trainer_destroy(t);

@@ -43,6 +43,16 @@ static inline void e2e_slurp(const char *path, char *buf, size_t cap) {
     if (f) fclose(f);
 }
 
+/* dir_a/name and dir_b/name into ta and tb (cap bytes each); 1 if the texts are equal. */
+static inline int e2e_same_text(const char *dir_a, const char *dir_b, const char *name, char *ta,
+                                char *tb, size_t cap) {
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", dir_a, name);
+    e2e_slurp(p, ta, cap);
+    snprintf(p, sizeof p, "%s/%s", dir_b, name);
+    e2e_slurp(p, tb, cap);
+    return strcmp(ta, tb) == 0;
+}
 /* Runs argv to completion; returns the exit status (or 128+signal); output in e2e_out. */
 static inline int e2e_run(char *const argv[]) {
     char out[64];
@@ -107,5 +117,14 @@ static inline const char *e2e_cifar_dir(void) {
     static char path[512];
     snprintf(path, sizeof path, "%s/data/cifar-10-batches-bin", getenv("BUILD") ? getenv("BUILD") : "build");
     return path;
+}
+
+/* 0 after printing the SKIP line of test `test` when the decoded CIFAR-10 is missing, else 1. */
+static inline int e2e_have_cifar(const char *test) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/data_batch_1.bin", e2e_cifar_dir());
+    if (e2e_file_exists(p)) return 1;
+    printf("SKIP %s: no CIFAR-10 at %s (make testdata)\n", test, e2e_cifar_dir());
+    return 0;
 }
 #endif

@@ -11,7 +11,7 @@
  *  - resumed from there, it ends bit-identical to the uninterrupted run. */
 #include "test.h"
 #include "e2e.h"
-#include "io/checkpoint.h"
+#include "e2e_search.h"
 
 static void run_dir(char *buf, size_t cap, const char *tag) {
     snprintf(buf, cap, "/tmp/dnas-e2e-ada-%d-%s", (int)getpid(), tag);
@@ -22,22 +22,6 @@ static int count(const char *s, const char *pat) {
     int n = 0;
     for (const char *p = s; (p = strstr(p, pat)); p++) n++;
     return n;
-}
-
-/* Entries equal (or, with differ, required to differ) between two checkpoints. */
-static void same_entries(const char *a, const char *b, const char *const *names, int n, int differ) {
-    dnas_ckpt *ca = NULL, *cb = NULL;
-    CHECK(dnas_ckpt_read(a, NULL, &ca) == DNAS_OK && dnas_ckpt_read(b, NULL, &cb) == DNAS_OK,
-          "%s", dnas_last_error());
-    for (int i = 0; ca && cb && i < n; i++) {
-        size_t na = 0, nb = 0;
-        const void *pa = dnas_ckpt_find(ca, names[i], &na), *pb = dnas_ckpt_find(cb, names[i], &nb);
-        int same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
-        CHECK(pa && pb && same != differ, "entry %s %s between %s and %s", names[i],
-              differ ? "equal" : "differs", a, b);
-    }
-    dnas_ckpt_free(ca);
-    dnas_ckpt_free(cb);
 }
 
 static double ckpt_double(const char *path, const char *name) {
@@ -104,9 +88,9 @@ static void test_ada_rolls_back_and_resumes_identically(void) {
     snprintf(pb, sizeof pb, "%s/checkpoint.dnas", db);
     static const char *const state[] = {"weights", "buffers", "alpha", "sgd.momentum", "adam.m",
                                         "adam.v", "adam.t", "epoch", "step", "total_steps"};
-    same_entries(pa, pb, state, 10, 0);
+    e2e_ckpt_entries(pa, pb, state, 10, 0);
     static const char *const wd[] = {"rdarts.wd", "rdarts.increases"};
-    same_entries(pa, pb, wd, 2, 1);
+    e2e_ckpt_entries(pa, pb, wd, 2, 1);
     CHECK(ckpt_u64(pb, "epoch") == 1 && ckpt_u64(pb, "step") == 0 && ckpt_u64(pb, "total_steps") == 4,
           "after the roll-back: epoch %llu step %llu total %llu (want 1, 0, 4)",
           (unsigned long long)ckpt_u64(pb, "epoch"), (unsigned long long)ckpt_u64(pb, "step"),
@@ -123,13 +107,10 @@ static void test_ada_rolls_back_and_resumes_identically(void) {
                                       "adam.v", "adam.t", "epoch", "step", "total_steps",
                                       "rdarts.ev", "rdarts.ev_epoch", "rdarts.ring",
                                       "rdarts.ring_epoch", "rdarts.wd", "rdarts.increases"};
-    same_entries(pa, pb, all, 16, 0);
+    e2e_ckpt_entries(pa, pb, all, 16, 0);
     char ga[512], gb[512];
-    snprintf(pa, sizeof pa, "%s/genotype.txt", da);
-    snprintf(pb, sizeof pb, "%s/genotype.txt", db);
-    e2e_slurp(pa, ga, sizeof ga);
-    e2e_slurp(pb, gb, sizeof gb);
-    CHECK(ga[0] == '|' && strcmp(ga, gb) == 0, "genotypes '%s' vs '%s'", ga, gb);
+    CHECK(e2e_same_text(da, db, "genotype.txt", ga, gb, sizeof ga) && ga[0] == '|',
+          "genotypes '%s' vs '%s'", ga, gb);
     printf("  rollback at epoch 1 to epoch 0, weight decay 3e-4 -> 9e-4; resumed run %s\n",
            t_cur_failed ? "DIFFERENT" : "bit-identical");
     e2e_rm_rf(da);
@@ -137,12 +118,7 @@ static void test_ada_rolls_back_and_resumes_identically(void) {
 }
 
 int main(void) {
-    char p[600];
-    snprintf(p, sizeof p, "%s/data_batch_1.bin", e2e_cifar_dir());
-    if (!e2e_file_exists(p)) {
-        printf("SKIP test_ada_search: no CIFAR-10 at %s (make testdata)\n", e2e_cifar_dir());
-        return 0;
-    }
+    if (!e2e_have_cifar("test_ada_search")) return 0;
     RUN(test_ada_rolls_back_and_resumes_identically);
     TEST_EXIT();
 }

@@ -8,8 +8,7 @@
  *    Dirichlet draws are a function of (seed, step, forward, row), with no extra state. */
 #include "test.h"
 #include "e2e.h"
-#include "io/checkpoint.h"
-#include "space/space.h"
+#include "e2e_search.h"
 
 static void run_dir(char *buf, size_t cap, const char *tag) {
     snprintf(buf, cap, "/tmp/dnas-e2e-fairdrnas-%d-%s", (int)getpid(), tag);
@@ -19,35 +18,9 @@ static void run_dir(char *buf, size_t cap, const char *tag) {
 #define TINY "--channels", "4", "--batch", "8", "--train-images", "64", "--threads", "1", \
              "--progress", "0", "--seed", "3", "--epochs", "2"
 
-static int read_genotype(const char *dir, const char *space, char *text, size_t cap) {
-    char path[400];
-    float onehot[DNAS_MAX_ARCH];
-    snprintf(path, sizeof path, "%s/genotype.txt", dir);
-    e2e_slurp(path, text, cap);
-    text[strcspn(text, "\n")] = 0;
-    const dnas_space *sp = dnas_space_find(space);
-    if (!sp || sp->parse(text, onehot) != DNAS_OK) {
-        printf("  %s: '%s' does not parse: %s\n", path, text, dnas_last_error());
-        return 0;
-    }
-    return 1;
-}
-
 static void compare_ckpts(const char *a, const char *b) {
-    dnas_ckpt *ca = NULL, *cb = NULL;
-    CHECK(dnas_ckpt_read(a, NULL, &ca) == DNAS_OK, "%s", dnas_last_error());
-    CHECK(dnas_ckpt_read(b, NULL, &cb) == DNAS_OK, "%s", dnas_last_error());
     const char *names[] = {"weights", "buffers", "alpha", "adam.m", "adam.v", "total_steps"};
-    for (size_t i = 0; ca && cb && i < sizeof names / sizeof names[0]; i++) {
-        size_t na = 0, nb = 0;
-        const void *pa = dnas_ckpt_find(ca, names[i], &na), *pb = dnas_ckpt_find(cb, names[i], &nb);
-        CHECK(pa && pb && na == nb, "entry %s missing or of another size", names[i]);
-        if (pa && pb && na == nb)
-            CHECK(memcmp(pa, pb, na) == 0, "entry %s differs between the resumed and the "
-                  "uninterrupted run", names[i]);
-    }
-    dnas_ckpt_free(ca);
-    dnas_ckpt_free(cb);
+    e2e_ckpt_entries(a, b, names, (int)(sizeof names / sizeof names[0]), 0);
 }
 
 static void resume_case(const char *algo, const char *space, const char *cells) {
@@ -74,7 +47,7 @@ static void resume_case(const char *algo, const char *space, const char *cells) 
     e2e_slurp(pb, ab, sizeof ab);
     CHECK(aa[0] && strcmp(aa, ab) == 0, "%s %s: alphas.jsonl differs", algo, space);
     char ta[2048], tb[2048];
-    int ok = read_genotype(da, space, ta, sizeof ta) && read_genotype(db, space, tb, sizeof tb);
+    int ok = e2e_read_genotype(da, space, ta, sizeof ta) && e2e_read_genotype(db, space, tb, sizeof tb);
     CHECK(ok && strcmp(ta, tb) == 0, "%s %s: genotypes differ or do not parse", algo, space);
     if (ok) printf("  %-9s %-5s %.110s\n", algo, space, ta);
     e2e_rm_rf(da);

@@ -8,7 +8,7 @@
  *  - snas --derive edge_all on the DARTS space writes a 14-pair genotype the space parses. */
 #include "test.h"
 #include "e2e.h"
-#include "io/checkpoint.h"
+#include "e2e_search.h"
 #include "space/darts.h"
 
 static void run_dir(char *buf, size_t cap, const char *tag) {
@@ -105,19 +105,6 @@ static void combo(const char *space, const char *algo, const char *cells, const 
 static void test_gaea_pcdarts_darts(void) { combo("darts", "gaea-pcdarts", "5", "2", "0"); }
 static void test_gaea_gdas_nb201(void) { combo("nb201", "gaea-gdas", "1", "3", "1"); }
 
-static int same_entry(const char *a, const char *b, const char *name) {
-    dnas_ckpt *ca = NULL, *cb = NULL;
-    int same = 0;
-    if (dnas_ckpt_read(a, NULL, &ca) == DNAS_OK && dnas_ckpt_read(b, NULL, &cb) == DNAS_OK) {
-        size_t na = 0, nb = 0;
-        const void *pa = dnas_ckpt_find(ca, name, &na), *pb = dnas_ckpt_find(cb, name, &nb);
-        same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
-    }
-    dnas_ckpt_free(ca);
-    dnas_ckpt_free(cb);
-    return same;
-}
-
 static void test_droppath_resume(void) {
     char da[256], db[256], dc[256], pa[400], pb[400];
     run_dir(da, sizeof da, "dp-full");
@@ -136,14 +123,9 @@ static void test_droppath_resume(void) {
     snprintf(pa, sizeof pa, "%s/checkpoint.dnas", da);
     snprintf(pb, sizeof pb, "%s/checkpoint.dnas", db);
     const char *names[] = {"weights", "buffers", "alpha", "sgd.momentum", "adam.m", "adam.v", "total_steps"};
-    int all = 1;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        int s = same_entry(pa, pb, names[i]);
-        all &= s;
-        CHECK(s, "entry %s differs between the resumed and the uninterrupted run", names[i]);
-    }
+    const int all = e2e_ckpt_entries(pa, pb, names, (int)(sizeof names / sizeof names[0]), 0);
     snprintf(pb, sizeof pb, "%s/checkpoint.dnas", dc);
-    CHECK(!same_entry(pa, pb, "weights"), "drop path 0.5 changed nothing");
+    CHECK(e2e_ckpt_entries(pa, pb, names, 1, 1), "drop path 0.5 changed nothing");
     printf("  drop path 0.5: resumed run %s\n", all ? "bit-identical" : "DIFFERENT");
     e2e_rm_rf(da);
     e2e_rm_rf(db);
@@ -170,12 +152,7 @@ static void test_snas_edge_all(void) {
 }
 
 int main(void) {
-    char p[600];
-    snprintf(p, sizeof p, "%s/data_batch_1.bin", e2e_cifar_dir());
-    if (!e2e_file_exists(p)) {
-        printf("SKIP test_gaea_combo_search: no CIFAR-10 at %s (make testdata)\n", e2e_cifar_dir());
-        return 0;
-    }
+    if (!e2e_have_cifar("test_gaea_combo_search")) return 0;
     RUN(test_gaea_pcdarts_darts);
     RUN(test_gaea_gdas_nb201);
     RUN(test_droppath_resume);

@@ -3,7 +3,7 @@
  * and resumed ends bit-identical to an uninterrupted one (RobustDARTS state included). */
 #include "test.h"
 #include "e2e.h"
-#include "io/checkpoint.h"
+#include "e2e_search.h"
 
 static void run_dir(char *buf, size_t cap, const char *tag) {
     snprintf(buf, cap, "/tmp/dnas-e2e-rd-%d-%s", (int)getpid(), tag);
@@ -38,19 +38,10 @@ static void test_track_ev_logs_eigenvalues(void) {
 }
 
 static void compare(const char *a, const char *b) {
-    dnas_ckpt *ca = NULL, *cb = NULL;
-    CHECK(dnas_ckpt_read(a, NULL, &ca) == DNAS_OK && dnas_ckpt_read(b, NULL, &cb) == DNAS_OK,
-          "%s", dnas_last_error());
     const char *names[] = {"weights", "buffers", "alpha", "sgd.momentum", "adam.m", "adam.v",
                            "adam.t", "epoch", "step", "total_steps", "rdarts.ev", "rdarts.ev_epoch",
                            "rdarts.ring", "rdarts.ring_epoch", "rdarts.wd", "rdarts.increases"};
-    for (size_t i = 0; ca && cb && i < sizeof names / sizeof names[0]; i++) {
-        size_t na = 0, nb = 0;
-        const void *pa = dnas_ckpt_find(ca, names[i], &na), *pb = dnas_ckpt_find(cb, names[i], &nb);
-        CHECK(pa && pb && na == nb && memcmp(pa, pb, na) == 0, "entry %s differs", names[i]);
-    }
-    dnas_ckpt_free(ca);
-    dnas_ckpt_free(cb);
+    e2e_ckpt_entries(a, b, names, (int)(sizeof names / sizeof names[0]), 0);
 }
 
 static void test_rdarts_es_stops_and_resumes_identically(void) {
@@ -91,22 +82,14 @@ static void test_rdarts_es_stops_and_resumes_identically(void) {
     const char *sa = strstr(la, "\"kind\": \"early_stop\""), *sb = strstr(lb, "\"kind\": \"early_stop\"");
     CHECK(sa && sb && strncmp(sa, sb, strcspn(sa, "\n")) == 0, "early_stop lines differ");
     char ga[256], gb[256];
-    snprintf(pa, sizeof pa, "%s/genotype.txt", da);
-    snprintf(pb, sizeof pb, "%s/genotype.txt", db);
-    e2e_slurp(pa, ga, sizeof ga);
-    e2e_slurp(pb, gb, sizeof gb);
-    CHECK(ga[0] == '|' && strcmp(ga, gb) == 0, "genotypes '%s' vs '%s'", ga, gb);
+    CHECK(e2e_same_text(da, db, "genotype.txt", ga, gb, sizeof ga) && ga[0] == '|',
+          "genotypes '%s' vs '%s'", ga, gb);
     e2e_rm_rf(da);
     e2e_rm_rf(db);
 }
 
 int main(void) {
-    char p[600];
-    snprintf(p, sizeof p, "%s/data_batch_1.bin", e2e_cifar_dir());
-    if (!e2e_file_exists(p)) {
-        printf("SKIP test_rdarts_search: no CIFAR-10 at %s (make testdata)\n", e2e_cifar_dir());
-        return 0;
-    }
+    if (!e2e_have_cifar("test_rdarts_search")) return 0;
     RUN(test_track_ev_logs_eigenvalues);
     RUN(test_rdarts_es_stops_and_resumes_identically);
     TEST_EXIT();

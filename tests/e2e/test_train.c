@@ -2,9 +2,12 @@
  * network trains and tests, writing its run directory; a training stopped by --max-steps and
  * resumed twice ends bit-identical to an uninterrupted one; bad input fails with one line and
  * leaves nothing behind; a tiny DARTS network (auxiliary head, drop path, cutout) trains and
- * resumes bit-identically too. Every network here is tiny (C = 4). */
+ * resumes bit-identically too; an SNAS edge_all genotype (14 pairs per cell type, 'none' edges,
+ * a node of 3 edges, an all-'none' node) trains with drop path and counts the hand-counted
+ * weights of tests/unit/test_edge_all_net.c. Every network here is tiny (C = 4). */
 #include "test.h"
 #include "e2e.h"
+#include "edge_all_hand.h"
 #include "io/checkpoint.h"
 #include <dirent.h>
 
@@ -434,6 +437,28 @@ static void test_darts_tiny(void) {
                  "('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])");
 }
 
+/* (5) SNAS's edge_all form (test_edge_all_net.c's hand cells: 5130 weights at C 4, L 3). */
+static void test_darts_edge_all_tiny(void) {
+    static const char *const geno = DNAS_TEST_EDGE_ALL_HAND;
+    char d[256];
+    static char log[65536];
+    run_dir(d, sizeof d, "edge-all");
+    int rc = e2e_run(e2e_argv(e2e_tool(), "train", "--space", "darts", "--genotype", geno,
+                              "--channels", "4", "--cells", "3", "--batch", "8", "--train-images",
+                              "32", "--test-images", "64", "--epochs", "2", "--drop-path", "0.2",
+                              "--auxiliary", "0",
+                              "--data", e2e_cifar_dir(), "--threads", "1", "--progress", "0",
+                              "--out", d, NULL));
+    CHECK(rc == 0, "edge_all training exited %d: %s", rc, e2e_out);
+    CHECK(strstr(e2e_out, ": 5130 weights, 2 epochs"), "not the hand count of 5130 weights: %s", e2e_out);
+    read_in(d, "log.jsonl", log, sizeof log);
+    CHECK(count_str(log, "\"kind\": \"epoch\"") == 2, "want 2 epoch lines: %s", log);
+    const char *ep = strstr(log, "\"kind\": \"epoch\"");
+    double acc = json_num(ep, "test_acc"), loss = json_num(ep, "train_loss");
+    CHECK(acc >= 0 && acc <= 100 && loss > 0 && isfinite(loss), "epoch line: %.300s", ep ? ep : log);
+    e2e_rm_rf(d);
+}
+
 int main(void) {
     if (!e2e_file_exists(e2e_cifar_dir())) {
         printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
@@ -445,5 +470,6 @@ int main(void) {
     RUN(test_bad_input);
     RUN(test_allocation_failures);
     RUN(test_darts_tiny);
+    RUN(test_darts_edge_all_tiny);
     TEST_EXIT();
 }

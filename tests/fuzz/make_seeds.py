@@ -101,6 +101,22 @@ HEADER = ("index,arch,c10valid_train_acc,c10valid_valid_acc,c10valid_test_acc,c1
           "in16_flops_M,in16_params_M")
 
 
+def safetensors(tensors, meta):
+    """The safetensors.h layout as dnas_st_encode writes it: metadata, then tensors by name."""
+    import json
+    parts, off, data = [], 0, b""
+    if meta:
+        parts.append('"__metadata__":' + json.dumps(meta, separators=(",", ":")))
+    for name, dtype, shape, d in sorted(tensors):
+        parts.append('%s:{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}' % (
+            json.dumps(name), dtype, ",".join(map(str, shape)), off, off + len(d)))
+        off += len(d)
+        data += d
+    h = ("{" + ",".join(parts) + "}").encode()
+    h += b" " * (-(8 + len(h)) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
 def synth_row(i):
     """Row i of the synthetic table in fuzz_table.c."""
     code = 7919 * i % 15625
@@ -158,6 +174,26 @@ def main():
         swapped[1][2])).encode())                                                # accepted
     t.append(b"\x01" + (HEADER + "\n" + rows[1] + "\n" + rows[1] + "\n").encode())  # twice
     t.append(b"\x01" + ("arch,index" + HEADER[11:] + ",extra\n").encode())
+
+    s = seeds.setdefault("safetensors", [])
+    f32 = lambda *v: struct.pack("<%df" % len(v), *v)
+    s.append(b"\x00" + safetensors([("w", "F32", [2, 2], f32(1, 2, 3, 4)),
+                                      ("b", "I64", [], struct.pack("<q", -1))],
+                                     {"genotype": "Genotype(normal=[])", "space": "darts"}))
+    s.append(b"\x00" + safetensors([("x", "U8", [3, 0], b""), ("y", "F64", [1], struct.pack("<d", 0.5)),
+                                      ("z", "I32", [1, 1, 1], struct.pack("<i", 7))], {}))
+    s.append(b"\x00" + safetensors([], {}))
+    # Header text, NUL, data (mode bit 0: the harness adds the length): accepted, then faults
+    # the reader must name (overlap, hole, unknown key, escapes, duplicate, size mismatch).
+    s.append(b"\x01" + b'{"__metadata__":{"k\\u00e9":"v\\n"},"a":{"dtype":"F32","shape":[1],'
+             b'"data_offsets":[0,4]}}\x00' + f32(9))
+    s.append(b"\x01" + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+             b'"b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\x00' + f32(1))
+    s.append(b"\x01" + b'{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}\x00' + f32(1))
+    s.append(b"\x01" + b'{"a":{"dtype":"U8","shape":[2],"data_offsets":[1,3],"x":1}}\x00abc')
+    s.append(b"\x01" + b'{"a":{"shape":[],"dtype":"U8","data_offsets":[0,1]},"a":{}}\x00z')
+    s.append(b"\x01" + b'{"":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}\x00z')
+    s.append(b"\x00" + struct.pack("<Q", 1 << 40) + b"{}")
 
     for name, items in seeds.items():
         d = os.path.join(out, name)

@@ -93,7 +93,9 @@ typedef struct {
     int n, h, w, c;
 } shp;
 /* small, odd (C not a multiple of 8, H != W), and realistic (block and thread paths) */
-static const shp SHAPES[] = {{4, 8, 8, 16}, {2, 5, 7, 3}, {64, 8, 8, 64}};
+static const shp SHAPES[] = {{4, 8, 8, 16}, {2, 5, 7, 3}, {64, 8, 8, 64},
+                             /* 8 + 4-lane tails (the DARTS net's 36 channels), 8 + 4 + 3 */
+                             {3, 6, 5, 36}, {2, 4, 3, 15}};
 #define NSHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
 static dnas_shape to_shape(shp s) { return dnas_shape4(s.n, s.c, s.h, s.w); }
 static const char *sname(shp s) {

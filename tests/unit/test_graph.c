@@ -367,6 +367,49 @@ static void test_smaller_batch(void) {
     dnas_backend_destroy(a.be);
 }
 
+/* One value used twice by a node (add(h, h), concat(s, s)): its gradient is the sum of both
+ * uses, so the weight gradients equal those of the same graph with the second use through an
+ * identity copy (distinct values). */
+static int build_dup(dnas_graph *g, dnas_backend *be, int dup) {
+    dnas_graph_init(g, be);
+    int x = dnas_graph_input(g, dnas_shape4(2, 3, 6, 6));
+    int h = dnas_op_conv2d(g, "c", x, 4, 3, 1, 1, 1, 1, 1);
+    int s = dnas_op_add(g, "add", h, dup ? h : dnas_op_identity(g, "id1", h));
+    int cat[2] = {s, dup ? s : dnas_op_identity(g, "id2", s)};
+    int y = dnas_op_concat(g, "cat", cat, 2);
+    y = dnas_op_gap(g, "gap", y);
+    y = dnas_op_linear(g, "fc", y, 3);
+    dnas_op_xent(g, "loss", y);
+    if (dnas_graph_plan(g) != DNAS_OK) return 0;
+    dnas_graph_init_weights(g, 7);
+    dnas_rng rng = dnas_rng_make(9, 1);
+    dnas_value *in0 = &g->vals[g->input];
+    for (size_t i = 0; i < dnas_shape_numel(in0->shape); i++) in0->data[i] = dnas_rng_normal(&rng);
+    g->labels[0] = 1;
+    g->labels[1] = 2;
+    return dnas_graph_forward(g) == DNAS_OK && (dnas_graph_zero_grads(g, DNAS_WANT_WEIGHTS),
+                                                dnas_graph_backward(g, DNAS_WANT_WEIGHTS) == DNAS_OK);
+}
+
+static void test_value_used_twice(void) {
+    dnas_backend *be;
+    CHECK(dnas_backend_cpu_create(1, &be) == DNAS_OK, "backend");
+    dnas_graph a, b;
+    CHECK(build_dup(&a, be, 1), "%s", dnas_last_error());
+    CHECK(build_dup(&b, be, 0), "%s", dnas_last_error());
+    CHECK(a.n_weights == b.n_weights, "weight counts %zu vs %zu", a.n_weights, b.n_weights);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < a.n_weights; i++) {
+        worst = fmax(worst, fabs((double)a.gw[i] - b.gw[i]));
+        scale = fmax(scale, fabs((double)b.gw[i]));
+    }
+    printf("  add(h,h) + concat(s,s) vs through copies: worst weight-gradient difference %.3g (max |g| %.3g)\n", worst, scale);
+    CHECK(scale > 0 && worst <= 1e-6 * scale, "a value used twice lost a gradient: %.3g", worst);
+    dnas_graph_free(&a);
+    dnas_graph_free(&b);
+    dnas_backend_destroy(be);
+}
+
 int main(void) {
     RUN(test_graph_finite_differences);
     RUN(test_wants_mask);
@@ -375,5 +418,6 @@ int main(void) {
     RUN(test_plan_live_regions_disjoint);
     RUN(test_plan_matches_private_buffers);
     RUN(test_smaller_batch);
+    RUN(test_value_used_twice);
     TEST_EXIT();
 }

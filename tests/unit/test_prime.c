@@ -8,7 +8,10 @@
  *  - D(.) on hand-made DARTS weights; the prox and ADMM penalties at hand-computed values, and
  *    their gradients against central differences in double (softmax and clip, DARTS and NB201);
  *  - ADMM on a toy quadratic in alpha, both modes: the primal residual falls to 0 and Z settles
- *    on the projection of the quadratic's target. */
+ *    on the projection of the quadratic's target;
+ *  - --dyno-split: sizes floor(n f/(1+f)) / rest at hand-worked n, f; on a hand-labelled set the
+ *    two lists are disjoint, ascending, cover the pool exactly, give each class its alpha share
+ *    to within one image, and do not depend on anything but the pool. */
 #include "test.h"
 #include "search/search.h"
 #include "space/darts.h"
@@ -420,12 +423,106 @@ static void test_config(void) {
     dnas_search_config_default(&c, "prime");
     c.fix_alpha = 1;
     CHECK(dnas_search_config_check(&c) != DNAS_OK, "--fix-alpha 1 accepted with prime");
+    dnas_search_config_default(&c, "prime");
+    CHECK(c.dyno_split == 1, "prime: --dyno-split is part of the recommended run");
+    c.single_level = 1;
+    CHECK(dnas_search_config_check(&c) != DNAS_OK && strstr(dnas_last_error(), "--dyno-split"),
+          "--dyno-split with --single-level accepted");
     dnas_search_config_default(&c, "darts1");
-    CHECK(dnas_search_config_check(&c) == DNAS_OK && dnas_prime_state_bn(&c) == 0, "darts1 unaffected");
+    CHECK(dnas_search_config_check(&c) == DNAS_OK && dnas_prime_state_bn(&c) == 0 && c.dyno_split == 0,
+          "darts1 unaffected");
+    CHECK(dnas_search_config_set(&c, "dyno-split", "1") == DNAS_OK && dnas_search_config_check(&c) != DNAS_OK &&
+              strstr(dnas_last_error(), "--algo prime"),
+          "--dyno-split 1 accepted with darts1: %s", dnas_last_error());
+}
+
+static void test_dyno_sizes(void) {
+    static const long want[][4] = {
+        {50000, 10, 45454, 4546}, /* CIFAR-10's 50k at f = 10: the reference's floor(50000 * 10/11) */
+        {128, 10, 116, 12},       /* 2 x --train-images 64 */
+        {128, 1, 64, 64},         /* f = 1: the 50/50 sizes */
+        {11, 10, 10, 1},          /* exact multiple: 1 - 1/11 in floats gives 9.99... */
+        {5000, 4, 4000, 1000},
+        {1, 10, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        long t, a;
+        dnas_prime_dyno_sizes(want[i][0], (int)want[i][1], &t, &a);
+        CHECK(t == want[i][2] && a == want[i][3], "pool %ld f %ld: %ld/%ld, want %ld/%ld", want[i][0],
+              want[i][1], t, a, want[i][2], want[i][3]);
+    }
+}
+
+/* 1000 images, label = (7 i) mod 10 (100 a class, classes interleaved), pooled from a 50/50
+ * stratified split, or from its halves capped at 64 as --train-images 64 does. */
+static void test_dyno_split(void) {
+    enum { N = 1000 };
+    static int labels[N];
+    for (int i = 0; i < N; i++) labels[i] = 7 * i % 10;
+    dnas_cifar d = {DNAS_CIFAR10, N, 10, NULL, labels, NULL};
+    for (int capped = 0; capped < 2; capped++) {
+        dnas_split sp, sp2;
+        CHECK(dnas_split_make(&d, DNAS_SPLIT_STRATIFIED, 0, &sp) == DNAS_OK, "%s", dnas_last_error());
+        if (capped) sp.n_train = sp.n_valid = 64;
+        uint8_t in_pool[N] = {0}, seen[N] = {0};
+        for (int i = 0; i < sp.n_train; i++) in_pool[sp.train[i]] = 1;
+        for (int i = 0; i < sp.n_valid; i++) in_pool[sp.valid[i]] = 1;
+        CHECK(dnas_split_make(&d, DNAS_SPLIT_STRATIFIED, 0, &sp2) == DNAS_OK, "%s", dnas_last_error());
+        if (capped) sp2.n_train = sp2.n_valid = 64;
+        CHECK(dnas_prime_dyno_split(&d, 10, &sp) == DNAS_OK, "%s", dnas_last_error());
+        CHECK(dnas_prime_dyno_split(&d, 10, &sp2) == DNAS_OK, "%s", dnas_last_error());
+        int wt = capped ? 116 : 909, wa = capped ? 12 : 91;
+        CHECK(sp.n_train == wt && sp.n_valid == wa, "capped %d: %d/%d, want %d/%d", capped, sp.n_train,
+              sp.n_valid, wt, wa);
+        int per_class[10] = {0}, sorted = 1, outside = 0, twice = 0;
+        for (int i = 0; i < sp.n_train; i++) {
+            outside += !in_pool[sp.train[i]];
+            twice += seen[sp.train[i]]++ > 0;
+            sorted &= i == 0 || sp.train[i - 1] < sp.train[i];
+        }
+        for (int i = 0; i < sp.n_valid; i++) {
+            outside += !in_pool[sp.valid[i]];
+            twice += seen[sp.valid[i]]++ > 0;
+            sorted &= i == 0 || sp.valid[i - 1] < sp.valid[i];
+            per_class[labels[sp.valid[i]]]++;
+        }
+        int covered = 0;
+        for (int i = 0; i < N; i++) covered += seen[i];
+        CHECK(!outside && !twice && covered == wt + wa, "capped %d: %d outside the pool, %d in both, "
+              "%d covered", capped, outside, twice, covered);
+        CHECK(sorted, "capped %d: lists not ascending", capped);
+        /* Each class's share of alpha: 9.1 uncapped, 1.2 capped (pool classes unequal: +-1). */
+        int lo = 1 << 30, hi = 0, pool_cls[10] = {0};
+        for (int i = 0; i < N; i++) pool_cls[labels[i]] += in_pool[i];
+        for (int k = 0; k < 10; k++) {
+            double share = (double)pool_cls[k] * wa / (wt + wa);
+            CHECK(per_class[k] >= (int)share - 1 && per_class[k] <= (int)share + 2,
+                  "capped %d: class %d has %d alpha images, share %.2f", capped, k, per_class[k], share);
+            lo = per_class[k] < lo ? per_class[k] : lo;
+            hi = per_class[k] > hi ? per_class[k] : hi;
+        }
+        if (!capped) CHECK(lo == 9 && hi == 10, "uncapped: alpha per class %d..%d, want 9..10", lo, hi);
+        CHECK(sp.n_train == sp2.n_train && memcmp(sp.train, sp2.train, (size_t)sp.n_train * sizeof(int)) == 0 &&
+                  memcmp(sp.valid, sp2.valid, (size_t)sp.n_valid * sizeof(int)) == 0,
+              "capped %d: the same pool split twice differs", capped);
+        dnas_split_free(&sp);
+        dnas_split_free(&sp2);
+    }
+    /* Too few images for both sides: a message, the split untouched. */
+    dnas_split sp;
+    CHECK(dnas_split_make(&d, DNAS_SPLIT_STRATIFIED, 0, &sp) == DNAS_OK, "%s", dnas_last_error());
+    sp.n_train = 1;
+    sp.n_valid = 0;
+    CHECK(dnas_prime_dyno_split(&d, 10, &sp) != DNAS_OK && strstr(dnas_last_error(), "--dyno-split") &&
+              sp.n_train == 1,
+          "a 1-image pool was split: %s", dnas_last_error());
+    dnas_split_free(&sp);
 }
 
 int main(void) {
     RUN(test_config);
+    RUN(test_dyno_sizes);
+    RUN(test_dyno_split);
     RUN(test_clip_mask_prune);
     RUN(test_schedule_hand);
     RUN(test_schedule_long_run);

@@ -527,6 +527,39 @@ static void test_report_darts(void) {
         CHECK(!strcmp(nb->ops[k], dnas_nb201_ops[k]), "nb201 op %d: %s vs %s", k, nb->ops[k], dnas_nb201_ops[k]);
 }
 
+/* A DARTS-PT run with alpha fixed: the selection's cell and its table accuracies are in the
+ * summary, and the placeholder valid values (no arch batch ran) are neither charted nor listed. */
+static void test_report_fix_alpha_pt(void) {
+    char dir[400], p[600];
+    snprintf(dir, sizeof dir, "%s/fixpt-run", root);
+    make_table();
+    make_nb201_run(dir, table_path);
+    char cfg[1200];
+    snprintf(cfg, sizeof cfg, "{\"space\": \"nb201\", \"algo\": \"darts1\", \"fix_alpha\": 1, "
+             "\"select\": \"pt\", \"table\": \"%s\", \"epochs\": 3, \"seed\": 3}\n", table_path);
+    path_of(p, sizeof p, dir, "config.json");
+    write_text(p, cfg);
+    path_of(p, sizeof p, dir, "genotype-pt.txt");
+    char g[200];
+    snprintf(g, sizeof g, "%s\n", EP_ARCH[0]);
+    write_text(p, g);
+    dnas_status st;
+    char *html = report_of(dir, NULL, &st);
+    CHECK(st == DNAS_OK && html, "report: %s", dnas_last_error());
+    if (!html) return;
+    int ops[DNAS_NB201_EDGES];
+    dnas_nb201_arch_parse(EP_ARCH[0], ops);
+    int i = arch_index(ops);
+    char want[300];
+    snprintf(want, sizeof want, "<th>selected by DARTS-PT</th><td><code>%s</code><br>test: CIFAR-10 "
+             "<b>%.2f%%</b> &middot; CIFAR-100 %.2f%% &middot; ImageNet16-120 %.2f%%", EP_ARCH[0],
+             acc_of(i, 0), acc_of(i, 1), acc_of(i, 2));
+    CHECK(strstr(html, want), "the summary lacks '%s'", want);
+    CHECK(!strstr(html, "valid (arch batches)"), "a valid curve is charted with alpha fixed");
+    CHECK(!strstr(html, "&middot; valid "), "the last epoch lists valid values with alpha fixed");
+    dnas_free(html);
+}
+
 int main(void) {
     snprintf(root, sizeof root, "/tmp/dnas-report-%d", (int)getpid());
     char cmd[400];
@@ -541,6 +574,7 @@ int main(void) {
     RUN(test_report_nb201);
     RUN(test_report_bad_input);
     RUN(test_report_darts);
+    RUN(test_report_fix_alpha_pt);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
     if (system(cmd) != 0) printf("cannot remove %s\n", root);
     TEST_EXIT();

@@ -36,6 +36,7 @@ static int cpu_supports(const dnas_backend *be, dnas_kernel_kind k) {
 
 static void cpu_destroy(dnas_backend *be) {
     dnas_cpu_impl *im = be->impl;
+    dnas_cpu_prof_report();
     if (im) {
         dnas_free(im->ws);
         dnas_free(im);
@@ -87,6 +88,7 @@ dnas_status dnas_backend_cpu_create(int threads, dnas_backend **out) {
     be->xent_fwd = dnas_cpu_xent_fwd;
     be->xent_bwd = dnas_cpu_xent_bwd;
     be->chancopy = dnas_cpu_chancopy;
+    dnas_cpu_prof_install(be);
     *out = be;
     return DNAS_OK;
 }

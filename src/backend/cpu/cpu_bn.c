@@ -69,7 +69,31 @@ static void stats_block(const float *x, size_t np, int C, const float *k, double
         memcpy(q + c0, &q0l, sizeof q0l);
         memcpy(q + c0 + 4, &q0h, sizeof q0h);
     }
-    for (; c0 < C; c0++) { /* channels past the last multiple of 8 (e.g. C = 3) */
+    if (c0 + 4 <= C) { /* a 4-channel tail (C = 36, 20, ...) in one vector, not 4 scalar
+                        * latency-bound walks of the block (most of the 36-channel time) */
+        const dnas_v4d kl = v4d_load_f(k + c0);
+        dnas_v4d s0 = {0}, q0 = {0}, s1 = {0}, q1 = {0};
+        const float *r = x + c0;
+        size_t p = 0;
+        for (; p + 2 <= np; p += 2, r += C2) {
+            dnas_v4d a = v4d_load_f(r) - kl, c = v4d_load_f(r + C) - kl;
+            s0 += a;
+            q0 += a * a;
+            s1 += c;
+            q1 += c * c;
+        }
+        if (p < np) {
+            dnas_v4d a = v4d_load_f(r) - kl;
+            s0 += a;
+            q0 += a * a;
+        }
+        s0 += s1;
+        q0 += q1;
+        memcpy(s + c0, &s0, sizeof s0);
+        memcpy(q + c0, &q0, sizeof q0);
+        c0 += 4;
+    }
+    for (; c0 < C; c0++) { /* channels past the last multiple of 4 (e.g. C = 3) */
         double kk = k[c0], s0 = 0, q0 = 0;
         for (size_t p = 0; p < np; p++) {
             double d = (double)x[p * (size_t)C + c0] - kk;
@@ -122,6 +146,29 @@ static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, c
         memcpy(q + c0, &q0l, sizeof q0l);
         memcpy(q + c0 + 4, &q0h, sizeof q0h);
     }
+    if (c0 + 4 <= C) { /* 4-channel tail as one vector (see stats_block) */
+        const dnas_v4d ml = v4d_load_f(mean + c0);
+        dnas_v4d s0 = {0}, q0 = {0}, s1 = {0}, q1 = {0};
+        const float *g = dy + c0, *r = x + c0;
+        size_t p = 0;
+        for (; p + 2 <= np; p += 2, r += C2, g += C2) {
+            dnas_v4d ga = v4d_load_f(g), gc = v4d_load_f(g + C);
+            s0 += ga;
+            q0 += ga * (v4d_load_f(r) - ml);
+            s1 += gc;
+            q1 += gc * (v4d_load_f(r + C) - ml);
+        }
+        if (p < np) {
+            dnas_v4d ga = v4d_load_f(g);
+            s0 += ga;
+            q0 += ga * (v4d_load_f(r) - ml);
+        }
+        s0 += s1;
+        q0 += q1;
+        memcpy(s + c0, &s0, sizeof s0);
+        memcpy(q + c0, &q0, sizeof q0);
+        c0 += 4;
+    }
     for (; c0 < C; c0++) {
         double s0 = 0, q0 = 0, mm = mean[c0];
         for (size_t p = 0; p < np; p++) {
@@ -134,6 +181,13 @@ static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, c
     }
 }
 
+static inline dnas_v4f v4f_ld(const float *p) {
+    dnas_v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v4f_st(float *p, dnas_v4f v) { memcpy(p, &v, sizeof v); }
+
 /* y = (x - m[c]) * a[c] + b[c] for one block (y == x is fine: each vector is loaded before
  * it is stored). */
 static void affine_block(float *y, const float *x, size_t np, int C, const float *m,
@@ -144,6 +198,12 @@ static void affine_block(float *y, const float *x, size_t np, int C, const float
         size_t o = (size_t)c0;
         for (size_t p = 0; p < np; p++, o += (size_t)C)
             v8f_store(y + o, (v8f_load(x + o) - mm) * aa + bb);
+    }
+    if (c0 + 4 <= C) { /* 4-channel tail as one 128-bit vector */
+        const dnas_v4f mm = v4f_ld(m + c0), aa = v4f_ld(a + c0), bb = v4f_ld(b + c0);
+        size_t o = (size_t)c0;
+        for (size_t p = 0; p < np; p++, o += (size_t)C) v4f_st(y + o, (v4f_ld(x + o) - mm) * aa + bb);
+        c0 += 4;
     }
     if (c0 < C) {
         int cw = C - c0;
@@ -170,6 +230,16 @@ static void bwd_dx_block(float *dx, int acc, const float *dy, const float *x, si
         else
             for (size_t p = 0; p < np; p++, o += (size_t)C)
                 v8f_store(dx + o, v8f_load(dy + o) * aa + dd + (v8f_load(x + o) - mm) * bb);
+    }
+    if (c0 + 4 <= C) { /* 4-channel tail as one 128-bit vector */
+        const dnas_v4f mm = v4f_ld(m + c0), aa = v4f_ld(A + c0), bb = v4f_ld(B + c0),
+                       dd = v4f_ld(D + c0);
+        size_t o = (size_t)c0;
+        for (size_t p = 0; p < np; p++, o += (size_t)C) {
+            dnas_v4f t = v4f_ld(dy + o) * aa + dd + (v4f_ld(x + o) - mm) * bb;
+            v4f_st(dx + o, acc ? v4f_ld(dx + o) + t : t);
+        }
+        c0 += 4;
     }
     if (c0 < C) {
         int cw = C - c0;

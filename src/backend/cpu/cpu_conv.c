@@ -28,10 +28,13 @@
  * partial buffer, handed out dynamically, then added in chunk order: bit-identical results
  * for a given T, and no thread waits on a core that another process has taken.
  * Depthwise convolutions (groups == cin == cout) have their own paths vectorised over
- * channels. Kernels larger than MAXK or strides larger than MAXS take a scalar fallback. */
+ * channels (a 4-channel tail in 128-bit vectors). Pointwise 1x1 stride-1 convolutions go to
+ * oneDNN's sgemm when built with it (see pw_gemm). Kernels larger than MAXK or strides larger
+ * than MAXS take a scalar fallback. */
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/status.h"
@@ -39,6 +42,12 @@
 #include "cpu_simd.h"
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#ifdef DNAS_HAVE_DNNL
+#include <dnnl.h>
+#endif
+#ifdef DNAS_HAVE_BLAS
+#include <cblas.h>
 #endif
 
 #define MR 6    /* pixels (forward) or (tap,ci) rows (weight grad) per micro-kernel strip */
@@ -69,6 +78,10 @@
 #define NOINLINE __attribute__((noinline))
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+static int conv_impl(void);
+/* DNAS_CONV_IMPL=old: the kernels as before this file's 4-lane depthwise tails and GEMM 1x1
+ * path, kept reachable for old-vs-new comparisons in one process (bench_kernels conv). */
+static inline int dnas_conv_old(void) { return conv_impl() == DNAS_CONV_OLD; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int floordiv(int a, int b) {
@@ -485,7 +498,40 @@ static ALWAYS_INLINE void kdw_impl(const int R, const int MASKED, const kdw_args
     }
 }
 
+/* As kdw_impl for one block of exactly 4 channels (the tail of 36, 20, 12 ...), in 128-bit
+ * vectors: plain loads and stores instead of masked ones. */
+static ALWAYS_INLINE void kdw4_impl(const int R, const kdw_args *A, const ptrdiff_t *so,
+                                    const ptrdiff_t *dof) {
+    const float *sp[MR];
+    f4 a[MR];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        sp[r] = A->sb + so[r];
+        a[r] = f4_zero();
+    }
+    for (int t = 0; t < A->nt; t++) {
+        const f4 wv = f4_loadu(A->w + (ptrdiff_t)A->tidx[t] * A->wstride);
+        const int o = A->toff[t];
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) a[r] = f4_fmadd(f4_loadu(sp[r] + o), wv, a[r]);
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++) {
+        float *d = A->db + dof[r];
+        f4 v = a[r];
+        if (A->add) v = f4_add(v, f4_loadu(d));
+        else if (A->bias) v = f4_add(v, f4_loadu(A->bias));
+        f4_storeu(d, v);
+    }
+}
+
 typedef void (*kdw_fn)(const kdw_args *, int);
+#define KDW4_INST(R)                                                                           \
+    static NOINLINE void kdw4_##R(const kdw_args *A, int ns) {                                 \
+        for (int s_ = 0; s_ < ns; s_++) kdw4_impl(R, A, A->so + s_ * R, A->dof + s_ * R);      \
+    }
+KDW4_INST(1) KDW4_INST(2) KDW4_INST(3) KDW4_INST(4) KDW4_INST(5) KDW4_INST(6)
+static const kdw_fn kdw4_tab[MR] = {kdw4_1, kdw4_2, kdw4_3, kdw4_4, kdw4_5, kdw4_6};
 #define KDW_INST(R, M)                                                                         \
     static NOINLINE void kdw_##R##_##M(const kdw_args *A, int ns) {                            \
         for (int s_ = 0; s_ < ns; s_++) kdw_impl(R, M, A, A->so + s_ * R, A->dof + s_ * R);    \
@@ -529,8 +575,44 @@ static ALWAYS_INLINE void kdww_impl(const int NT, const int MASKED, const float 
     for (int t = 0; t < NT; t++) f8_store(part + t * cpad, a[t]);
 }
 
+/* As kdww_impl for a block of exactly 4 channels, in 128-bit vectors (part stays 8-wide). */
+static ALWAYS_INLINE void kdww4_impl(const int NT, const float *srow, int nrows, int ncols,
+                                     ptrdiff_t rstep, ptrdiff_t pstep, const float *dy,
+                                     ptrdiff_t dys, const int *toff, float *part, ptrdiff_t cpad) {
+    f4 a[DWT];
+    ptrdiff_t o[DWT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) {
+        a[t] = f4_loadu(part + t * cpad);
+        o[t] = toff[t];
+    }
+    for (int i = 0; i < nrows; i++) {
+        const float *s = srow + i * rstep;
+        for (int j = 0; j < ncols; j++) {
+            const f4 d = f4_loadu(dy);
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) a[t] = f4_fmadd(f4_loadu(s + o[t]), d, a[t]);
+            s += pstep;
+            dy += dys;
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; t++) f4_storeu(part + t * cpad, a[t]);
+}
+
 typedef void (*kdww_fn)(const float *, int, int, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
                         const int *, float *, ptrdiff_t, int);
+#define KDWW4_INST(NT)                                                                         \
+    static NOINLINE void kdww4_##NT(const float *srow, int nrows, int ncols, ptrdiff_t rstep,  \
+                                    ptrdiff_t pstep, const float *dy, ptrdiff_t dys,           \
+                                    const int *toff, float *part, ptrdiff_t cpad, int nv) {    \
+        (void)nv;                                                                              \
+        kdww4_impl(NT, srow, nrows, ncols, rstep, pstep, dy, dys, toff, part, cpad);           \
+    }
+KDWW4_INST(1) KDWW4_INST(2) KDWW4_INST(3) KDWW4_INST(4) KDWW4_INST(5) KDWW4_INST(6)
+KDWW4_INST(7) KDWW4_INST(8)
+static const kdww_fn kdww4_tab[DWT] = {kdww4_1, kdww4_2, kdww4_3, kdww4_4,
+                                       kdww4_5, kdww4_6, kdww4_7, kdww4_8};
 #define KDWW_INST(NT, M)                                                                       \
     static NOINLINE void kdww_##NT##_##M(const float *srow, int nrows, int ncols,              \
                                          ptrdiff_t rstep, ptrdiff_t pstep, const float *dy,    \
@@ -682,11 +764,13 @@ static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
                     }
                     ka.so = soff + k0;
                     ka.dof = doff + k0;
-                    if (full) kdw_tab[pass][MR - 1](&ka, full);
+                    const kdw_fn *tab = kdw_tab[pass];
+                    if (pass == 1 && ka.nvalid == 4 && !dnas_conv_old()) tab = kdw4_tab;
+                    if (full) tab[MR - 1](&ka, full);
                     if (cnt % MR) {
                         ka.so += full * MR;
                         ka.dof += full * MR;
-                        kdw_tab[pass][cnt % MR - 1](&ka, 1);
+                        tab[cnt % MR - 1](&ka, 1);
                     }
                 }
             }
@@ -902,6 +986,82 @@ static int is_depthwise(const dnas_conv_p *p) {
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Pointwise (1x1, stride 1, no padding, one group) convolutions are plain GEMMs over the
+ * N*H*W pixels of the NHWC tensors, with the OHWI weights a row-major [cout][cin] matrix:
+ *   forward  Y[P,co]   = X[P,ci] W^T          backward-data  dX[P,ci] (+)= dY[P,co] W
+ *   backward-weight  dW[co,ci] += dY^T X
+ * At the DARTS evaluation network's shapes (P = 6144..98304, 36..576 channels) oneDNN's
+ * tuned sgemm beats our gather engine (bench_kernels conv), whose
+ * 6-pixel x 16-channel strips reload the weights for every strip and cannot block K.
+ * dnas_cpu_conv_impl selects the implementation (benchmarks flip it to compare in one process).*/
+int dnas_cpu_conv_impl = -1; /* -1: not yet read from DNAS_CONV_IMPL */
+
+static int conv_impl(void) {
+    if (dnas_cpu_conv_impl < 0) {
+        const char *e = getenv("DNAS_CONV_IMPL");
+        int v = DNAS_CONV_AUTO;
+        if (e && !strcmp(e, "ours")) v = DNAS_CONV_OURS;
+        else if (e && !strcmp(e, "dnnl")) v = DNAS_CONV_DNNL;
+        else if (e && !strcmp(e, "blas")) v = DNAS_CONV_BLAS;
+        else if (e && !strcmp(e, "old")) v = DNAS_CONV_OLD;
+        dnas_cpu_conv_impl = v;
+    }
+    return dnas_cpu_conv_impl;
+}
+
+static int is_pointwise(const dnas_conv_p *p, dnas_shape xs, dnas_shape ys) {
+    return p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0 && p->groups == 1 &&
+           xs.h == ys.h && xs.w == ys.w;
+}
+
+/* Which GEMM runs a pointwise conv; 0: our gather engine. */
+static int pw_gemm(void) {
+    /* AUTO: oneDNN at every pointwise shape, a fixed rule from bench_kernels conv (batch 96,
+     * 1 and 2 threads, alternating rounds): oneDNN's sgemm was 1.3-3.5x faster than ours in
+     * all three directions at 36..576 channels; OpenBLAS was at best even with ours (and
+     * 2x slower at some), so without oneDNN our engine stays. */
+    const int v = conv_impl();
+#ifdef DNAS_HAVE_DNNL
+    if (v == DNAS_CONV_AUTO || v == DNAS_CONV_DNNL) return DNAS_CONV_DNNL;
+#endif
+#ifdef DNAS_HAVE_BLAS
+    if (v == DNAS_CONV_BLAS) return DNAS_CONV_BLAS;
+#endif
+    (void)v;
+    return 0;
+}
+
+/* Row-major C[M,N] = A' B' + beta C with A' = A or A^T ('N'/'T'), on T threads. */
+static void gemm_rm(int which, int T, char ta, char tb, long M, long N, long K, const float *A,
+                    long lda, const float *B, long ldb, float beta, float *C, long ldc) {
+#ifdef DNAS_HAVE_DNNL
+    if (which == DNAS_CONV_DNNL) {
+        /* oneDNN runs on the same OpenMP runtime with omp_get_max_threads() threads */
+#ifdef _OPENMP
+        const int prev = omp_get_max_threads();
+        omp_set_num_threads(T);
+#endif
+        dnnl_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+#ifdef _OPENMP
+        omp_set_num_threads(prev);
+#endif
+        return;
+    }
+#endif
+#ifdef DNAS_HAVE_BLAS
+    if (which == DNAS_CONV_BLAS) {
+        openblas_set_num_threads(T);
+        cblas_sgemm(CblasRowMajor, ta == 'T' ? CblasTrans : CblasNoTrans,
+                    tb == 'T' ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A,
+                    (int)lda, B, (int)ldb, beta, C, (int)ldc);
+        return;
+    }
+#endif
+    (void)which, (void)T, (void)ta, (void)tb, (void)M, (void)N, (void)K, (void)A, (void)lda;
+    (void)B, (void)ldb, (void)beta, (void)C, (void)ldc;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Public kernels */
 dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y, dnas_shape ys,
                                 const float *x, dnas_shape xs, const float *w, const float *b) {
@@ -913,6 +1073,17 @@ dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y
         return DNAS_OK;
     }
     const int dw = is_depthwise(p), G = p->groups;
+    const int gk = is_pointwise(p, xs, ys) ? pw_gemm() : 0;
+    if (gk) {
+        const long P = (long)ys.n * ys.h * ys.w;
+        float beta = 0.0f;
+        if (b) { /* bias rows first, then accumulate the product onto them */
+            for (long q = 0; q < P; q++) memcpy(y + q * p->cout, b, sizeof(float) * p->cout);
+            beta = 1.0f;
+        }
+        gemm_rm(gk, T, 'N', 'T', P, p->cout, p->cin, x, p->cin, w, p->cin, beta, y, p->cout);
+        return DNAS_OK;
+    }
     plan_t P;
     axis_fwd(&P.ah, p->kh, p->stride, p->pad, p->dil);
     axis_fwd(&P.aw, p->kw, p->stride, p->pad, p->dil);
@@ -940,6 +1111,13 @@ dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, flo
         return DNAS_OK;
     }
     const int dw = is_depthwise(p), G = p->groups;
+    const int gk = is_pointwise(p, xs, ys) ? pw_gemm() : 0;
+    if (gk) {
+        const long P = (long)ys.n * ys.h * ys.w;
+        gemm_rm(gk, T, 'N', 'N', P, p->cin, p->cout, dy, p->cout, w, p->cin, acc ? 1.0f : 0.0f,
+                dx, p->cin);
+        return DNAS_OK;
+    }
     plan_t P;
     axis_bwd(&P.ah, p->kh, p->stride, p->pad, p->dil);
     axis_bwd(&P.aw, p->kw, p->stride, p->pad, p->dil);
@@ -965,6 +1143,7 @@ typedef struct {
     int stride, pad, depthwise;
     const int *offs;           /* dense: [g][KK]; depthwise: [tap] */
     int want_w, want_b;
+    int old;                   /* DNAS_CONV_IMPL=old: the kernels before the 4-lane tails */
 } wgrad_t;
 
 /* Bands [t0, t1) summed into one chunk's partials part / pdb. buf and *cached are the
@@ -1011,7 +1190,8 @@ static void wgrad_chunk(const wgrad_t *A, long t0, long t1, float *buf, int *cac
                 const int nchunk = (tt + DWT - 1) / DWT; /* balanced: 9 taps = 5 + 4 */
                 for (int q = 0, t = 0; q < nchunk; q++) {
                     const int nt = (tt - t) / (nchunk - q);
-                    kdww_tab[masked][nt - 1](srow + c0, i1 - i0, OW, rstep, pstep, dyb + c0, C,
+                    const kdww_fn *tab = nvalid == 4 && !A->old ? kdww4_tab : kdww_tab[masked];
+                    tab[nt - 1](srow + c0, i1 - i0, OW, rstep, pstep, dyb + c0, C,
                                              A->offs + t, part + (size_t)t * A->Cpad + c0,
                                              A->Cpad, nvalid);
                     t += nt;
@@ -1071,6 +1251,13 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
     DNAS_TRY(check_args("conv2d_bwd_weight", p, xs, ys));
     if ((!dw && !db) || dnas_shape_numel(ys) == 0) return DNAS_OK;
     const int T = imax(1, dnas_cpu_threads(be));
+    const int gk = dw && is_pointwise(p, xs, ys) ? pw_gemm() : 0;
+    if (gk) { /* the bias gradient (if wanted) by our column sums below */
+        const long P = (long)ys.n * ys.h * ys.w;
+        gemm_rm(gk, T, 'T', 'N', p->cout, p->cin, P, dy, p->cout, x, p->cin, 1.0f, dw, p->cin);
+        if (!db) return DNAS_OK;
+        dw = NULL;
+    }
     const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G, tt = p->kh * p->kw;
     const int depthwise = is_depthwise(p);
     const int fast = fast_ok(p) && xs.h > 0 && xs.w > 0;
@@ -1123,6 +1310,7 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
     A.depthwise = depthwise;
     A.want_w = dw != NULL;
     A.want_b = db != NULL;
+    A.old = dnas_conv_old();
     if (fast) {
         int *offs = (int *)(wsb + o_off);
         if (depthwise) {

@@ -26,4 +26,17 @@ dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, flo
 dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, float *dw,
                                        float *db, const float *x, dnas_shape xs, const float *dy,
                                        dnas_shape ys);
+
+/* Convolution implementation choice (cpu_conv.c), from DNAS_CONV_IMPL (auto|ours|dnnl|blas|
+ * old) on first use, or set directly by benchmarks that alternate implementations in one
+ * process. AUTO: the measured per-shape choice; OURS: our kernels everywhere (no GEMM library);
+ * OLD: as OURS but with the depthwise kernels as they were before the row-tiled ones. */
+enum { DNAS_CONV_AUTO = 0, DNAS_CONV_OURS = 1, DNAS_CONV_DNNL = 2, DNAS_CONV_BLAS = 3,
+       DNAS_CONV_OLD = 4 };
+extern int dnas_cpu_conv_impl;
+
+/* cpu_prof.c: DNAS_KPROF=1 wraps the vtable with per-kernel timers (install at create),
+ * printed per family + shape on stderr by report (at destroy). */
+void dnas_cpu_prof_install(dnas_backend *be);
+void dnas_cpu_prof_report(void);
 #endif

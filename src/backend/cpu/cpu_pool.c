@@ -422,18 +422,38 @@ static inline int win_pos(const geo *g, int ih, int iw, int oh, int ow) {
     return (ih - imax(h0, 0)) * g->k + (iw - w0);
 }
 
-/* dx pixel iw of input row ih (contributing output rows [ohl, ohh)), any geometry */
-static DNAS_INLINE void max_gather_px(float *dxrow, int acc, const dnas_v8i *at,
-                                      const float *dyimg, const geo *g, int ih, int ohl, int ohh,
-                                      int iw, int cw) {
+/* Per input column iw, the output columns whose windows hold it and its column in each
+ * window: ct[iw*(1+2k)] = n, then n output columns, then n window columns (k slots each).
+ * Built once per call: the general gather below otherwise spent most of its time on
+ * out_range's divisions, per pixel, per row and per channel chunk (stride-2 reduce cells). */
+static void max_col_table(const geo *g, int *ct) {
+    const int st = 1 + 2 * g->k;
+    for (int iw = 0; iw < g->W; iw++) {
+        int owl, owh, n = 0;
+        out_range(iw, g->k, g->s, g->pad, g->OW, &owl, &owh);
+        int *e = ct + (size_t)iw * st;
+        for (int ow = owl; ow < owh; ow++, n++) {
+            e[1 + n] = ow;
+            e[1 + g->k + n] = iw - (ow * g->s - g->pad); /* win_pos's column part */
+        }
+        e[0] = n;
+    }
+}
+
+/* dx pixel iw of input row ih (contributing output rows [ohl, ohh)), any geometry; sums in
+ * output row then column order. */
+static DNAS_INLINE void max_gather_px_t(float *dxrow, int acc, const dnas_v8i *at,
+                                        const float *dyimg, const geo *g, int ih, int ohl,
+                                        int ohh, const int *ct, int iw, int cw) {
     const size_t C = (size_t)g->C, OW = (size_t)g->OW;
-    int owl, owh;
-    out_range(iw, g->k, g->s, g->pad, g->OW, &owl, &owh);
+    const int *e = ct + (size_t)iw * (1 + 2 * g->k), n = e[0];
     dnas_v8f v = {0};
-    for (int oh = ohl; oh < ohh; oh++)
-        for (int ow = owl; ow < owh; ow++)
-            v += pick(at, dyimg, (size_t)oh * OW + ow, C, v8i_set1(win_pos(g, ih, iw, oh, ow)),
-                      cw);
+    for (int oh = ohl; oh < ohh; oh++) {
+        const int rq = (ih - imax(oh * g->s - g->pad, 0)) * g->k; /* win_pos's row part */
+        const size_t ro = (size_t)oh * OW;
+        for (int j = 0; j < n; j++)
+            v += pick(at, dyimg, ro + (size_t)e[1 + j], C, v8i_set1(rq + e[1 + g->k + j]), cw);
+    }
     float *d = dxrow + (size_t)iw * C;
     if (acc) v += v8f_load_n(d, cw);
     v8f_store_n(d, v, cw);
@@ -470,21 +490,22 @@ static DNAS_INLINE void max_gather_fast(float *dxrow, int acc, const dnas_v8i *a
 /* one dx row (input row ih, contributing output rows [ohl, ohh)) */
 static DNAS_INLINE void max_gather_row(float *dxrow, int acc, const dnas_v8i *at,
                                        const float *dyimg, const geo *g, int ih, int ohl,
-                                       int ohh, int cw) {
+                                       int ohh, const int *ct, int cw) {
     const int nr = g->k == 3 && g->s == 1 ? ohh - ohl : 0;
     int a = 0, b = 0;
     if (nr == 2 || nr == 3) gather_interior(g, &a, &b);
-    for (int iw = 0; iw < a; iw++) max_gather_px(dxrow, acc, at, dyimg, g, ih, ohl, ohh, iw, cw);
+    for (int iw = 0; iw < a; iw++)
+        max_gather_px_t(dxrow, acc, at, dyimg, g, ih, ohl, ohh, ct, iw, cw);
     if (a < b) {
         if (nr == 3) max_gather_fast(dxrow, acc, at, dyimg, g, ih, ohl, 3, a, b, cw);
         else max_gather_fast(dxrow, acc, at, dyimg, g, ih, ohl, 2, a, b, cw);
     }
     for (int iw = b; iw < g->W; iw++)
-        max_gather_px(dxrow, acc, at, dyimg, g, ih, ohl, ohh, iw, cw);
+        max_gather_px_t(dxrow, acc, at, dyimg, g, ih, ohl, ohh, ct, iw, cw);
 }
 
 static DNAS_INLINE void max_bwd_chunk(float *dximg, int acc, const float *ximg, const float *dyimg,
-                                      dnas_v8i *at, const geo *g, int cw) {
+                                      dnas_v8i *at, const int *ct, const geo *g, int cw) {
     for (int oh = 0; oh < g->OH; oh++) {
         int h0 = oh * g->s - g->pad, hs = imax(h0, 0), he = imin(h0 + g->k, g->H);
         max_arg_row(at + (size_t)oh * g->OW, ximg, g, hs, he, cw);
@@ -492,7 +513,8 @@ static DNAS_INLINE void max_bwd_chunk(float *dximg, int acc, const float *ximg, 
     for (int ih = 0; ih < g->H; ih++) {
         int ohl, ohh;
         out_range(ih, g->k, g->s, g->pad, g->OH, &ohl, &ohh);
-        max_gather_row(dximg + (size_t)ih * g->W * g->C, acc, at, dyimg, g, ih, ohl, ohh, cw);
+        max_gather_row(dximg + (size_t)ih * g->W * g->C, acc, at, dyimg, g, ih, ohl, ohh, ct,
+                       cw);
     }
 }
 
@@ -504,7 +526,11 @@ dnas_status dnas_cpu_maxpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *
     const size_t img = (size_t)g.H * g.W * g.C, oimg = (size_t)g.OH * g.OW * g.C;
     const size_t per_thread = (size_t)g.OH * g.OW; /* argmax vectors per thread */
     void *ws;
-    DNAS_TRY(dnas_cpu_workspace(be, sizeof(dnas_v8i) * per_thread * (size_t)nt, &ws));
+    const size_t atb = sizeof(dnas_v8i) * per_thread * (size_t)nt;
+    DNAS_TRY(dnas_cpu_workspace(be, atb + sizeof(int) * (size_t)g.W * (1 + 2 * (size_t)g.k),
+                                &ws));
+    int *ct = (int *)((char *)ws + atb);
+    max_col_table(&g, ct);
     DNAS_OMP_FOR(nt, dnas_shape_numel(xs) + dnas_shape_numel(ys))
     for (int n = 0; n < xs.n; n++) {
 #ifdef _OPENMP
@@ -516,8 +542,9 @@ dnas_status dnas_cpu_maxpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *
         const float *ximg = x + (size_t)n * img, *dyimg = dy + (size_t)n * oimg;
         int c0 = 0;
         for (; c0 + 8 <= g.C; c0 += 8)
-            max_bwd_chunk(dximg + c0, acc, ximg + c0, dyimg + c0, at, &g, 8);
-        if (c0 < g.C) max_bwd_chunk(dximg + c0, acc, ximg + c0, dyimg + c0, at, &g, g.C - c0);
+            max_bwd_chunk(dximg + c0, acc, ximg + c0, dyimg + c0, at, ct, &g, 8);
+        if (c0 < g.C)
+            max_bwd_chunk(dximg + c0, acc, ximg + c0, dyimg + c0, at, ct, &g, g.C - c0);
     }
     return DNAS_OK;
 }

@@ -31,6 +31,14 @@ static inline m8 m8_first(int n) {
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
 }
+/* 4 floats: channel tails of exactly 4 (36 = 4*8 + 4) without masked loads/stores, whose
+ * stores are slow on AMD cores */
+typedef __m128 f4;
+#define f4_zero _mm_setzero_ps
+#define f4_loadu _mm_loadu_ps
+#define f4_storeu _mm_storeu_ps
+#define f4_add _mm_add_ps
+#define f4_fmadd _mm_fmadd_ps
 #else
 #define DNAS_CPU_SIMD "portable"
 #if defined(__GNUC__) && !defined(__clang__)
@@ -66,6 +74,16 @@ static inline void f8_maskstore(float *p, m8 m, f8 v) {
         if (m[i] < 0) p[i] = v[i];
 }
 static inline m8 m8_zero(void) { return (m8){0}; }
+typedef float f4 __attribute__((vector_size(16)));
+static inline f4 f4_zero(void) { return (f4){0}; }
+static inline f4 f4_loadu(const float *p) {
+    f4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void f4_storeu(float *p, f4 v) { memcpy(p, &v, sizeof v); }
+static inline f4 f4_add(f4 a, f4 b) { return a + b; }
+static inline f4 f4_fmadd(f4 a, f4 b, f4 c) { return a * b + c; }
 static inline m8 m8_first(int n) {
     const m8 idx = {0, 1, 2, 3, 4, 5, 6, 7};
     return idx < (m8){n, n, n, n, n, n, n, n}; /* -1 where true */
