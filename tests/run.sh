@@ -10,13 +10,24 @@ log=$(mktemp)
 smoke=tests/fuzz/run.sh
 [ "${FUZZ_SMOKE:-1}" = 0 ] && smoke=
 # The Python package's pytest suite (one PASS/FAIL/SKIP line per test; SKIP without pytest).
+# PYTHON_TESTS=0 leaves it out.
 python=tests/python/run.sh
-for t in $(find "$BUILD/tests" -type f -perm -u+x | sort) $smoke $python; do
+[ "${PYTHON_TESTS:-1}" = 0 ] && python=
+# TEST_DIRS="unit ..." runs only those subdirectories of $BUILD/tests (default: all of them),
+# e.g. a cross build's unit tests, since e2e/ and ref/ need the data, the tool and host Python.
+dirs=$BUILD/tests
+if [ -n "${TEST_DIRS:-}" ]; then
+    dirs=
+    for d in $TEST_DIRS; do dirs="$dirs $BUILD/tests/$d"; done
+fi
+# RUNNER is put before each test binary, e.g. RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+# runs a cross-compiled build under qemu-user (make cross-test-aarch64).
+for t in $(find $dirs -type f -perm -u+x | sort) $smoke $python; do
     echo "== $t"
     t0=$(date +%s)
     case $t in
         *.sh) sh "$t" smoke >"$log" 2>&1 ;;
-        *) "$t" >"$log" 2>&1 ;;
+        *) ${RUNNER:-} "$t" >"$log" 2>&1 ;;
     esac
     rc=$?
     cat "$log"

@@ -11,6 +11,7 @@
  *    writes nothing. */
 #include "test.h"
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "core/alloc.h"
 #include "io/files.h"
@@ -307,7 +308,26 @@ static void expect_table_numbers(const char *html, const char *what) {
     }
 }
 
+/* The page through tests/ref/check_html.py: html5lib's strict HTML5 parser over the page and
+ * an XML parser over every <svg> (exit 2: html5lib missing, which scripts/setup installs). */
+static void check_html_valid(const char *html, const char *what) {
+    char page[400], cmd[1200], out[2048];
+    snprintf(page, sizeof page, "%s/validate.html", root);
+    write_text(page, html);
+    snprintf(cmd, sizeof cmd, "python3 '%s' '%s' 2>&1", t_src_path("tests/ref/check_html.py"), page);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = 0;
+    int status = p ? pclose(p) : -1;
+    int rc = status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    CHECK(rc != 127, "%s: python3 is not installed (scripts/setup)", what);
+    CHECK(rc != 2, "%s: the python html5lib package is missing: run scripts/setup", what);
+    CHECK(rc == 0 && strstr(out, "ok: "), "%s: the page does not validate: %s", what, out);
+    unlink(page);
+}
+
 static void check_page_basics(const char *html, int svgs, const char *what) {
+    check_html_valid(html, what);
     CHECK(count(html, "<svg") == svgs && count(html, "</svg>") == svgs, "%s: %d <svg> (%d closed), want %d",
           what, count(html, "<svg"), count(html, "</svg>"), svgs);
     CHECK(!strstr(html, "<script"), "%s: the page has a script", what);
@@ -555,6 +575,7 @@ static void test_report_fix_alpha_pt(void) {
              "<b>%.2f%%</b> &middot; CIFAR-100 %.2f%% &middot; ImageNet16-120 %.2f%%", EP_ARCH[0],
              acc_of(i, 0), acc_of(i, 1), acc_of(i, 2));
     CHECK(strstr(html, want), "the summary lacks '%s'", want);
+    check_html_valid(html, "fix-alpha pt");
     CHECK(!strstr(html, "valid (arch batches)"), "a valid curve is charted with alpha fixed");
     CHECK(!strstr(html, "&middot; valid "), "the last epoch lists valid values with alpha fixed");
     dnas_free(html);
