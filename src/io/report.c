@@ -267,6 +267,9 @@ static void read_first_line(const run *r, const char *file, char *out, size_t ca
 static void read_genotype(run *r) {
     read_first_line(r, "genotype.txt", r->genotype, sizeof r->genotype);
     read_first_line(r, "genotype-pt.txt", r->genotype_pt, sizeof r->genotype_pt);
+}
+
+static void hide_placeholder_valid(run *r) {
     /* With alpha fixed (DARTS-PT's fixed-alpha supernet) no arch batch runs: the logged valid
      * values are placeholders, not a supernet that scores 0%. */
     double fix = 0;
@@ -843,6 +846,7 @@ dnas_status dnas_report_write(const char *run_dir, const char *table_path, const
     memcpy(r->dir, run_dir, n);
     dnas_status st = read_config(r);
     if (st == DNAS_OK) st = read_log(r);
+    if (st == DNAS_OK) hide_placeholder_valid(r);
     if (st == DNAS_OK) st = read_alphas(r);
     if (st == DNAS_OK) {
         read_genotype(r);

@@ -15,9 +15,8 @@
  * SNAS's edge_all genotype (14 pairs, darts.h) builds the evaluation network of SNAS's
  * model_edge_all: node i sums the ops of all its listed edges, pair j named cells.k._ops.j as in
  * its op list, and a 'none' edge (Zero) contributes nothing, so it is not built. A node whose
- * edges are all 'none' is zero; one whose only edge is the identity gets a copy of that state,
- * so that no state appears twice among one node's inputs (a concat would then overwrite, not
- * add, the gradient of the second). */
+ * edges are all 'none' is zero; one whose only edge is the identity is that state itself (the
+ * graph adds the gradients of a value used twice by one node, e.g. in the cell's concat). */
 #include "darts.h"
 #include "../ops/ops.h"
 #include <stdarg.h>
@@ -114,7 +113,7 @@ static int cell_op(dnas_graph *g, const char *p, int op, int x, int *xr_cache, i
 static int edge_all_node(dnas_graph *g, const dnas_darts_edge_all *gt, int k, int t, int i,
                          const int *st, int *relu, int drop) {
     char p[96], n[96];
-    int first = dnas_darts_edge(i, 0), sum = -1, live = 0, only_identity = 0;
+    int first = dnas_darts_edge(i, 0), sum = -1, live = 0;
     for (int e = 0; e < i + 2; e++) {
         int j = first + e, in = gt->in[t][j], identity;
         if (gt->op[t][j] == DNAS_DARTS_NONE) continue;
@@ -123,15 +122,12 @@ static int edge_all_node(dnas_graph *g, const dnas_darts_edge_all *gt, int k, in
                         &identity);
         if (drop && !identity) h = dnas_op_droppath(g, nm(n, "cells.%d.drop_path.%d", k, j), h);
         sum = live++ ? dnas_op_add(g, nm(n, "cells.%d.node%d.%d", k, i, j), sum, h) : h;
-        only_identity = identity;
     }
     if (live == 0) {
         /* Every edge 'none': the node is zero, at the size of its first edge's output. */
         int in = gt->in[t][first];
         return dnas_op_zero(g, nm(n, "cells.%d.node%d.zero", k, i), st[in], t == 1 && in < 2 ? 2 : 1);
     }
-    if (live == 1 && only_identity && sum >= 0)
-        return dnas_op_slice(g, nm(n, "cells.%d.node%d.copy", k, i), sum, 0, g->vals[sum].shape.c);
     return sum;
 }
 
