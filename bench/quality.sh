@@ -5,7 +5,8 @@
 # skip_connect counts and wall time as a ratio to DARTS-V1's.
 #   sh bench/quality.sh darts1 darts1-pt darts1-fix-pt idarts gaea-erm --seeds 3 [--first-seed 1]
 #   sh bench/quality.sh --table-only
-# Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm;
+# Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm, snas,
+# gdas, pcdarts, drnas, fairdarts, darts-es, rdarts-l2, prime-clip (flags_of below);
 # idarts-nb = iDARTS as its NB201 notebook runs (supernet never trained, one hypergradient per
 # batch), darts1-frozen = DARTS-V1's alpha on the untrained supernet.
 set -eu
@@ -38,6 +39,18 @@ flags_of() {
     darts1-frozen) echo "--algo darts1 --freeze-weights 1" ;; # alpha on the untrained supernet
     gaea) echo "--algo gaea" ;;
     gaea-erm) echo "--algo gaea --single-level 1" ;;
+    snas) echo "--algo snas" ;;
+    gdas) echo "--algo gdas" ;;
+    pcdarts) echo "--algo pcdarts" ;;
+    drnas) echo "--algo drnas" ;;
+    fairdarts) echo "--algo fairdarts" ;;
+    # DARTS-V1 (its weight decay, first order) stopped by the eigenvalue rule: the same run as
+    # darts1 up to the stop, so its skips are the comparison RobustDARTS makes.
+    darts-es) echo "--algo rdarts --rdarts-order 1 --rdarts-reg none" ;;
+    # R-DARTS(L2), first order, the 3^k grid's 2.7e-3 (RobustDARTS' Fig. 7 range), no stop.
+    rdarts-l2) echo "--algo rdarts --rdarts-order 1 --rdarts-es none --rdarts-factor 2.7e-3" ;;
+    # DARTS-PRIME's clipped activation with its pruning mask, on NB201.
+    prime-clip) echo "--algo prime --space nb201 --prime-act clip" ;;
     *) echo "quality.sh: unknown method '$1'" >&2; return 2 ;;
     esac
 }
@@ -82,7 +95,15 @@ def row_of(method, arch, seconds):
             "c100_test": acc["cifar100"][1], "in16_test": acc["imagenet16-120"][1],
             "skip_connect": arch.count("skip_connect"), "seconds": round(seconds, 1),
             "search_seconds": search_s, "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M")}
-rows = [row_of(m, archs[-1], float(t1) - float(t0))]
+# What a method claims beyond accuracy, from its log: DARTS-ES's stop, PRIME's pruning.
+extra = {}
+for line in open(d + "/log.jsonl"):
+    if '"kind": "early_stop"' in line:
+        j = json.loads(line)
+        extra["stopped_at_epoch"], extra["stop_epoch"] = j["epoch"], j["stop_epoch"]
+    elif '"kind": "prime"' in line:
+        extra["pruned_ops"] = json.loads(line).get("pruned")
+rows = [dict(row_of(m, archs[-1], float(t1) - float(t0)), **extra)]
 # A darts1-pt run holds a plain darts1 search: its magnitude result is that method's row too.
 if m == "darts1-pt" and len(archs) == 2 and search_s is not None:
     rows.append(row_of("darts1", archs[0], search_s))

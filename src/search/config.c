@@ -291,6 +291,14 @@ dnas_status dnas_search_config_preset(dnas_search_config *c, const char *name) {
     if (c->lr_epochs > 0)
         c->lr_epochs = c->lr_epochs * 14 / 5;
     c->epochs = c->epochs * 14 / 5;
+    /* Every other schedule counted in epochs stretches with them, so it ends where the paper's
+     * does relative to the search (SNAS' temperature, PC-DARTS/GAEA-GDAS warm-up, the Hessian
+     * tracking and DARTS-ES's earliest epoch); ES's window and delta count eigenvalues. */
+    if (c->tau_epochs > 0)
+        c->tau_epochs = c->tau_epochs * 14 / 5;
+    c->warmup_epochs = c->warmup_epochs * 14 / 5;
+    c->ev_every = c->ev_every * 14 / 5;
+    c->es_start = c->es_start * 14 / 5;
     c->channels = 8;
     c->cells = 1;
     c->train_images = 5000;

@@ -39,6 +39,18 @@ static void test_quick_preset_scales_schedules(void) {
     CHECK(d.channels == 8 && d.cells == 1 && d.train_images == 5000 && d.pt_interval == 2,
           "darts1: C %d N %d images %d pt_interval %d", d.channels, d.cells, d.train_images, d.pt_interval);
     CHECK(dnas_search_config_preset(&d, "slow") != DNAS_OK, "unknown preset accepted");
+    /* Schedules inside the search stretch with it: SNAS' temperature still reaches its end at
+     * the last epoch, PC-DARTS' warm-up stays 15/50 of the run, DARTS-ES' earliest epoch 10/50. */
+    dnas_search_config sn, pc, rd;
+    dnas_search_config_default(&sn, "snas");
+    dnas_search_config_default(&pc, "pcdarts");
+    dnas_search_config_default(&rd, "rdarts");
+    CHECK(dnas_search_config_preset(&sn, "quick") == DNAS_OK && dnas_search_config_preset(&pc, "quick") == DNAS_OK &&
+          dnas_search_config_preset(&rd, "quick") == DNAS_OK, "%s", dnas_last_error());
+    CHECK(sn.tau_epochs == sn.epochs && sn.epochs == 420, "snas: tau_epochs %d epochs %d", sn.tau_epochs, sn.epochs);
+    CHECK(pc.warmup_epochs == 42 && pc.epochs == 140, "pcdarts: warm-up %d of %d", pc.warmup_epochs, pc.epochs);
+    CHECK(rd.es_start == 28 && rd.ev_every == 5 && rd.es_window == 5, "rdarts: es_start %d ev_every %d window %d",
+          rd.es_start, rd.ev_every, rd.es_window);
 }
 
 int main(void) {
