@@ -36,7 +36,7 @@ static void k_bn_fwd(float **t) {
     check(be->bn_fwd_train(be, &p, t[1], smean, sinv, NULL, NULL, t[0], XS, gam, bet), "bn fwd");
 }
 static void k_bn_bwd(float **t) {
-    check(be->bn_bwd(be, t[2], 0, dgam, dbet, t[1], t[0], XS, smean, sinv, gam), "bn bwd");
+    check(be->bn_bwd(be, t[2], 0, dgam, dbet, t[1], 1.0f, t[0], XS, smean, sinv, gam), "bn bwd");
 }
 static void k_relu_fwd(float **t) { check(be->relu_fwd(be, t[1], t[0], NX), "relu fwd"); }
 static void k_relu_bwd(float **t) { check(be->relu_bwd(be, t[2], 0, t[1], t[0], NX), "relu bwd"); }
@@ -206,7 +206,7 @@ static int bn_main(int rounds) {
             check(be->bn_fwd_train(be, &p, y, pc + C, pc + 2 * C, NULL, NULL, x, xs, pc, NULL),
                   "bn fwd");
             double t1 = dnas_now_s();
-            check(be->bn_bwd(be, dx, 0, pc + 3 * C, pc + 4 * C, x, y, xs, pc + C, pc + 2 * C, pc),
+            check(be->bn_bwd(be, dx, 0, pc + 3 * C, pc + 4 * C, x, 1.0f, y, xs, pc + C, pc + 2 * C, pc),
                   "bn bwd");
             double t2 = dnas_now_s();
             if (r >= 0) tf[r] = t1 - t0, tb[r] = t2 - t1;

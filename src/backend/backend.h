@@ -79,11 +79,12 @@ struct dnas_backend {
     dnas_status (*bn_fwd_eval)(dnas_backend *be, const dnas_bn_p *p, float *y, const float *x,
                                dnas_shape xs, const float *running_mean, const float *running_var,
                                const float *gamma, const float *beta);
-    /* Backward of training-mode BN. dx may be NULL; dgamma/dbeta NULL when affine off or not
-     * wanted. */
+    /* Backward of training-mode BN for the output gradient dy_scale * dy (a weighted sum's
+     * m_i * dy without materialising it; 1 otherwise). dx may be NULL; dgamma/dbeta NULL when
+     * affine off or not wanted. */
     dnas_status (*bn_bwd)(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                          const float *dy, const float *x, dnas_shape xs, const float *save_mean,
-                          const float *save_invstd, const float *gamma);
+                          const float *dy, float dy_scale, const float *x, dnas_shape xs,
+                          const float *save_mean, const float *save_invstd, const float *gamma);
 
     dnas_status (*relu_fwd)(dnas_backend *be, float *y, const float *x, size_t n);
     /* dx (=/+=) dy * (y > 0) */

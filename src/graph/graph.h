@@ -19,7 +19,12 @@ enum { DNAS_WANT_WEIGHTS = 1, DNAS_WANT_ARCH = 2, DNAS_WANT_INPUTS = 4 };
 
 /* Op flags: what backward reads, so the planner keeps it alive. */
 enum { DNAS_OPF_SAVE_IN = 1, DNAS_OPF_SAVE_OUT = 2,
-       DNAS_OPF_KINK = 4 /* piecewise linear (ReLU): its on/off pattern can be frozen */ };
+       DNAS_OPF_KINK = 4, /* piecewise linear (ReLU): its on/off pattern can be frozen */
+       /* Its backward reads its output gradient through dnas_grad_scale (BN): when a weighted
+        * sum is the output's only reader, the planner lets the output gradient be the sum's own
+        * output gradient times the input's weight, so the sum never writes m_i * dy. */
+       DNAS_OPF_DY_SCALE = 8,
+       DNAS_OPF_MIX_SUM = 16 /* weighted sum: input i's gradient is mix[i] * dy (or dy) */ };
 
 /* Kink freezing, for second-order products by finite differences (graph/hvp.h): a recording
  * forward stores every kinked op's on/off pattern; while frozen, forward and backward use
@@ -62,6 +67,9 @@ typedef struct {
     int keep;            /* read by some backward: alive for the whole step */
     float *data, *grad;
     size_t data_off, grad_off;
+    /* >= 0: this value's gradient IS value grad_alias's gradient times mix[grad_mix] (1 when
+     * grad_mix < 0); set by the planner (DNAS_OPF_DY_SCALE), no buffer of its own. */
+    int grad_alias, grad_mix;
     uint8_t needs_grad;  /* set per backward call from `wants` */
     uint8_t grad_written;
     uint8_t scalar;      /* a loss (1,1,1,1): not batch-sized, set_batch leaves it alone */
@@ -133,6 +141,7 @@ struct dnas_graph {
     float *arena; size_t arena_floats;
     size_t peak_bytes;
     int planned;
+    int no_grad_alias;          /* set before planning: 1 = no gradient aliases (tests compare) */
     float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
     /* Stochastic ops (drop path, S4's noise) draw from Philox at (rng_key, a counter derived
      * from rng_step and the node), a pure function of them: the loop that runs the graph sets
@@ -239,10 +248,16 @@ static inline int dnas_value_live(const dnas_graph *g, int v) {
 static inline float *dnas_param_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->w + g->params[id].off; }
 static inline float *dnas_param_grad(dnas_graph *g, int id) { return id < 0 ? NULL : g->gw + g->params[id].off; }
 static inline float *dnas_buffer_data(dnas_graph *g, int id) { return id < 0 ? NULL : g->bufs + g->bufdesc[id].off; }
-/* Input-gradient pointer for input i of node n in backward, or NULL when not needed. */
+/* Input-gradient pointer for input i of node n in backward, or NULL when not needed (or when
+ * the input's gradient is an alias of n's output gradient: n's reader scales it itself). */
 static inline float *dnas_in_grad(dnas_graph *g, dnas_node *n, int i) {
     dnas_value *v = &g->vals[n->in[i]];
-    return v->needs_grad ? v->grad : NULL;
+    return v->needs_grad && v->grad_alias < 0 ? v->grad : NULL;
+}
+/* The factor a DNAS_OPF_DY_SCALE op applies to vals[v].grad to get its output gradient. */
+static inline float dnas_grad_scale(const dnas_graph *g, int v) {
+    const dnas_value *x = &g->vals[v];
+    return x->grad_alias < 0 || x->grad_mix < 0 ? 1.0f : g->mix[x->grad_mix];
 }
 
 #endif

@@ -60,6 +60,32 @@ static size_t assign(interval *iv, int n_iv) {
     return peak;
 }
 
+/* Gradient aliases (graph.h, DNAS_OPF_DY_SCALE): a value whose producer can scale its output
+ * gradient and whose only reader is one input of a weighted sum gets no gradient buffer; it
+ * reads the sum's output gradient times the input's weight. That saves the sum writing m_i*dy
+ * per input (a full pass over each op's output in every backward) and the memory of it. */
+static dnas_status plan_grad_aliases(dnas_graph *g) {
+    if (g->no_grad_alias) return DNAS_OK;
+    int *readers = dnas_calloc((size_t)g->n_vals * sizeof *readers, "memory plan");
+    if (!readers) return DNAS_ERR_OOM;
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int j = 0; j < g->nodes[i].n_in; j++) readers[g->nodes[i].in[j]]++;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const dnas_node *w = &g->nodes[i];
+        if (!(w->op->flags & DNAS_OPF_MIX_SUM)) continue;
+        for (int j = 0; j < w->n_in; j++) {
+            int v = w->in[j], p = g->vals[v].producer;
+            if (p < 0 || readers[v] != 1 || !(g->nodes[p].op->flags & DNAS_OPF_DY_SCALE) ||
+                v == g->loss || v == g->logits || g->nodes[p].train_only != w->train_only)
+                continue;
+            g->vals[v].grad_alias = w->out;
+            g->vals[v].grad_mix = w->mix[j];
+        }
+    }
+    dnas_free(readers);
+    return DNAS_OK;
+}
+
 dnas_status dnas_graph_plan(dnas_graph *g) {
     if (g->build_status) return g->build_status;
     if (g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph planned twice");
@@ -95,6 +121,8 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
     g->vals[g->loss].keep = 1;
     if (g->logits >= 0) g->vals[g->logits].keep = 1;
 
+    DNAS_TRY(plan_grad_aliases(g));
+
     int n_iv = 2 * g->n_vals + n;
     interval *iv = dnas_alloc((size_t)n_iv * sizeof *iv, "memory plan");
     if (!iv) return DNAS_ERR_OOM;
@@ -105,8 +133,13 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
         int start = x->producer < 0 ? 0 : x->producer;
         int end = x->keep ? T : (x->last_use < 0 ? start : x->last_use);
         iv[k++] = (interval){start, end, sz, &x->data_off};
+        if (x->grad_alias >= 0) continue; /* shares its reader's output gradient */
         int gstart = x->last_use < 0 ? T - 1 - (x->producer < 0 ? 0 : x->producer) : T - 1 - x->last_use;
         int gend = x->producer < 0 ? T : T - 1 - x->producer;
+        /* An aliased input reads this gradient until its own producer's backward. */
+        for (int a = 0; a < g->n_vals; a++)
+            if (g->vals[a].grad_alias == v && T - 1 - g->vals[a].producer > gend)
+                gend = T - 1 - g->vals[a].producer;
         iv[k++] = (interval){gstart, gend, sz, &x->grad_off};
     }
     for (int i = 0; i < n; i++) {
@@ -133,8 +166,10 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
      * debugging honest and costs nothing per step. */
     memset(g->arena, 0, floats * sizeof(float));
     for (int v = 0; v < g->n_vals; v++) {
-        g->vals[v].data = g->arena + g->vals[v].data_off;
-        g->vals[v].grad = g->arena + g->vals[v].grad_off;
+        dnas_value *x = &g->vals[v];
+        if (x->grad_alias >= 0) x->grad_off = g->vals[x->grad_alias].grad_off;
+        x->data = g->arena + x->data_off;
+        x->grad = g->arena + x->grad_off;
     }
     for (int i = 0; i < n; i++)
         if (g->nodes[i].scratch_n) g->nodes[i].scratch = g->arena + g->nodes[i].scratch_off;

@@ -28,7 +28,8 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     int w = (wants & DNAS_WANT_WEIGHTS) != 0;
     return g->be->bn_bwd(g->be, dnas_in_grad(g, n, 0), n->acc[0],
                          w ? dnas_param_grad(g, n->par[0]) : NULL,
-                         w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad, x->data, x->shape,
+                         w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad,
+                         dnas_grad_scale(g, n->out), x->data, x->shape,
                          n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]));
 }
 
@@ -42,7 +43,7 @@ static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx
     return 4.0 * (double)e + (dx ? 5.0 * (double)e + dnas_flop_acc(n, c, 0, e) : 0.0);
 }
 
-static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_BN), fwd, bwd, flops};
+static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN | DNAS_OPF_DY_SCALE, DNAS_KBIT(DNAS_K_BN), fwd, bwd, flops};
 
 int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track) {
     if (g->build_status || x < 0) return -1;

@@ -58,13 +58,13 @@ static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx
         if (v->producer >= 0 && !g->nodes[v->producer].active) continue;
         k++;
         if ((c->wants & DNAS_WANT_ARCH) && n->mix[i] >= 0) want_dm = 1;
-        if (dnas_flop_dx(n, c, i)) f += e + dnas_flop_acc(n, c, i, (size_t)e);
+        if (dnas_flop_dx(n, c, i) && v->grad_alias < 0) f += e + dnas_flop_acc(n, c, i, (size_t)e);
     }
     if (!c->backward) return k ? (2.0 * k - 1.0) * e : 0.0;
     return f + (want_dm ? 2.0 * k * e : 0.0);
 }
 
-static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN, DNAS_KBIT(DNAS_K_WSUM), fwd, bwd, flops};
+static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN | DNAS_OPF_MIX_SUM, DNAS_KBIT(DNAS_K_WSUM), fwd, bwd, flops};
 
 int dnas_op_wsum(dnas_graph *g, const char *name, const int *x, const int *mix, int k) {
     if (g->build_status) return -1;

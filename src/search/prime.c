@@ -254,7 +254,9 @@ dnas_status dnas_prime_admm_update(const dnas_prime_pen *p, const double *alpha,
         return DNAS_OK;
     }
     dnas_prime_act(p->clip, alpha, p->cand, p->mask, rows, cols, a);
-    for (size_t i = 0; i < n; i++) tmp[i] = a[i] + u[i];
+    /* A pruned op keeps the U it built while live (its update skips it), so it must not be
+     * projectable: Z on a pruned op would pull the live ones towards an op that cannot run. */
+    for (size_t i = 0; i < n; i++) tmp[i] = live_at(p->cand, p->mask, i) ? a[i] + u[i] : -INFINITY;
     DNAS_TRY(dnas_prime_project(sp, p->cand, tmp, z));
     for (size_t i = 0; i < n; i++)
         if (live_at(p->cand, p->mask, i)) u[i] += a[i] - z[i];

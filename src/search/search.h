@@ -280,7 +280,8 @@ void dnas_prime_sched_observe(dnas_prime_sched *q, double fi);
  * candidates, or clip(alpha, 0, 1) on live entries (mask 1; NULL = all); 0 elsewhere. */
 void dnas_prime_act(int clip, const double *alpha, const uint8_t *cand, const uint8_t *mask,
                     int rows, int cols, double *a);
-/* galpha += (d a / d alpha)^T da (clip: 1 on live entries with 0 <= alpha <= 1, as torch.clamp). */
+/* galpha += (d a / d alpha)^T da (clip: 1 on live entries with 0 <= alpha <= 1, bounds included:
+ * torch.clamp's rule when the reference ran; torch 2.15 gives 0 at the bounds). */
 void dnas_prime_act_backward(int clip, const double *alpha, const double *a, const double *da,
                              const uint8_t *cand, const uint8_t *mask, int rows, int cols,
                              double *galpha);

@@ -180,7 +180,7 @@ static void test_bn(void) {
             dnas_ref_bn_bwd(rdx, acc, rdg, rdb, dvec(dy, n), dvec(x, n), xs, dvec(hmean, C),
                             dvec(hinv, C), dvec(g, C));
             float *ddx = up(dx0, n), *ddg = up(dg0, C), *ddb = up(db0, C);
-            ok(be->bn_bwd(be, ddx, acc, ddg, ddb, up(dy, n), dxd, xs, up(hmean, C), up(hinv, C),
+            ok(be->bn_bwd(be, ddx, acc, ddg, ddb, up(dy, n), 1.0f, dxd, xs, up(hmean, C), up(hinv, C),
                           up(g, C)), "bn bwd");
             expect_close(WHAT("bn bwd dx %d acc %d", (int)t, acc), ddx, rdx, n, TOL_RED);
             expect_close(WHAT("bn bwd dgamma %d", (int)t), ddg, rdg, C, TOL_RED);

@@ -21,47 +21,27 @@ Entries (float32 unless int32 is said; (6,5) = edges x ops):
 
 Usage: python3 tests/ref/fair_drnas_twin.py [--out PATH]
 """
-import argparse
 import os
 import sys
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nb201_twin import NB201Supernet, ResBlock  # noqa: E402
-from make_fixtures import (C, N, CLASSES, BATCH, IMAGE, TRACK_BN, MODEL_SEED,  # noqa: E402
-                           write_fixture, param_items)
+from make_fixtures import (BATCH, CLASSES, IMAGE, config_and_params, forward_mix,  # noqa: E402
+                           new_model, save_fixture)
+from twin_common import deterministic, parse_out, seeded_batch  # noqa: E402
 
 DATA_SEED = 4242
 W01 = 10.0
 
 
-def forward_mix(model, x, w):
-    x = model.stem(x)
-    for cell in model.cells:
-        x = cell(x) if isinstance(cell, ResBlock) else cell(x, w)
-    x = model.lastact(x)
-    return model.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "fair_drnas_fixture.bin"))
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
-    torch.manual_seed(MODEL_SEED)
-    model = NB201Supernet(C, N, CLASSES, track_bn=bool(TRACK_BN)).float().train()
-    g = torch.Generator().manual_seed(DATA_SEED)
-    xv = torch.randn(BATCH, 3, IMAGE, IMAGE, generator=g)
-    yv = torch.randint(0, CLASSES, (BATCH,), generator=g, dtype=torch.int64)
-    e = OrderedDict()
-    e["config"] = torch.tensor([C, N, CLASSES, BATCH, IMAGE, TRACK_BN, 0], dtype=torch.int32)
-    for k, p in param_items(model):
-        e["param/" + k] = p.detach().clone()
+    args = parse_out("fair_drnas_fixture.bin")
+    deterministic()
+    model = new_model()
+    g, xv, yv = seeded_batch(DATA_SEED, BATCH, IMAGE, CLASSES)
+    e = config_and_params(model)
     e["xv"], e["yv"] = xv, yv.to(torch.int32)
 
     # FairDARTS
@@ -85,7 +65,7 @@ def main():
     (ga,) = torch.autograd.grad(F.cross_entropy(forward_mix(model, xv, theta), yv), [alpha])
     e["drnas/alpha"], e["drnas/gamma"] = alpha.detach(), x.detach()
     e["drnas/theta"], e["drnas/galpha"] = theta.detach(), ga
-    write_fixture(args.out, e)
+    save_fixture(args.out, e)
     print("wrote", args.out)
 
 

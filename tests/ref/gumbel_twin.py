@@ -32,18 +32,17 @@ Entries (float32 unless int32 is said; (6,5) = edges x ops):
 
 Usage: python3 tests/ref/gumbel_twin.py [--out PATH]
 """
-import argparse
 import os
 import sys
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nb201_twin import NB201Supernet, ResBlock, EDGES  # noqa: E402
-from make_fixtures import (C, N, CLASSES, BATCH, IMAGE, TRACK_BN, MODEL_SEED,  # noqa: E402
-                           write_fixture, param_items)
+from nb201_twin import ResBlock, EDGES  # noqa: E402
+from make_fixtures import (BATCH, CLASSES, IMAGE, config_and_params, forward_mix,  # noqa: E402
+                           new_model, save_fixture)
+from twin_common import deterministic, parse_out, seeded_batch  # noqa: E402
 
 DATA_SEED = 5151
 SNAS_TAU, GDAS_TAU = 0.7, 3.0
@@ -53,14 +52,6 @@ MIN_MARGIN = 0.05
 def gumbel(shape, g):
     u = torch.rand(shape, generator=g, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
     return (-torch.log(-torch.log(u))).float()
-
-
-def forward_mix(model, x, w):
-    x = model.stem(x)
-    for cell in model.cells:
-        x = cell(x) if isinstance(cell, ResBlock) else cell(x, w)
-    x = model.lastact(x)
-    return model.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
 def run_op(edge, o, x, xr):
@@ -100,21 +91,11 @@ def forward_gdas(model, x, h, k):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "gumbel_fixture.bin"))
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
-    torch.manual_seed(MODEL_SEED)
-    model = NB201Supernet(C, N, CLASSES, track_bn=bool(TRACK_BN)).float().train()
-    g = torch.Generator().manual_seed(DATA_SEED)
-    xv = torch.randn(BATCH, 3, IMAGE, IMAGE, generator=g)
-    yv = torch.randint(0, CLASSES, (BATCH,), generator=g, dtype=torch.int64)
-    e = OrderedDict()
-    e["config"] = torch.tensor([C, N, CLASSES, BATCH, IMAGE, TRACK_BN, 0], dtype=torch.int32)
-    for name, p in param_items(model):
-        e["param/" + name] = p.detach().clone()
+    args = parse_out("gumbel_fixture.bin")
+    deterministic()
+    model = new_model()
+    g, xv, yv = seeded_batch(DATA_SEED, BATCH, IMAGE, CLASSES)
+    e = config_and_params(model)
     e["xv"], e["yv"] = xv, yv.to(torch.int32)
     rows = len(EDGES)
 
@@ -150,7 +131,7 @@ def main():
     e["gdas/alpha"], e["gdas/G"], e["gdas/p"] = alpha.detach(), G, p.detach()
     e["gdas/k"] = k.to(torch.int32)
     e["gdas/loss"], e["gdas/galpha"] = loss.detach().reshape(1), ga
-    write_fixture(args.out, e)
+    save_fixture(args.out, e)
     print("wrote", args.out, "sampled ops", k.tolist())
 
 

@@ -17,9 +17,10 @@ Entries (fixture format: tests/ref/README.md):
   {sec}grad/<name>  dloss/dparam of every parameter (state_dict order)
   {sec}grad/alpha   (2,14,9) dloss/dalpha (0 on non-candidates)
 
-The weights are not stored (they would double the file): every parameter follows a rule that
-the C test computes bit-identically (integer hashing, then IEEE-exact double operations and one
-rounding to float32): for element j (PyTorch layout) of parameter `name`,
+The weights are not stored (they would double the file): every parameter follows a rule
+(twin_common.init_by_rule; tests/ref/twin.h twin_init_by_rule) that the C test computes
+bit-identically (integer hashing, then IEEE-exact double operations and one rounding to
+float32): for element j (PyTorch layout) of parameter `name`,
   h = splitmix64(fnv1a64(name) + j), s = 2 * (h >> 11) * 2^-53 - 1   (uniform in [-1, 1))
   conv / linear weight and linear bias: s / sqrt(fan_in)   (PyTorch's default init range)
   BN weight: 1 + s / 8;  BN bias: s / 8
@@ -29,60 +30,21 @@ differences are printed: the float32 noise floor the C test can expect.
 Usage: pip install torch numpy; python3 tests/ref/make_darts_fixture.py [--out PATH]
 """
 
-import argparse
-import math
 import os
 import sys
 from collections import OrderedDict
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from darts_twin import DartsSupernet  # noqa: E402
-from make_fixtures import read_fixture, write_fixture  # noqa: E402
+from make_fixtures import save_fixture  # noqa: E402
+from twin_common import deterministic, parse_out, relerr, rule_models, seeded_batch  # noqa: E402
 
 C, L, CLASSES, BATCH, IMAGE, TRACK_BN = 4, 5, 10, 4, 16, 0
 SECTIONS = (("", ""), ("s1/", "s1"), ("s3/", "s3"))
 DATA_SEED = 4711
-M64 = (1 << 64) - 1
-
-
-def fnv1a64(s):
-    h = 0xCBF29CE484222325
-    for b in s.encode("utf-8"):
-        h = ((h ^ b) * 0x100000001B3) & M64
-    return h
-
-
-def splitmix64(x):
-    x = (x + 0x9E3779B97F4A7C15) & M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
-    return x ^ (x >> 31)
-
-
-def rule_values(name, n):
-    """The start values of a parameter's n elements (before the per-kind scaling), as doubles."""
-    base = fnv1a64(name)
-    return np.array([2.0 * ((splitmix64((base + j) & M64) >> 11) * 2.0 ** -53) - 1.0
-                     for j in range(n)], dtype=np.float64)
-
-
-def init_by_rule(model):
-    mods = dict(model.named_modules())
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            s = rule_values(name, p.numel())
-            mod = mods[name.rsplit(".", 1)[0]]
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                v = 1.0 + s / 8 if name.endswith(".weight") else s / 8
-            else:
-                w = mod.weight
-                fan_in = w.shape[1] * (w.shape[2] * w.shape[3] if w.dim() == 4 else 1)
-                v = s * (1.0 / math.sqrt(fan_in))
-            p.copy_(torch.from_numpy(v.astype(np.float32)).reshape(p.shape))
 
 
 def forward_backward(model, x, y, alpha):
@@ -95,37 +57,21 @@ def forward_backward(model, x, y, alpha):
     return logits.detach(), loss.detach(), grads, a.grad.detach().clone()
 
 
-def relerr(a, b):
-    a, b = a.double(), b.double()
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                   "darts_fixture.bin"))
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)  # fixed reduction order: same bytes on re-run
+    args = parse_out("darts_fixture.bin")
+    deterministic()
 
-    g = torch.Generator().manual_seed(DATA_SEED)
-    x = torch.randn(BATCH, 3, IMAGE, IMAGE, generator=g)
-    y = torch.randint(0, CLASSES, (BATCH,), generator=g, dtype=torch.int64)
+    g, x, y = seeded_batch(DATA_SEED, BATCH, IMAGE, CLASSES)
     entries = OrderedDict()
     entries["config"] = torch.tensor([C, L, CLASSES, BATCH, IMAGE, TRACK_BN], dtype=torch.int32)
     entries["x"] = x
     entries["y"] = y.to(torch.int32)
     for sec, ops in SECTIONS:
-        model = DartsSupernet(C, L, CLASSES, ops=ops, track=bool(TRACK_BN))
-        init_by_rule(model)
-        model.train()
+        model, m64 = rule_models(lambda: DartsSupernet(C, L, CLASSES, ops=ops, track=bool(TRACK_BN)))
         alpha = 1e-3 * torch.randn(2, 14, 9, generator=g)
         alpha[:, :, 8] = 0.0
         logits, loss, grads, galpha = forward_backward(model, x, y, alpha)
         # The same in float64 from the same float32 start: the noise floor of the float32 run.
-        m64 = DartsSupernet(C, L, CLASSES, ops=ops, track=bool(TRACK_BN)).double()
-        m64.load_state_dict(model.state_dict())
-        m64.train()
         l64, s64, g64, ga64 = forward_backward(m64, x.double(), y, alpha.double())
         worst = max(((relerr(grads[n], g64[n]), n) for n in grads))
         print("%-4s %d weights: loss %.7f; float32 vs float64: logits %.2e, loss %.2e, "
@@ -139,10 +85,8 @@ def main():
         for n, t in grads.items():
             entries[sec + "grad/" + n] = t
         entries[sec + "grad/alpha"] = galpha
-    write_fixture(args.out, entries)
-    back = read_fixture(args.out)
-    assert list(back.keys()) == list(entries.keys())
-    print("wrote %s: %d entries, %d bytes" % (args.out, len(entries), os.path.getsize(args.out)))
+    size = save_fixture(args.out, entries)
+    print("wrote %s: %d entries, %d bytes" % (args.out, len(entries), size))
 
 
 if __name__ == "__main__":

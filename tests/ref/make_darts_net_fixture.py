@@ -29,7 +29,6 @@ the noise floor the C test can expect.
 Usage: pip install torch numpy; python3 tests/ref/make_darts_net_fixture.py [--out PATH]
 """
 
-import argparse
 import math
 import os
 import sys
@@ -43,7 +42,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from darts_net_twin import (NetworkCIFAR, NB201Network, AuxiliaryHead, DropPath,  # noqa: E402
                             check_philox, count_weights, philox64)
-from make_fixtures import write_fixture, read_fixture  # noqa: E402
+from make_fixtures import save_fixture  # noqa: E402
+from twin_common import deterministic, fnv1a64, parse_out, relerr, seeded_batch  # noqa: E402
 
 C, L, CLASSES, BATCH, IMAGE = 8, 6, 10, 4, 32  # cells 2 and 4 reduce; aux head on cell 4 (8x8)
 GENOTYPE = "DARTS_V2"
@@ -59,13 +59,6 @@ NB201_ARCHS = (
     "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
     "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|skip_connect~2|",
 )
-
-
-def fnv1a64(s):
-    h = 0xCBF29CE484222325
-    for b in s.encode("utf-8"):
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
 
 
 def uniform_by_name(name, n):
@@ -169,22 +162,11 @@ def counts():
     return e
 
 
-def relerr(a, b):
-    a, b = a.double(), b.double()
-    return float((a - b).abs().max() / max(float(b.abs().max()), 1e-30))
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "darts_net_fixture.bin"))
-    args = ap.parse_args()
+    args = parse_out("darts_net_fixture.bin")
     check_philox()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)  # fixed reduction order: same bytes on re-run
-    g = torch.Generator().manual_seed(DATA_SEED)
-    x = torch.randn(BATCH, 3, IMAGE, IMAGE, generator=g)
-    y = torch.randint(0, CLASSES, (BATCH,), generator=g)
+    deterministic()
+    _, x, y = seeded_batch(DATA_SEED, BATCH, IMAGE, CLASSES)
 
     e = OrderedDict()
     e["config"] = torch.tensor([C, L, CLASSES, BATCH, IMAGE, BIG_STRIDE], dtype=torch.int32)
@@ -198,9 +180,7 @@ def main():
     e64 = run(torch.float64, x, y)
     e.update(e32)
     e.update(counts())
-    write_fixture(args.out, e)
-    back = read_fixture(args.out)
-    assert list(back.keys()) == list(e.keys())
+    size = save_fixture(args.out, e)
 
     # Noise floor: float32 against float64, normwise, worst per group.
     worst = {}
@@ -217,7 +197,7 @@ def main():
     for k, v in e.items():
         if k.startswith("count/"):
             print("  %s = %d" % (k, int(v[0])))
-    print("wrote %s (%d bytes, %d entries)" % (args.out, os.path.getsize(args.out), len(e)))
+    print("wrote %s (%d bytes, %d entries)" % (args.out, size, len(e)))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nb201_twin import NB201Supernet, new_alpha  # noqa: E402
+from nb201_twin import NB201Supernet, ResBlock, new_alpha  # noqa: E402
+from twin_common import deterministic, random_batch, relerr  # noqa: E402
 
 MAGIC = b"DNASFIX1"
 VERSION = 1
@@ -89,6 +90,48 @@ def read_fixture(path):
         out[name] = arr.reshape(dims)
     assert off == len(data), "trailing bytes"
     return out
+
+
+def save_fixture(path, entries, check_values=False):
+    """write_fixture, then the file read back: the same names in the same order (with
+    check_values, the same values too). Returns the file's size in bytes."""
+    write_fixture(path, entries)
+    back = read_fixture(path)
+    assert list(back.keys()) == list(entries.keys())
+    if check_values:
+        for k, t in entries.items():
+            assert np.array_equal(back[k], t.detach().numpy().astype(back[k].dtype).reshape(back[k].shape)), k
+    return os.path.getsize(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# the start state every NB201 fixture shares (also fair_drnas_twin.py, gumbel_twin.py,
+# methods_twin.py)
+
+def new_model(track_bn=bool(TRACK_BN)):
+    """The small supernet at its start state: PyTorch's default init drawn right after
+    torch.manual_seed(MODEL_SEED), float32, train mode."""
+    torch.manual_seed(MODEL_SEED)
+    return NB201Supernet(C, N, CLASSES, track_bn=track_bn).float().train()
+
+
+def config_and_params(model, steps=0):
+    """The first entries of a fixture on that supernet: config [C, N, classes, batch, image,
+    track_bn, steps] and param/<name>, the start weights."""
+    e = OrderedDict()
+    e["config"] = torch.tensor([C, N, CLASSES, BATCH, IMAGE, TRACK_BN, steps], dtype=torch.int32)
+    for k, p in param_items(model):
+        e["param/" + k] = p.detach().clone()
+    return e
+
+
+def forward_mix(model, x, w):
+    """NB201Supernet.forward with the mixing weights w given (instead of softmax(alpha))."""
+    x = model.stem(x)
+    for cell in model.cells:
+        x = cell(x) if isinstance(cell, ResBlock) else cell(x, w)
+    x = model.lastact(x)
+    return model.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,8 +392,7 @@ def make_data():
     g = torch.Generator().manual_seed(DATA_SEED)
 
     def batch():
-        return (torch.randn(BATCH, 3, IMAGE, IMAGE, generator=g),
-                torch.randint(0, CLASSES, (BATCH,), generator=g, dtype=torch.int64))
+        return random_batch(g, BATCH, IMAGE, CLASSES)
 
     d = OrderedDict()
     d["x"], d["y"] = batch()
@@ -361,12 +403,6 @@ def make_data():
     for k in ("xt0", "xt", "xv"):
         d["v2/" + k], d["v2/y" + k[1:]] = batch()
     return d
-
-
-def relerr(a, b):
-    """Normwise relative difference max|a - b| / max|b|."""
-    a, b = a.double(), b.double()
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
 
 
 def start_entries(model0, data):
@@ -387,13 +423,10 @@ def main():
     ap.add_argument("--out-dir", default=os.path.dirname(os.path.abspath(__file__)))
     args = ap.parse_args()
 
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)  # fixed reduction order: same bytes on re-run
-    torch.manual_seed(MODEL_SEED)
-    model0 = NB201Supernet(C, N, CLASSES, track_bn=bool(TRACK_BN)).float().train()
+    deterministic()
+    model0 = new_model()
     # the same net with cell BN running statistics: same seed, so the same weights
-    torch.manual_seed(MODEL_SEED)
-    model0_bn = NB201Supernet(C, N, CLASSES, track_bn=True).float().train()
+    model0_bn = new_model(track_bn=True)
     for (k, p), (k2, p2) in zip(param_items(model0), param_items(model0_bn)):
         assert k == k2 and torch.equal(p, p2), k
     data = make_data()
@@ -430,13 +463,9 @@ def main():
     e3 = compute_optim()
     for name, e in (("nb201_fixture.bin", e1), ("nb201_fixture_v2.bin", e2), ("optim_fixture.bin", e3)):
         path = os.path.join(args.out_dir, name)
-        write_fixture(path, e)
-        back = read_fixture(path)
-        assert list(back.keys()) == list(e.keys())
-        for k, t in e.items():
-            assert np.array_equal(back[k], t.detach().numpy().astype(back[k].dtype).reshape(back[k].shape)), k
+        size = save_fixture(path, e, check_values=True)
         paths.append(path)
-        print("wrote %s: %d entries, %d bytes" % (path, len(e), os.path.getsize(path)))
+        print("wrote %s: %d entries, %d bytes" % (path, len(e), size))
 
     print("torch %s; config C=%d N=%d classes=%d batch=%d image=%d track_bn=%d; %d weights"
           % (torch.__version__, C, N, CLASSES, BATCH, IMAGE, TRACK_BN,

@@ -11,6 +11,16 @@ step from the twin's own state before it (tests/ref/test_nb201_twin.c, "one-step
     steps/<s>/buffer/<name>    BN running statistics (track_bn 0)
     steps/<s>/bn1_buffer/<name> the same with cell BN statistics (track_bn 1)
     steps/<s>/train_loss, valid_loss
+    kinks/threshold            KINK_THRESHOLD (below)
+    kinks/shape/<relu>         int32 NCHW shape of each ReLU's input (our graph's node names)
+    kinks/<s>/<p>/<relu>/index int32: flat NCHW indices of the inputs of that ReLU with |x| <
+                               KINK_THRESHOLD in the forward p of step s (train: the w step's,
+                               valid: the arch step's); only ReLUs that have some
+    kinks/<s>/<p>/<relu>/x     the twin's values there (its side: on iff x > 0)
+    kinks/<s>/<p>/summary      int32 [ReLUs, their inputs, inputs written] of that forward
+
+The C test puts its own ReLUs on the twin's side at those inputs (a kink a build's rounding
+could cross: KINK_THRESHOLD says why that threshold).
 
 It also prints why a free-running multi-step comparison cannot be tight: how far the float32
 trajectory moves when the start weights move by one float ulp, against float32 vs float64 from
@@ -30,12 +40,64 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_fixtures as mf  # noqa: E402
-from nb201_twin import NB201Supernet  # noqa: E402
+from nb201_twin import NB201Supernet, ResBlock  # noqa: E402
+
+import torch.nn.functional as F  # noqa: E402  (the module the twin calls F.relu through)
+
+# The twin's ReLU inputs with |x| below this are written as kinks/...: where a build's own
+# rounding could put them on the other side of 0 (test_nb201_twin.c, run_v1_steps). Measured
+# over all 10 forwards of the 5 steps, each from the twin's state: our ReLU inputs differ from
+# the twin's by at most 5.8e-6 (ARCH=x86-64) and 4.7e-6 (default build), about 1.3e-6 of the
+# largest |x| of that ReLU (1.6 to 4.4); the one input that flips (step 0's arch forward; in
+# ARCH=x86-64, after a later kernel change in the default build) is 8.4e-7 in the twin, -3.5e-8
+# in ours. 1e-3 is 170 times the largest difference,
+# and only ~180 of the 127,000 inputs of a forward lie below it.
+KINK_THRESHOLD = 1e-3
 
 
-def run_steps(model, alpha, data, dtype, bn1_model=None):
+def relu_names(model):
+    """Our graph's names (src/space/nb201.c) of the twin's ReLUs, in the order its forward
+    calls F.relu: ResNet block i: cells.i.relu_a, cells.i.relu_b; search cell i: cells.i.relu0..2
+    (one per source node); then lastact.relu."""
+    names = []
+    for i, cell in enumerate(model.cells):
+        if isinstance(cell, ResBlock):
+            names += ["cells.%d.relu_a" % i, "cells.%d.relu_b" % i]
+        else:
+            names += ["cells.%d.relu%d" % (i, j) for j in range(3)]
+    return names + ["lastact.relu"]
+
+
+class ReluInputs:
+    """While active, records the input of every F.relu call (the twin's only kink), in call
+    order; the result is the original F.relu's, so nothing computed changes."""
+
+    def __enter__(self):
+        self.xs = []
+        self._relu = F.relu
+
+        def relu(x, inplace=False):
+            self.xs.append(x.detach().clone())
+            return self._relu(x, inplace=inplace)
+
+        F.relu = relu
+        return self
+
+    def __exit__(self, *exc):
+        F.relu = self._relu
+        return False
+
+    def named(self, model):
+        names = relu_names(model)
+        assert len(self.xs) == len(names), "%d ReLU calls, expected %d" % (len(self.xs), len(names))
+        return list(zip(names, self.xs))
+
+
+def run_steps(model, alpha, data, dtype, bn1_model=None, relu_log=None):
     """The 5 DARTS-V1 steps of make_fixtures.v1_steps, recording the whole state after each.
-    bn1_model (track_bn 1, same weights) runs the same steps alongside for its statistics."""
+    bn1_model (track_bn 1, same weights) runs the same steps alongside for its statistics.
+    relu_log (a list) gets, per step, {"train": ..., "valid": ...}: the (name, input) of every
+    ReLU of the w step's forward and of the arch step's forward."""
     w_opt = mf.new_w_opt(model)
     a_opt = torch.optim.Adam([alpha], lr=mf.A_LR, betas=mf.A_BETAS, weight_decay=mf.A_WD, eps=mf.A_EPS)
     states = []
@@ -46,9 +108,13 @@ def run_steps(model, alpha, data, dtype, bn1_model=None):
     for s in range(mf.STEPS):
         xt, yt = data["v1/%d/xt" % s].to(dtype), data["v1/%d/yt" % s]
         xv, yv = data["v1/%d/xv" % s].to(dtype), data["v1/%d/yv" % s]
-        tl = mf.w_step(model, w_opt, xt, yt, alpha)[0]
+        with ReluInputs() as rt:
+            tl = mf.w_step(model, w_opt, xt, yt, alpha)[0]
         a_opt.zero_grad(set_to_none=True)
-        vloss = mf.xent(model, xv, yv, alpha)
+        with ReluInputs() as rv:
+            vloss = mf.xent(model, xv, yv, alpha)
+        if relu_log is not None:
+            relu_log.append({"train": rt.named(model), "valid": rv.named(model)})
         (alpha.grad,) = torch.autograd.grad(vloss, [alpha])
         a_opt.step()
         st = OrderedDict()
@@ -74,6 +140,28 @@ def run_steps(model, alpha, data, dtype, bn1_model=None):
                 st["bn1_buffer/" + k] = b.detach().clone()
         states.append(st)
     return states
+
+
+def kink_entries(e, relu_log):
+    """The twin's near-zero ReLU inputs of every step's two forwards (kinks/ in the docstring)."""
+    e["kinks/threshold"] = torch.tensor([KINK_THRESHOLD], dtype=torch.float32)
+    for name, x in relu_log[0]["train"]:
+        e["kinks/shape/" + name] = torch.tensor(list(x.shape), dtype=torch.int32)
+    for s, passes in enumerate(relu_log):
+        for p in ("train", "valid"):
+            elems = near = 0
+            for name, x in passes[p]:
+                flat = x.reshape(-1)
+                idx = torch.nonzero(flat.abs() < KINK_THRESHOLD).reshape(-1)
+                elems += flat.numel()
+                near += idx.numel()
+                if idx.numel():
+                    e["kinks/%d/%s/%s/index" % (s, p, name)] = idx.to(torch.int32)
+                    e["kinks/%d/%s/%s/x" % (s, p, name)] = flat[idx]
+            e["kinks/%d/%s/summary" % (s, p)] = torch.tensor([len(passes[p]), elems, near], dtype=torch.int32)
+            print("step %d %s forward: %d ReLUs, %d inputs, %d with |x| < %g (nearest %.2g)" % (
+                s, p, len(passes[p]), elems, near, KINK_THRESHOLD,
+                min(x.abs().min().item() for _, x in passes[p])))
 
 
 def nudge_one_ulp(model, seed):
@@ -120,8 +208,9 @@ def main():
     data = mf.make_data()
     alpha0 = data["alpha"]
 
+    relu_log = []
     states = run_steps(copy.deepcopy(model0), alpha0.clone().requires_grad_(True), data,
-                       torch.float32, bn1_model=copy.deepcopy(model0_bn))
+                       torch.float32, bn1_model=copy.deepcopy(model0_bn), relu_log=relu_log)
     # the same trajectory as the main fixture's free run
     main = mf.read_fixture(os.path.join(os.path.dirname(os.path.abspath(__file__)), "nb201_fixture.bin"))
     last = states[-1]
@@ -134,6 +223,7 @@ def main():
     for s, st in enumerate(states):
         for k, v in st.items():
             e["steps/%d/%s" % (s, k)] = v
+    kink_entries(e, relu_log)
     path = os.path.join(args.out_dir, "nb201_steps_fixture.bin")
     mf.write_fixture(path, e)
     back = mf.read_fixture(path)

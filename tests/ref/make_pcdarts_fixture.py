@@ -23,15 +23,15 @@ Entries (fixture format: tests/ref/README.md):
   grad/alpha     (2,14,9) dloss/dalpha (0 on non-candidates)
   grad/beta      (2,14) dloss/dbeta
 
-The weights are not stored: every parameter follows make_darts_fixture.py's rule (a hash of
-the parameter's name and element index, exact double operations, one rounding to float32),
-which the C test reproduces bit-identically. The same is computed in float64 from the same
-float32 start and the normwise relative differences are printed: the float32 noise floor.
+The weights are not stored: every parameter follows make_darts_fixture.py's rule
+(twin_common.init_by_rule: a hash of the parameter's name and element index, exact double
+operations, one rounding to float32), which the C test reproduces bit-identically. The same is
+computed in float64 from the same float32 start and the normwise relative differences are
+printed: the float32 noise floor.
 
 Usage: pip install torch numpy; python3 tests/ref/make_pcdarts_fixture.py [--out PATH]
 """
 
-import argparse
 import os
 import sys
 from collections import OrderedDict
@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_darts_fixture import init_by_rule, relerr  # noqa: E402
-from make_fixtures import read_fixture, write_fixture  # noqa: E402
+from make_fixtures import save_fixture  # noqa: E402
 from pcdarts_twin import PCDartsSupernet  # noqa: E402
+from twin_common import deterministic, parse_out, relerr, rule_models, seeded_batch  # noqa: E402
 
 C, L, CLASSES, BATCH, IMAGE, TRACK_BN, K = 8, 5, 10, 4, 16, 0, 4
 DATA_SEED = 4712
@@ -61,27 +61,16 @@ def forward_backward(model, x, y, alpha, beta):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                   "pcdarts_fixture.bin"))
-    args = ap.parse_args()
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)  # fixed reduction order: same bytes on re-run
+    args = parse_out("pcdarts_fixture.bin")
+    deterministic()
 
-    g = torch.Generator().manual_seed(DATA_SEED)
-    x = torch.randn(BATCH, 3, IMAGE, IMAGE, generator=g)
-    y = torch.randint(0, CLASSES, (BATCH,), generator=g, dtype=torch.int64)
+    g, x, y = seeded_batch(DATA_SEED, BATCH, IMAGE, CLASSES)
     alpha = ARCH_SCALE * torch.randn(2, 14, 9, generator=g)
     alpha[:, :, 8] = 0.0
     beta = ARCH_SCALE * torch.randn(2, 14, generator=g)
 
-    model = PCDartsSupernet(C, L, CLASSES, track=bool(TRACK_BN), K=K)
-    init_by_rule(model)
-    model.train()
+    model, m64 = rule_models(lambda: PCDartsSupernet(C, L, CLASSES, track=bool(TRACK_BN), K=K))
     logits, loss, grads, galpha, gbeta = forward_backward(model, x, y, alpha, beta)
-    m64 = PCDartsSupernet(C, L, CLASSES, track=bool(TRACK_BN), K=K).double()
-    m64.load_state_dict(model.state_dict())
-    m64.train()
     l64, s64, g64, ga64, gb64 = forward_backward(m64, x.double(), y, alpha.double(), beta.double())
     worst = max(((relerr(grads[n], g64[n]), n) for n in grads))
     print("PC-DARTS C=%d L=%d K=%d: %d weights, %d tensors, loss %.7f; float32 vs float64: "
@@ -102,10 +91,8 @@ def main():
         entries["grad/" + n] = t
     entries["grad/alpha"] = galpha
     entries["grad/beta"] = gbeta
-    write_fixture(args.out, entries)
-    back = read_fixture(args.out)
-    assert list(back.keys()) == list(entries.keys())
-    print("wrote %s: %d entries, %d bytes" % (args.out, len(entries), os.path.getsize(args.out)))
+    size = save_fixture(args.out, entries)
+    print("wrote %s: %d entries, %d bytes" % (args.out, len(entries), size))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,6 @@ Prints the float32-vs-float64 noise floor and the finite-difference-vs-exact gap
 Usage: pip install torch numpy; python3 tests/ref/methods_twin.py [--out PATH]
 """
 
-import argparse
 import copy
 import math
 import os
@@ -63,10 +62,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nb201_twin import NB201Supernet, ResBlock  # noqa: E402
-from make_fixtures import (C, N, CLASSES, BATCH, IMAGE, TRACK_BN, MODEL_SEED,  # noqa: E402
-                           write_fixture, read_fixture, param_items, buffer_items, relerr,
-                           is_cell_conv_bias)
+from make_fixtures import (BATCH, CLASSES, IMAGE, buffer_items, config_and_params,  # noqa: E402
+                           forward_mix, is_cell_conv_bias, new_model, param_items, save_fixture)
+from twin_common import deterministic, parse_out, random_batch, relerr  # noqa: E402
 
 DATA_SEED = 31337
 # iDARTS (idarts.c): K Neumann terms, step gamma, finite-difference eps (graph/hvp.h, 0.01)
@@ -78,15 +76,6 @@ GA_CAND = (1, 2, 3, 4)  # --ops no-none
 PT_IMAGE, PT_N, PT_FIXED_ROW, PT_FIXED_OP = 32, 32, 2, 3
 PT_MIN_MARGIN = 1e-4  # relative top-1/top-2 logit margin, ~100x the logits' float error
 CIFAR10_MEAN, CIFAR10_STD = (125.3, 123.0, 113.9), (63.0, 62.1, 66.7)  # data/cifar.c
-
-
-def forward_mix(model, x, w):
-    """NB201Supernet.forward with the mixing weights given (GAEA's theta, PT's masked mix)."""
-    x = model.stem(x)
-    for cell in model.cells:
-        x = cell(x) if isinstance(cell, ResBlock) else cell(x, w)
-    x = model.lastact(x)
-    return model.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
 def set_weights(params, ws):
@@ -329,19 +318,14 @@ def pt_data(model0, alpha_pt, seed):
 # ---------------------------------------------------------------------------------------------
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "methods_fixture.bin"))
-    args = ap.parse_args()
+    args = parse_out("methods_fixture.bin", __doc__)
 
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
-    torch.manual_seed(MODEL_SEED)
-    model0 = NB201Supernet(C, N, CLASSES, track_bn=bool(TRACK_BN)).float().train()
+    deterministic()
+    model0 = new_model()
     g = torch.Generator().manual_seed(DATA_SEED)
 
-    def batch(image=IMAGE):
-        return (torch.randn(BATCH, 3, image, image, generator=g),
-                torch.randint(0, CLASSES, (BATCH,), generator=g, dtype=torch.int64))
+    def batch():
+        return random_batch(g, BATCH, IMAGE, CLASSES)
 
     d = OrderedDict()
     d["xt"], d["yt"] = batch()
@@ -382,10 +366,7 @@ def main():
     # cells, and the first cell's (cell conv biases left out: their gradient, H v included, is
     # exactly 0 and only rounding noise is computed)
     small = [k for k in names if (not k.startswith("cells.") or k.startswith("cells.0.")) and not is_cell_conv_bias(k)]
-    e = OrderedDict()
-    e["config"] = torch.tensor([C, N, CLASSES, BATCH, IMAGE, TRACK_BN, 0], dtype=torch.int32)
-    for k, p in param_items(model0):
-        e["param/" + k] = p.detach().clone()
+    e = config_and_params(model0)
     # iDARTS
     e["idarts/hyper"] = torch.tensor([ID_GAMMA, ID_K, FD_EPS])
     for k in ("xt", "yt", "xv", "yv"):
@@ -420,12 +401,8 @@ def main():
     for k in ("mix", "base_loss", "base_acc", "loss", "acc", "choice", "margin"):
         e["pt/" + k] = p32[k].float() if p32[k].dtype == torch.float64 else p32[k]
 
-    write_fixture(args.out, e)
-    back = read_fixture(args.out)
-    assert list(back.keys()) == list(e.keys())
-    for k, t in e.items():
-        assert np.array_equal(back[k], t.detach().numpy().astype(back[k].dtype).reshape(back[k].shape)), k
-    print("wrote %s: %d entries, %d bytes (torch %s)" % (args.out, len(e), os.path.getsize(args.out), torch.__version__))
+    size = save_fixture(args.out, e, check_values=True)
+    print("wrote %s: %d entries, %d bytes (torch %s)" % (args.out, len(e), size, torch.__version__))
 
     # ---- report
     def worst(r32, r64, prefix, keys=None):

@@ -15,7 +15,7 @@
  * Tolerances are 4-10x the worst error measured on the default build (2 threads), SAN=1 and
  * ARCH=x86-64 NO_OMP=1; the measured value is beside each. */
 #include "test.h"
-#include "fixture.h"
+#include "twin.h"
 #include "space/darts.h"
 #include "ops/ops.h"
 #include "core/rng.h"
@@ -33,22 +33,10 @@ static fixture fx;
 static int have_fx;
 static const int *cfg; /* C, L, classes, batch, image, big-gradient sample stride */
 
-static const float *need_f(const char *name, size_t count) {
-    const fx_entry *e = fx_get(&fx, name);
-    int ok = e && e->dtype == 0 && (count == 0 || e->count == count);
-    CHECK(ok, "fixture entry %s missing, not float32 or not of %zu values", name, count);
-    return ok ? e->data : NULL;
-}
-
 /* ---- the start state, from names (make_darts_net_fixture.py init_by_name) ---------------- */
-static uint64_t fnv1a64(const char *s) {
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001B3ull;
-    return h;
-}
-/* u[i] in [0,1) (24 bits) from Philox at key fnv1a64(name), PyTorch element order. */
+/* u[i] in [0,1) (24 bits) from Philox at key twin_fnv1a64(name), PyTorch element order. */
 static void uniform_by_name(const char *name, size_t n, double *u) {
-    uint64_t key = fnv1a64(name);
+    uint64_t key = twin_fnv1a64(name);
     uint32_t w[4];
     for (size_t i = 0; i < n; i++) {
         if (i % 4 == 0) dnas_philox(key, i / 4, w);
@@ -115,7 +103,7 @@ static int build(dnas_graph *g, int aux, int drop) {
     c.batch = cfg[3];
     c.image = cfg[4];
     c.auxiliary = aux;
-    c.aux_weight = need_f("dp/p_auxw", 2)[1];
+    c.aux_weight = twin_need_f(&fx, "dp/p_auxw", 2)[1];
     c.drop_path = drop;
     dnas_graph_init(g, be);
     dnas_status st = dnas_darts_build_net(g, &c, "DARTS_V2");
@@ -143,7 +131,7 @@ static int node_out(const dnas_graph *g, const char *name) {
 }
 
 static double cmp(const char *what, const float *ours, const char *ref_name, size_t n, double tol) {
-    const float *ref = need_f(ref_name, n);
+    const float *ref = twin_need_f(&fx, ref_name, n);
     if (!ref || !ours) return 1e30;
     double e = fx_relerr(ours, ref, n);
     CHECK(e <= tol, "%s: max rel err %.3g > %.1g", what, e, tol);
@@ -151,7 +139,7 @@ static double cmp(const char *what, const float *ours, const char *ref_name, siz
 }
 
 static double cmp_loss(const char *what, float ours, const char *ref_name) {
-    const float *ref = need_f(ref_name, 1);
+    const float *ref = twin_need_f(&fx, ref_name, 1);
     if (!ref) return 1e30;
     double e = fabs(ours - (double)ref[0]) / fabs((double)ref[0]);
     CHECK(e <= TOL_LOSS, "%s: %.9g vs twin %.9g (rel %.3g)", what, (double)ours, (double)ref[0], e);
@@ -166,54 +154,38 @@ static void compare_state(dnas_graph *g, const char *prefix) {
     int stride = cfg[5];
     for (int i = 0; i < g->n_params; i++) {
         dnas_param *p = &g->params[i];
-        size_t n = dnas_shape_numel(p->shape);
-        float *ref = malloc(n * sizeof(float));
         char name[200];
         double e;
         snprintf(name, sizeof name, "%sgrad/%s", prefix, p->name);
         if (fx_get(&fx, name)) {
-            const float *r = need_f(name, n);
-            if (!r) {
-                free(ref);
-                continue;
-            }
-            fx_nchw_to_nhwc(ref, r, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
-            e = fx_relerr(g->gw + p->off, ref, n);
+            if (!twin_param_relerr(&fx, name, p, g->gw + p->off, &e)) continue;
         } else {
             /* the auxiliary head's 768x128x2x2 weight: a strided sample and the norm */
-            nhwc_to_nchw(ref, g->gw + p->off, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
-            size_t m = (n + (size_t)stride - 1) / (size_t)stride;
+            size_t n = dnas_shape_numel(p->shape), m = (n + (size_t)stride - 1) / (size_t)stride;
             snprintf(name, sizeof name, "%sgrad_sample/%s", prefix, p->name);
-            const float *r = need_f(name, m);
+            const float *r = twin_need_f(&fx, name, m);
             snprintf(name, sizeof name, "%sgrad_norm/%s", prefix, p->name);
-            const float *rn = need_f(name, 1);
-            if (!r || !rn) {
-                free(ref);
-                continue;
-            }
+            const float *rn = twin_need_f(&fx, name, 1);
+            if (!r || !rn) continue;
+            float *ref = malloc(n * sizeof(float));
+            nhwc_to_nchw(ref, g->gw + p->off, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
             double s2 = 0;
             for (size_t k = 0; k < n; k++) s2 += (double)ref[k] * ref[k];
             for (size_t k = 0; k < m; k++) ref[k] = ref[k * (size_t)stride];
             e = fx_relerr(ref, r, m);
             e = fmax(e, fabs(sqrt(s2) - rn[0]) / rn[0]);
+            free(ref);
         }
-        free(ref);
-        if (e > worst || e != e) {
-            worst = e;
-            wn = p->name;
-        }
+        twin_worst(&worst, &wn, e, p->name);
         CHECK(e <= TOL_GRAD, "%sgrad %s: max rel err %.3g > %.1g", prefix, p->name, e, TOL_GRAD);
     }
     for (int b = 0; b < g->n_bufdesc; b++) {
         char name[200];
         snprintf(name, sizeof name, "%sbuffer/%s", prefix, g->bufdesc[b].name);
-        const float *r = need_f(name, g->bufdesc[b].n);
+        const float *r = twin_need_f(&fx, name, g->bufdesc[b].n);
         if (!r) continue;
         double e = fx_relerr(g->bufs + g->bufdesc[b].off, r, g->bufdesc[b].n);
-        if (e > worst_buf || e != e) {
-            worst_buf = e;
-            wb = g->bufdesc[b].name;
-        }
+        twin_worst(&worst_buf, &wb, e, g->bufdesc[b].name);
         CHECK(e <= TOL_BUF, "%sbuffer %s: max rel err %.3g > %.1g", prefix, g->bufdesc[b].name, e, TOL_BUF);
     }
     /* The twin has no tensor we lack: as many gradient and buffer entries as we have. */
@@ -240,24 +212,16 @@ static dnas_status train_step(dnas_graph *g) {
     return dnas_graph_backward(g, DNAS_WANT_WEIGHTS);
 }
 
-#define NEED_FX()                                                   \
-    do {                                                            \
-        if (!have_fx) {                                             \
-            CHECK(0, "fixture unusable: %s", fx_why);               \
-            return;                                                 \
-        }                                                           \
-    } while (0)
-
 /* The twin's numpy Philox masks are ours, bit for bit (this also checks its Philox against
  * src/core/rng.c on 34 x 4 draws). */
 static void test_masks_match_twin(void) {
-    NEED_FX();
+    TWIN_NEED_FX(have_fx, fx_why);
     const fx_entry *m = fx_get(&fx, "b/masks"), *ks = fx_get(&fx, "dp/key_step");
     CHECK(m && ks && m->ndim == 2 && ks->count == 4, "fixture masks / key");
     if (!m || !ks || m->ndim != 2 || ks->count != 4) return;
     const uint32_t *k = ks->data;
     uint64_t key = (uint64_t)k[1] << 32 | k[0], step = (uint64_t)k[3] << 32 | k[2];
-    float p = need_f("dp/p_auxw", 2)[0];
+    float p = twin_need_f(&fx, "dp/p_auxw", 2)[0];
     int dropped = 0;
     float s[64];
     for (int o = 0; o < m->dims[0]; o++) {
@@ -274,7 +238,7 @@ static void test_masks_match_twin(void) {
 
 /* (a), and the drop-path build at p = 0 giving the same bits. */
 static void test_plain_network(void) {
-    NEED_FX();
+    TWIN_NEED_FX(have_fx, fx_why);
     dnas_graph g, h;
     if (!build(&g, 0, 0)) return;
     dnas_status st = train_step(&g);
@@ -299,13 +263,13 @@ static void test_plain_network(void) {
 
 /* (b) and (c). */
 static void test_aux_and_droppath_then_eval(void) {
-    NEED_FX();
+    TWIN_NEED_FX(have_fx, fx_why);
     dnas_graph g;
     if (!build(&g, 1, 1)) return;
     const uint32_t *k = fx_get(&fx, "dp/key_step")->data;
     g.rng_key = (uint64_t)k[1] << 32 | k[0];
     g.rng_step = (uint64_t)k[3] << 32 | k[2];
-    g.drop_prob = need_f("dp/p_auxw", 2)[0];
+    g.drop_prob = twin_need_f(&fx, "dp/p_auxw", 2)[0];
     int la = node_out(&g, "auxiliary_loss"), lm = node_out(&g, "loss");
     /* Values that backward does not read share memory with gradients: look at them between
      * forward and backward. */
@@ -320,7 +284,7 @@ static void test_aux_and_droppath_then_eval(void) {
     /* The aux logits die (their memory is reused) once the aux loss has read them; that
      * node keeps their softmax as scratch, so compare softmax(twin's aux logits) with it. */
     double e2 = 1e30;
-    const float *ra = need_f("b/aux_logits", nl);
+    const float *ra = twin_need_f(&fx, "b/aux_logits", nl);
     int K = g.vals[g.logits].shape.c;
     if (ra) {
         float *pr = malloc(nl * sizeof(float));

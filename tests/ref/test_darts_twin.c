@@ -24,44 +24,19 @@ static fixture fx;
 static int have_fx;
 static char why_fx[400];
 
-static const float *need_f(const char *name, size_t count) {
-    const fx_entry *e = fx_get(&fx, name);
-    int ok = e && e->dtype == 0 && (count == 0 || e->count == count);
-    CHECK(ok, "fixture entry %s missing, not float32 or not of %zu values", name, count);
-    return ok ? e->data : NULL;
-}
-
-
 static void check_section(const char *sec, const char *ops) {
-    if (!have_fx) {
-        CHECK(0, "fixture unusable: %s", why_fx);
-        return;
-    }
-    const fx_entry *cfg = fx_get(&fx, "config");
-    CHECK(cfg && cfg->dtype == 1 && cfg->count == 6, "fixture config entry");
-    if (!cfg || cfg->dtype != 1 || cfg->count != 6) return;
-    const int *c = cfg->data;
+    TWIN_NEED_FX(have_fx, why_fx);
+    const int *c = twin_need_i(&fx, "config", 6);
+    if (!c) return;
     dnas_search_config sc;
-    dnas_search_config_default(&sc, "darts1");
-    snprintf(sc.space, sizeof sc.space, "darts");
-    snprintf(sc.ops, sizeof sc.ops, "%s", ops);
-    sc.channels = c[0];
-    sc.cells = c[1];
-    sc.batch = c[3];
-    sc.image = c[4];
-    sc.track_bn = c[5];
+    twin_darts_config(&sc, "darts1", ops, c);
     sc.threads = 2;
-    dnas_search *s = NULL;
-    if (dnas_search_create(&sc, &s) != DNAS_OK) {
-        CHECK(0, "create %s: %s", ops, dnas_last_error());
-        return;
-    }
-    CHECK(c[2] == 10, "fixture has %d classes; the search builds 10 (cifar10)", c[2]);
+    dnas_search *s = twin_darts_search(&sc, c, ops);
+    if (!s) return;
     dnas_graph *g = s->g;
-    twin_init_by_rule(g);
     char name[200];
     snprintf(name, sizeof name, "%salpha", sec);
-    const float *a = need_f(name, s->n_alpha);
+    const float *a = twin_need_f(&fx, name, s->n_alpha);
     dnas_data_batch b;
     if (!a || !twin_batch(&fx, "x", "y", &b)) {
         dnas_search_destroy(s);
@@ -73,11 +48,11 @@ static void check_section(const char *sec, const char *ops) {
     dnas_search_mix_backward(s);
     size_t nl = dnas_shape_numel(g->vals[g->logits].shape);
     snprintf(name, sizeof name, "%sout/logits", sec);
-    const float *lg = need_f(name, nl);
+    const float *lg = twin_need_f(&fx, name, nl);
     snprintf(name, sizeof name, "%sout/loss", sec);
-    const float *ls = need_f(name, 1);
+    const float *ls = twin_need_f(&fx, name, 1);
     snprintf(name, sizeof name, "%sgrad/alpha", sec);
-    const float *ga = need_f(name, s->n_alpha);
+    const float *ga = twin_need_f(&fx, name, s->n_alpha);
     if (st == DNAS_OK && lg && ls && ga) {
         double e_logits = fx_relerr(g->vals[g->logits].data, lg, nl);
         double e_loss = fabs(g->loss_value - ls[0]) / fabs(ls[0]);
@@ -86,32 +61,8 @@ static void check_section(const char *sec, const char *ops) {
         CHECK(e_logits <= TOL_LOGITS, "logits differ: %.3g", e_logits);
         CHECK(e_loss <= TOL_LOSS, "loss differs: %.3g", e_loss);
         /* Every parameter of the graph has a twin gradient, and the twin has no other. */
-        double worst = 0;
-        const char *worst_name = "";
-        int n_twin = 0;
-        char prefix[16];
-        snprintf(prefix, sizeof prefix, "%sgrad/", sec);
-        for (int i = 0; i < fx.n; i++)
-            n_twin += strncmp(fx.e[i].name, prefix, strlen(prefix)) == 0 &&
-                      strcmp(fx.e[i].name + strlen(prefix), "alpha") != 0;
-        CHECK(n_twin == g->n_params, "the twin has %d parameter gradients, the graph %d parameters", n_twin, g->n_params);
-        for (int i = 0; i < g->n_params; i++) {
-            dnas_param *p = &g->params[i];
-            size_t cnt = dnas_shape_numel(p->shape);
-            snprintf(name, sizeof name, "%sgrad/%s", sec, p->name);
-            const float *e = need_f(name, cnt);
-            if (!e) continue;
-            float *ref = malloc(cnt * sizeof(float));
-            fx_nchw_to_nhwc(ref, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
-            double err = fx_relerr(g->gw + p->off, ref, cnt);
-            free(ref);
-            if (err > worst || err != err) {
-                worst = err;
-                worst_name = p->name;
-            }
-            CHECK(err <= TOL_GRAD, "%s grad %s: relative error %.3g > %.1g", ops, p->name, err, TOL_GRAD);
-        }
-        printf("  %s: %d weight gradients, worst max rel err %.3g (%s)\n", ops, g->n_params, worst, worst_name);
+        snprintf(name, sizeof name, "%sgrad/", sec);
+        twin_check_weight_grads(&fx, g, name, TOL_GRAD, ops);
         const size_t half = s->n_alpha / 2;
         for (int t = 0; t < 2; t++) {
             double e = fx_relerr(s->galpha + t * half, ga + t * half, half);
@@ -128,8 +79,7 @@ static void test_s1(void) { check_section("s1/", "s1"); }
 static void test_s3(void) { check_section("s3/", "s3"); }
 
 int main(void) {
-    have_fx = fx_load(&fx, t_src_path("tests/ref/darts_fixture.bin"));
-    if (!have_fx) snprintf(why_fx, sizeof why_fx, "%s", fx_why);
+    have_fx = twin_load(&fx, "tests/ref/darts_fixture.bin", why_fx, sizeof why_fx);
     RUN(test_full_space);
     RUN(test_s1);
     RUN(test_s3);

@@ -14,54 +14,19 @@ static fixture fx;
 static int have_fx;
 static char why_fx[400];
 
-static const void *need(const char *name, int dtype, size_t count) {
-    const fx_entry *e = fx_get(&fx, name);
-    int ok = e && e->dtype == dtype && (count == 0 || e->count == count);
-    CHECK(ok, "fixture entry %s missing or malformed", name);
-    return ok ? e->data : NULL;
-}
-#define NEED_F(name, count) ((const float *)need(name, 0, count))
-#define NEED_I(name, count) ((const int *)need(name, 1, count))
-
 static dnas_search *make_search(const char *algo, const char *ops) {
-    const int *c = NEED_I("config", 7);
+    const int *c = twin_need_i(&fx, "config", 7);
     if (!c) return NULL;
     dnas_search_config sc;
-    dnas_search_config_default(&sc, algo);
-    sc.channels = c[0];
-    sc.cells = c[1];
-    sc.batch = c[3];
-    sc.image = c[4];
-    sc.track_bn = c[5];
-    sc.threads = 1;
+    twin_nb201_config(&sc, algo, c);
     snprintf(sc.ops, sizeof sc.ops, "%s", ops);
-    dnas_search *s = NULL;
-    if (dnas_search_create(&sc, &s) != DNAS_OK) {
-        CHECK(0, "create %s: %s", algo, dnas_last_error());
-        return NULL;
-    }
-    dnas_graph *g = s->g;
-    int ok = twin_load_start_state(&fx, g);
-    if (!ok) {
-        dnas_search_destroy(s);
-        return NULL;
-    }
-    return s;
-}
-
-static double rel_err(const float *a, const float *b, int n) {
-    double d = 0, r = 0;
-    for (int i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), r += (double)b[i] * b[i];
-    return sqrt(d / (r > 0 ? r : 1e-300));
+    return twin_nb201_search(&fx, &sc);
 }
 
 static void test_fairdarts_twin(void) {
-    if (!have_fx) {
-        CHECK(0, "fixture unusable: %s", why_fx);
-        return;
-    }
-    const float *alpha = NEED_F("fair/alpha", 30), *mix = NEED_F("fair/mix", 30),
-                *ga = NEED_F("fair/galpha", 30), *loss = NEED_F("fair/loss", 1);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const float *alpha = twin_need_f(&fx, "fair/alpha", 30), *mix = twin_need_f(&fx, "fair/mix", 30),
+                *ga = twin_need_f(&fx, "fair/galpha", 30), *loss = twin_need_f(&fx, "fair/loss", 1);
     if (!alpha || !mix || !ga || !loss) return;
     dnas_search *s = make_search("fairdarts", "no-none");
     if (!s) return;
@@ -69,9 +34,9 @@ static void test_fairdarts_twin(void) {
     dnas_data_batch va = {0};
     if (twin_batch(&fx, "xv", "yv", &va)) {
         CHECK(dnas_search_fwd_bwd(s, &va, DNAS_WANT_ARCH, NULL) == DNAS_OK, "%s", dnas_last_error());
-        double em = rel_err(s->g->mix, mix, 30);
+        double em = twin_relerr_l2(s->g->mix, mix, 30);
         dnas_search_mix_backward(s);
-        double eg = rel_err(s->galpha, ga, 30);
+        double eg = twin_relerr_l2(s->galpha, ga, 30);
         double tot = s->g->loss_value + dnas_zero_one_loss(s->alpha, s->cand, 30, s->cfg.zero_one_weight, NULL);
         double el = fabs(tot - loss[0]) / fabs(loss[0]);
         printf("  FairDARTS: mix %.3g, alpha gradient %.3g, loss %.3g (relative)\n", em, eg, el);
@@ -84,12 +49,9 @@ static void test_fairdarts_twin(void) {
 }
 
 static void test_drnas_twin(void) {
-    if (!have_fx) {
-        CHECK(0, "fixture unusable: %s", why_fx);
-        return;
-    }
-    const float *alpha = NEED_F("drnas/alpha", 30), *x = NEED_F("drnas/gamma", 30),
-                *theta = NEED_F("drnas/theta", 30), *ga = NEED_F("drnas/galpha", 30);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const float *alpha = twin_need_f(&fx, "drnas/alpha", 30), *x = twin_need_f(&fx, "drnas/gamma", 30),
+                *theta = twin_need_f(&fx, "drnas/theta", 30), *ga = twin_need_f(&fx, "drnas/galpha", 30);
     if (!alpha || !x || !theta || !ga) return;
     dnas_search *s = make_search("drnas", "");
     if (!s) return;
@@ -118,7 +80,7 @@ static void test_drnas_twin(void) {
                 ours[r * 5 + k] = (float)(gb[k] * (a > 0 ? 1.0 : exp(a)));
             }
         }
-        double eg = rel_err(ours, ga, 30);
+        double eg = twin_relerr_l2(ours, ga, 30);
         printf("  DrNAS: alpha gradient at the fixed sample %.3g (relative)\n", eg);
         CHECK(eg < 3e-4, "alpha gradient off by %g", eg); /* measured 3.9e-5: torch's gamma grad is an approximation */
         free((void *)va.x);
@@ -127,8 +89,7 @@ static void test_drnas_twin(void) {
 }
 
 int main(void) {
-    have_fx = fx_load(&fx, t_src_path("tests/ref/fair_drnas_fixture.bin"));
-    if (!have_fx) snprintf(why_fx, sizeof why_fx, "%s", fx_why);
+    have_fx = twin_load(&fx, "tests/ref/fair_drnas_fixture.bin", why_fx, sizeof why_fx);
     RUN(test_fairdarts_twin);
     RUN(test_drnas_twin);
     TEST_EXIT();

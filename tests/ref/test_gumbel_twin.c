@@ -21,50 +21,24 @@ static fixture fx;
 static int have_fx;
 static char why_fx[400];
 
-static const void *need(const char *name, int dtype, size_t count) {
-    const fx_entry *e = fx_get(&fx, name);
-    int ok = e && e->dtype == dtype && (count == 0 || e->count == count);
-    CHECK(ok, "fixture entry %s missing or malformed", name);
-    return ok ? e->data : NULL;
-}
-#define NEED_F(name, count) ((const float *)need(name, 0, count))
-#define NEED_I(name, count) ((const int *)need(name, 1, count))
-
 static dnas_search *make_search(const char *algo) {
-    const int *c = NEED_I("config", 7);
+    const int *c = twin_need_i(&fx, "config", 7);
     if (!c) return NULL;
     dnas_search_config sc;
-    dnas_search_config_default(&sc, algo);
-    sc.channels = c[0];
-    sc.cells = c[1];
-    sc.batch = c[3];
-    sc.image = c[4];
-    sc.track_bn = c[5];
-    sc.threads = 1;
+    twin_nb201_config(&sc, algo, c);
     sc.resource_lambda = 0; /* SNAS: CE only, as the twin */
     sc.ops[0] = 0;          /* all 5 ops, 'none' included */
-    dnas_search *s = NULL;
-    if (dnas_search_create(&sc, &s) != DNAS_OK) {
-        CHECK(0, "create %s: %s", algo, dnas_last_error());
-        return NULL;
-    }
-    dnas_graph *g = s->g;
+    dnas_search *s = twin_nb201_search(&fx, &sc);
+    if (!s) return NULL;
     int ok = s->n_alpha == 30 && s->space->cols == 5;
     CHECK(ok, "%s: %zu alphas, %d ops (expected 30, 5)", algo, s->n_alpha, s->space->cols);
     for (int i = 0; ok && i < 30; i++) ok = s->cand[i];
     CHECK(ok, "%s: every op must be a candidate", algo);
-    ok = twin_load_start_state(&fx, g) && ok;
     if (!ok) {
         dnas_search_destroy(s);
         return NULL;
     }
     return s;
-}
-
-static double rel_err(const float *a, const float *b, int n) {
-    double d = 0, r = 0;
-    for (int i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), r += (double)b[i] * b[i];
-    return sqrt(d / (r > 0 ? r : 1e-300));
 }
 
 /* Forward and arch backward at the mix already in the graph. */
@@ -132,14 +106,24 @@ out:
     return ok;
 }
 
+/* The strategy's own mix and mix backward at the batch (dnas_search_fwd_bwd), with the
+ * Philox noise G it draws there (key stream `stream`, this step, forward 0, try 0). */
+static void strategy_step(dnas_search *s, const dnas_data_batch *va, uint64_t stream, float *G, float *mix,
+                          float *ga) {
+    uint64_t key = dnas_rng_make(s->cfg.seed, stream).key;
+    for (int r = 0; r < 6; r++)
+        dnas_gumbel_noise(key, dnas_gumbel_counter(s->total_steps, 0, 6, r, 0), s->cand + r * 5, 5, G + r * 5);
+    CHECK(dnas_search_fwd_bwd(s, va, DNAS_WANT_ARCH, NULL) == DNAS_OK, "%s", dnas_last_error());
+    dnas_search_mix_backward(s);
+    memcpy(mix, s->g->mix, 30 * sizeof(float));
+    memcpy(ga, s->galpha, 30 * sizeof(float));
+}
+
 static void test_snas_twin(void) {
-    if (!have_fx) {
-        CHECK(0, "fixture unusable: %s", why_fx);
-        return;
-    }
-    const float *tau = NEED_F("snas/tau", 1), *alpha = NEED_F("snas/alpha", 30),
-                *G = NEED_F("snas/G", 30), *z = NEED_F("snas/z", 30),
-                *loss = NEED_F("snas/loss", 1), *gref = NEED_F("snas/galpha", 30);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const float *tau = twin_need_f(&fx, "snas/tau", 1), *alpha = twin_need_f(&fx, "snas/alpha", 30),
+                *G = twin_need_f(&fx, "snas/G", 30), *z = twin_need_f(&fx, "snas/z", 30),
+                *loss = twin_need_f(&fx, "snas/loss", 1), *gref = twin_need_f(&fx, "snas/galpha", 30);
     if (!tau || !alpha || !G || !z || !loss || !gref) return;
     dnas_search *s = make_search("snas");
     if (!s) return;
@@ -149,7 +133,7 @@ static void test_snas_twin(void) {
         memcpy(s->alpha, alpha, 30 * sizeof(float));
         float ga[30];
         if (snas_ours(s, G, tau[0], ga)) {
-            double ez = rel_err(s->g->mix, z, 30), eg = rel_err(ga, gref, 30);
+            double ez = twin_relerr_l2(s->g->mix, z, 30), eg = twin_relerr_l2(ga, gref, 30);
             double el = fabs(s->g->loss_value - loss[0]) / fabs(loss[0]);
             printf("  SNAS (tau %.2f): mix %.3g, loss %.3g, alpha gradient %.3g (relative)\n",
                    tau[0], ez, el, eg);
@@ -160,17 +144,10 @@ static void test_snas_twin(void) {
         /* Glue: the strategy's own mix (Philox draw at step 0, forward 0; key stream 0x5A46 of
          * snas.c) and mix backward against the row functions at that draw. */
         float G2[30], ga2[30], mix2[30];
-        uint64_t key = dnas_rng_make(s->cfg.seed, 0x5A46).key;
         float tau2 = dnas_snas_temperature(&s->cfg, s->epoch);
-        for (int r = 0; r < 6; r++)
-            dnas_gumbel_noise(key, dnas_gumbel_counter(s->total_steps, 0, 6, r, 0), s->cand + r * 5,
-                              5, G2 + r * 5);
-        CHECK(dnas_search_fwd_bwd(s, &va, DNAS_WANT_ARCH, NULL) == DNAS_OK, "%s", dnas_last_error());
-        dnas_search_mix_backward(s);
-        memcpy(mix2, s->g->mix, sizeof mix2);
-        memcpy(ga2, s->galpha, sizeof ga2);
+        strategy_step(s, &va, 0x5A46, G2, mix2, ga2);
         if (snas_ours(s, G2, tau2, ga)) {
-            double em = rel_err(mix2, s->g->mix, 30), eg = rel_err(ga2, ga, 30);
+            double em = twin_relerr_l2(mix2, s->g->mix, 30), eg = twin_relerr_l2(ga2, ga, 30);
             printf("  SNAS glue: strategy vs row functions at its draw: mix %.3g, gradient %.3g\n",
                    em, eg);
             CHECK(em == 0 && eg < 1e-6, "snas.c's mix/backward differ from the row functions");
@@ -181,14 +158,11 @@ static void test_snas_twin(void) {
 }
 
 static void test_gdas_twin(void) {
-    if (!have_fx) {
-        CHECK(0, "fixture unusable: %s", why_fx);
-        return;
-    }
-    const float *tau = NEED_F("gdas/tau", 1), *alpha = NEED_F("gdas/alpha", 30),
-                *G = NEED_F("gdas/G", 30), *pref = NEED_F("gdas/p", 30),
-                *loss = NEED_F("gdas/loss", 1), *gref = NEED_F("gdas/galpha", 30);
-    const int *kref = NEED_I("gdas/k", 6);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const float *tau = twin_need_f(&fx, "gdas/tau", 1), *alpha = twin_need_f(&fx, "gdas/alpha", 30),
+                *G = twin_need_f(&fx, "gdas/G", 30), *pref = twin_need_f(&fx, "gdas/p", 30),
+                *loss = twin_need_f(&fx, "gdas/loss", 1), *gref = twin_need_f(&fx, "gdas/galpha", 30);
+    const int *kref = twin_need_i(&fx, "gdas/k", 6);
     if (!tau || !alpha || !G || !pref || !loss || !gref || !kref) return;
     dnas_search *s = make_search("gdas");
     if (!s) return;
@@ -202,7 +176,7 @@ static void test_gdas_twin(void) {
             int same = 1;
             for (int r = 0; r < 6; r++) same &= k[r] == kref[r];
             CHECK(same, "sampled ops differ from the twin's");
-            double ep = rel_err(p, pref, 30), eg = rel_err(ga, gref, 30);
+            double ep = twin_relerr_l2(p, pref, 30), eg = twin_relerr_l2(ga, gref, 30);
             double el = fabs(s->g->loss_value - loss[0]) / fabs(loss[0]);
             printf("  GDAS (tau %.2f): sampled ops %s, p %.3g, loss %.3g, alpha gradient %.3g "
                    "(relative)\n", tau[0], same ? "agree" : "DIFFER", ep, el, eg);
@@ -213,17 +187,10 @@ static void test_gdas_twin(void) {
         /* Glue: gdas.c's own mix (Philox, key stream 0x6DA5, try 0) and mix backward against
          * the row functions + prune at that draw. */
         float G2[30], ga2[30], mix2[30];
-        uint64_t key = dnas_rng_make(s->cfg.seed, 0x6DA5).key;
         float tau2 = dnas_gdas_temperature(&s->cfg, s->epoch);
-        for (int r = 0; r < 6; r++)
-            dnas_gumbel_noise(key, dnas_gumbel_counter(s->total_steps, 0, 6, r, 0), s->cand + r * 5,
-                              5, G2 + r * 5);
-        CHECK(dnas_search_fwd_bwd(s, &va, DNAS_WANT_ARCH, NULL) == DNAS_OK, "%s", dnas_last_error());
-        dnas_search_mix_backward(s);
-        memcpy(mix2, s->g->mix, sizeof mix2);
-        memcpy(ga2, s->galpha, sizeof ga2);
+        strategy_step(s, &va, 0x6DA5, G2, mix2, ga2);
         if (gdas_ours(s, G2, tau2, p, k, ga)) {
-            double em = rel_err(mix2, s->g->mix, 30), eg = rel_err(ga2, ga, 30);
+            double em = twin_relerr_l2(mix2, s->g->mix, 30), eg = twin_relerr_l2(ga2, ga, 30);
             printf("  GDAS glue: strategy vs row functions at its draw: mix %.3g, gradient %.3g\n",
                    em, eg);
             CHECK(em == 0 && eg < 1e-6, "gdas.c's mix/backward differ from the row functions");
@@ -234,8 +201,7 @@ static void test_gdas_twin(void) {
 }
 
 int main(void) {
-    have_fx = fx_load(&fx, t_src_path("tests/ref/gumbel_fixture.bin"));
-    if (!have_fx) snprintf(why_fx, sizeof why_fx, "%s", fx_why);
+    have_fx = twin_load(&fx, "tests/ref/gumbel_fixture.bin", why_fx, sizeof why_fx);
     RUN(test_snas_twin);
     RUN(test_gdas_twin);
     TEST_EXIT();

@@ -57,48 +57,15 @@ static fixture fx;
 static int have_fx;
 static char why_fx[400];
 
-#define NEED_FX()                                               \
-    do {                                                        \
-        if (!have_fx) {                                         \
-            CHECK(0, "fixture unusable: %s", why_fx);           \
-            return;                                             \
-        }                                                       \
-    } while (0)
-
-static const void *need(const char *name, int dtype, size_t count) {
-    const fx_entry *e = fx_get(&fx, name);
-    int ok = e && e->dtype == dtype && (count == 0 || e->count == count);
-    CHECK(ok, "fixture entry %s missing, not %s or not of %zu values", name, dtype ? "int32" : "float32", count);
-    return ok ? e->data : NULL;
-}
-#define NEED_F(name, count) ((const float *)need(name, 0, count))
-#define NEED_I(name, count) ((const int *)need(name, 1, count))
-
 /* A search of the fixture's configuration with images of `image`, the start weights loaded
  * from param/NAME and fresh running statistics (mean 0, variance 1, as PyTorch's). */
 static dnas_search *make_search(const char *algo, int image) {
-    const int *c = NEED_I("config", 7);
+    const int *c = twin_need_i(&fx, "config", 7);
     if (!c) return NULL;
     dnas_search_config sc;
-    dnas_search_config_default(&sc, algo);
-    sc.channels = c[0];
-    sc.cells = c[1];
-    sc.batch = c[3];
+    twin_nb201_config(&sc, algo, c);
     sc.image = image;
-    sc.track_bn = c[5];
-    sc.threads = 1; /* 2 threads spin-wait in OpenMP on a loaded 2-core machine: 5x slower */
-    dnas_search *s = NULL;
-    if (dnas_search_create(&sc, &s) != DNAS_OK) {
-        CHECK(0, "create %s: %s", algo, dnas_last_error());
-        return NULL;
-    }
-    dnas_graph *g = s->g;
-    int ok = twin_load_start_state(&fx, g);
-    if (!ok) {
-        dnas_search_destroy(s);
-        return NULL;
-    }
-    return s;
+    return twin_nb201_search(&fx, &sc);
 }
 
 /* Every weight tensor of `ours` (graph layout) that the fixture holds as prefix<name>
@@ -116,7 +83,7 @@ static double compare_params(dnas_search *s, const float *ours, const char *pref
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
         if (!all && !fx_get(&fx, name)) continue;
         size_t cnt = dnas_shape_numel(p->shape);
-        const float *e = NEED_F(name, cnt);
+        const float *e = twin_need_f(&fx, name, cnt);
         if (!e) continue;
         float *ref = malloc(cnt * sizeof(float));
         fx_nchw_to_nhwc(ref, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
@@ -145,13 +112,15 @@ static double compare_params(dnas_search *s, const float *ours, const char *pref
 /* ---- iDARTS --------------------------------------------------------------------------------- */
 
 static void test_idarts_hypergradient(void) {
-    NEED_FX();
-    const float *hyper = NEED_F("idarts/hyper", 3), *alpha = NEED_F("idarts/alpha", 30);
-    const float *ga_val = NEED_F("idarts/ga_val", 30), *mixed = NEED_F("idarts/mixed", 30);
-    const float *galpha = NEED_F("idarts/galpha", 30), *mixed_ex = NEED_F("idarts/mixed_exact", 30);
-    const float *galpha_ex = NEED_F("idarts/galpha_exact", 30), *galpha_ref = NEED_F("idarts/galpha_ref", 30);
-    const float *mixed_ref = NEED_F("idarts/mixed_ref", 30);
-    const int *cfg = NEED_I("config", 7);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const float *hyper = twin_need_f(&fx, "idarts/hyper", 3), *alpha = twin_need_f(&fx, "idarts/alpha", 30);
+    const float *ga_val = twin_need_f(&fx, "idarts/ga_val", 30), *mixed = twin_need_f(&fx, "idarts/mixed", 30);
+    const float *galpha = twin_need_f(&fx, "idarts/galpha", 30);
+    const float *mixed_ex = twin_need_f(&fx, "idarts/mixed_exact", 30);
+    const float *galpha_ex = twin_need_f(&fx, "idarts/galpha_exact", 30);
+    const float *galpha_ref = twin_need_f(&fx, "idarts/galpha_ref", 30);
+    const float *mixed_ref = twin_need_f(&fx, "idarts/mixed_ref", 30);
+    const int *cfg = twin_need_i(&fx, "config", 7);
     if (!hyper || !alpha || !ga_val || !mixed || !galpha || !mixed_ex || !galpha_ex || !galpha_ref ||
         !mixed_ref || !cfg)
         return;
@@ -247,15 +216,16 @@ out:
 /* ---- GAEA ----------------------------------------------------------------------------------- */
 
 static void gaea_step(const char *tag, int reg) {
-    NEED_FX();
-    const float *hyper = NEED_F("gaea/hyper", 7), *theta0 = NEED_F("gaea/theta", 30);
-    const int *clamped = NEED_I("gaea/clamped", 30), *cfg = NEED_I("config", 7);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const float *hyper = twin_need_f(&fx, "gaea/hyper", 7), *theta0 = twin_need_f(&fx, "gaea/theta", 30);
+    const int *clamped = twin_need_i(&fx, "gaea/clamped", 30), *cfg = twin_need_i(&fx, "config", 7);
     char n1[96], n2[96], n3[96], n4[96];
     snprintf(n1, sizeof n1, "gaea/%s/theta_after", tag);
     snprintf(n2, sizeof n2, "gaea/%s/train_loss", tag);
     snprintf(n3, sizeof n3, "gaea/%s/valid_loss", tag);
     snprintf(n4, sizeof n4, "gaea/%s/grad_norm", tag);
-    const float *theta1 = NEED_F(n1, 30), *tl = NEED_F(n2, 1), *vl = NEED_F(n3, 1), *gn = NEED_F(n4, 1);
+    const float *theta1 = twin_need_f(&fx, n1, 30), *tl = twin_need_f(&fx, n2, 1);
+    const float *vl = twin_need_f(&fx, n3, 1), *gn = twin_need_f(&fx, n4, 1);
     if (!hyper || !theta0 || !clamped || !cfg || !theta1 || !tl || !vl || !gn) return;
     dnas_search *s = make_search("gaea", cfg[4]);
     if (!s) return;
@@ -305,7 +275,7 @@ static void gaea_step(const char *tag, int reg) {
             for (int i = 0; i < g->n_bufdesc; i++) {
                 char name[200];
                 snprintf(name, sizeof name, "gaea/plain/buffer_after/%s", g->bufdesc[i].name);
-                const float *e = NEED_F(name, g->bufdesc[i].n);
+                const float *e = twin_need_f(&fx, name, g->bufdesc[i].n);
                 if (!e) continue;
                 double err = fx_relerr(g->bufs + g->bufdesc[i].off, e, g->bufdesc[i].n);
                 wb = fmax(wb, err != err ? 1e30 : err);
@@ -392,15 +362,16 @@ static dnas_status pt_score(void *ctx, dnas_search *s, const float *mix, double 
 }
 
 static void test_pt_score_table(void) {
-    NEED_FX();
-    const int *pc = NEED_I("pt/config", 4), *choice = NEED_I("pt/choice", 6), *cfg = NEED_I("config", 7);
-    const float *alpha = NEED_F("pt/alpha", 30), *mixref = NEED_F("pt/mix", 30);
-    const float *acc_ref = NEED_F("pt/acc", 30), *loss_ref = NEED_F("pt/loss", 30);
-    const float *base_acc = NEED_F("pt/base_acc", 1), *base_loss = NEED_F("pt/base_loss", 1);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const int *pc = twin_need_i(&fx, "pt/config", 4), *choice = twin_need_i(&fx, "pt/choice", 6);
+    const int *cfg = twin_need_i(&fx, "config", 7);
+    const float *alpha = twin_need_f(&fx, "pt/alpha", 30), *mixref = twin_need_f(&fx, "pt/mix", 30);
+    const float *acc_ref = twin_need_f(&fx, "pt/acc", 30), *loss_ref = twin_need_f(&fx, "pt/loss", 30);
+    const float *base_acc = twin_need_f(&fx, "pt/base_acc", 1), *base_loss = twin_need_f(&fx, "pt/base_loss", 1);
     if (!pc || !choice || !cfg || !alpha || !mixref || !acc_ref || !loss_ref || !base_acc || !base_loss) return;
     const int image = pc[0], n = pc[1];
-    const int *labels = NEED_I("pt/labels", (size_t)n);
-    const int *packed = NEED_I("pt/pixels", (size_t)n * DNAS_CIFAR_PIXELS / 4);
+    const int *labels = twin_need_i(&fx, "pt/labels", (size_t)n);
+    const int *packed = twin_need_i(&fx, "pt/pixels", (size_t)n * DNAS_CIFAR_PIXELS / 4);
     if (!labels || !packed) return;
     CHECK(image == DNAS_CIFAR_SIDE && n <= 64 && n % cfg[3] == 0, "pt config: image %d, %d images", image, n);
     if (image != DNAS_CIFAR_SIDE || n > 64 || n % cfg[3]) return;
@@ -478,7 +449,7 @@ static void test_pt_score_table(void) {
 }
 
 int main(void) {
-    have_fx = fx_load(&fx, t_src_path("tests/ref/methods_fixture.bin"));
+    have_fx = twin_load(&fx, "tests/ref/methods_fixture.bin", why_fx, sizeof why_fx);
     if (!have_fx) snprintf(why_fx, sizeof why_fx, "%.300s (this fixture: tests/ref/methods_twin.py)", fx_why);
     RUN(test_idarts_hypergradient);
     RUN(test_gaea_step);

@@ -30,47 +30,22 @@ static fixture fx;
 static int have_fx;
 static char why_fx[400];
 
-static const float *need_f(const char *name, size_t count) {
-    const fx_entry *e = fx_get(&fx, name);
-    int ok = e && e->dtype == 0 && (count == 0 || e->count == count);
-    CHECK(ok, "fixture entry %s missing, not float32 or not of %zu values", name, count);
-    return ok ? e->data : NULL;
-}
-
-
 static void test_pcdarts(void) {
-    if (!have_fx) {
-        CHECK(0, "fixture unusable: %s", why_fx);
-        return;
-    }
-    const fx_entry *cfg = fx_get(&fx, "config");
-    CHECK(cfg && cfg->dtype == 1 && cfg->count == 7, "fixture config entry");
-    if (!cfg || cfg->dtype != 1 || cfg->count != 7) return;
-    const int *c = cfg->data;
+    TWIN_NEED_FX(have_fx, why_fx);
+    const int *c = twin_need_i(&fx, "config", 7);
+    if (!c) return;
     dnas_search_config sc;
-    dnas_search_config_default(&sc, "pcdarts");
-    snprintf(sc.space, sizeof sc.space, "darts");
-    snprintf(sc.ops, sizeof sc.ops, "all");
-    sc.channels = c[0];
-    sc.cells = c[1];
-    sc.batch = c[3];
-    sc.image = c[4];
-    sc.track_bn = c[5];
+    twin_darts_config(&sc, "pcdarts", "all", c);
     sc.pc_k = c[6];
     sc.edge_norm = 1;
     sc.threads = 2;
-    dnas_search *s = NULL;
-    if (dnas_search_create(&sc, &s) != DNAS_OK) {
-        CHECK(0, "create: %s", dnas_last_error());
-        return;
-    }
-    CHECK(c[2] == 10, "fixture has %d classes; the search builds 10 (cifar10)", c[2]);
+    dnas_search *s = twin_darts_search(&sc, c, "pcdarts");
+    if (!s) return;
     dnas_graph *g = s->g;
     const size_t n_a = 2 * 14 * 9, n_b = 2 * 14;
     CHECK(s->n_alpha == n_a + n_b, "the search holds %zu architecture weights, expected %zu "
           "(alpha | beta)", s->n_alpha, n_a + n_b);
-    twin_init_by_rule(g);
-    const float *a = need_f("alpha", n_a), *be = need_f("beta", n_b);
+    const float *a = twin_need_f(&fx, "alpha", n_a), *be = twin_need_f(&fx, "beta", n_b);
     dnas_data_batch b;
     if (s->n_alpha != n_a + n_b || !a || !be || !twin_batch(&fx, "x", "y", &b)) {
         dnas_search_destroy(s);
@@ -82,8 +57,8 @@ static void test_pcdarts(void) {
     CHECK(st == DNAS_OK, "fwd/bwd: %s", dnas_last_error());
     dnas_search_mix_backward(s);
     size_t nl = dnas_shape_numel(g->vals[g->logits].shape);
-    const float *lg = need_f("out/logits", nl), *ls = need_f("out/loss", 1);
-    const float *ga = need_f("grad/alpha", n_a), *gb = need_f("grad/beta", n_b);
+    const float *lg = twin_need_f(&fx, "out/logits", nl), *ls = twin_need_f(&fx, "out/loss", 1);
+    const float *ga = twin_need_f(&fx, "grad/alpha", n_a), *gb = twin_need_f(&fx, "grad/beta", n_b);
     if (st == DNAS_OK && lg && ls && ga && gb) {
         double e_logits = fx_relerr(g->vals[g->logits].data, lg, nl);
         double e_loss = fabs(g->loss_value - ls[0]) / fabs(ls[0]);
@@ -92,32 +67,7 @@ static void test_pcdarts(void) {
         CHECK(e_logits <= TOL_LOGITS, "logits differ: %.3g", e_logits);
         CHECK(e_loss <= TOL_LOSS, "loss differs: %.3g", e_loss);
         /* Every parameter of the graph has a twin gradient, and the twin has no other. */
-        double worst = 0;
-        const char *worst_name = "";
-        int n_twin = 0;
-        for (int i = 0; i < fx.n; i++)
-            n_twin += strncmp(fx.e[i].name, "grad/", 5) == 0 && strcmp(fx.e[i].name, "grad/alpha") != 0 &&
-                      strcmp(fx.e[i].name, "grad/beta") != 0;
-        CHECK(n_twin == g->n_params, "the twin has %d parameter gradients, the graph %d parameters",
-              n_twin, g->n_params);
-        char name[200];
-        for (int i = 0; i < g->n_params; i++) {
-            dnas_param *p = &g->params[i];
-            size_t cnt = dnas_shape_numel(p->shape);
-            snprintf(name, sizeof name, "grad/%s", p->name);
-            const float *e = need_f(name, cnt);
-            if (!e) continue;
-            float *ref = malloc(cnt * sizeof(float));
-            fx_nchw_to_nhwc(ref, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
-            double err = fx_relerr(g->gw + p->off, ref, cnt);
-            free(ref);
-            if (err > worst || err != err) {
-                worst = err;
-                worst_name = p->name;
-            }
-            CHECK(err <= TOL_GRAD, "grad %s: relative error %.3g > %.1g", p->name, err, TOL_GRAD);
-        }
-        printf("  %d weight gradients, worst max rel err %.3g (%s)\n", g->n_params, worst, worst_name);
+        twin_check_weight_grads(&fx, g, "grad/", TOL_GRAD, "PC-DARTS");
         for (int t = 0; t < 2; t++) {
             double e = fx_relerr(s->galpha + t * n_a / 2, ga + t * n_a / 2, n_a / 2);
             printf("  %s alpha gradient max rel err %.3g\n", t ? "reduce" : "normal", e);
@@ -132,8 +82,7 @@ static void test_pcdarts(void) {
 }
 
 int main(void) {
-    have_fx = fx_load(&fx, t_src_path("tests/ref/pcdarts_fixture.bin"));
-    if (!have_fx) snprintf(why_fx, sizeof why_fx, "%s", fx_why);
+    have_fx = twin_load(&fx, "tests/ref/pcdarts_fixture.bin", why_fx, sizeof why_fx);
     RUN(test_pcdarts);
     fx_free(&fx);
     TEST_EXIT();

@@ -259,8 +259,9 @@ static void test_bn_fwd_eval(void) {
 }
 
 /* Backward with saved statistics taken from our forward (the same floats go to the
- * reference). want: bit 0 dx, bit 1 dgamma, bit 2 dbeta. */
-static void bn_bwd_case(shp sh, int acc, int affine, int want) {
+ * reference). want: bit 0 dx, bit 1 dgamma, bit 2 dbeta. The output gradient is ds * dy
+ * (a weighted sum's alias, graph.h): the reference gets the product in double. */
+static void bn_bwd_case_s(shp sh, int acc, int affine, int want, float ds) {
     const dnas_shape xs = to_shape(sh);
     const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
     const dnas_bn_p p = {1e-5f, 0.1f};
@@ -272,13 +273,19 @@ static void bn_bwd_case(shp sh, int acc, int affine, int want) {
     float *dx = (want & 1) ? fvec(tot, -1, 1) : NULL; /* garbage unless acc */
     float *dg = (want & 2) ? fvec(C, -1, 1) : NULL, *db = (want & 4) ? fvec(C, -1, 1) : NULL;
     double *dxd = dvec(dx, tot), *dgd = dvec(dg, C), *dbd = dvec(db, C);
-    expect_ok(be->bn_bwd(be, dx, acc, dg, db, dy, x, xs, sm, si, g), "bn_bwd");
-    dnas_ref_bn_bwd(dxd, acc, dgd, dbd, dvec(dy, tot), dvec(x, tot), xs, dvec(sm, C),
+    expect_ok(be->bn_bwd(be, dx, acc, dg, db, dy, ds, x, xs, sm, si, g), "bn_bwd");
+    double *dyd = dvec(dy, tot);
+    for (size_t i = 0; i < tot; i++) dyd[i] *= ds;
+    dnas_ref_bn_bwd(dxd, acc, dgd, dbd, dyd, dvec(x, tot), xs, dvec(sm, C),
                     dvec(si, C), dvec(g, C));
     const char *s = sname(sh);
     if (dx) expect_close(WHAT("%s acc=%d dx", s, acc), dx, dxd, tot, TOL_BN);
     if (dg) expect_close(WHAT("%s dgamma (+=)", s), dg, dgd, C, TOL_BN);
     if (db) expect_close(WHAT("%s dbeta (+=)", s), db, dbd, C, TOL_BN);
+}
+
+static void bn_bwd_case(shp sh, int acc, int affine, int want) {
+    bn_bwd_case_s(sh, acc, affine, want, 1.0f);
 }
 
 static void test_bn_bwd_acc0(void) {
@@ -291,6 +298,7 @@ static void test_bn_bwd_acc0(void) {
 static void test_bn_bwd_acc1(void) {
     worst_reset();
     for (int i = 0; i < NSHAPES; i++) bn_bwd_case(SHAPES[i], 1, 1, 7);
+    for (int i = 0; i < NSHAPES; i++) bn_bwd_case_s(SHAPES[i], i % 2, 1, 7, 0.37f);
     worst_report();
     tfree_all();
 }
@@ -704,7 +712,7 @@ static void test_bn_deterministic(void) {
         float *rm = fvec(C, 0, 0), *rv = fvec(C, 1, 1);
         float *dx = fvec(tot, 0, 0), *dg = fvec(C, 0, 0), *db = fvec(C, 0, 0);
         expect_ok(bes[r]->bn_fwd_train(bes[r], &p, y, sm, si, rm, rv, x, xs, g, b), "bn fwd");
-        expect_ok(bes[r]->bn_bwd(bes[r], dx, 0, dg, db, dy, x, xs, sm, si, g), "bn bwd");
+        expect_ok(bes[r]->bn_bwd(bes[r], dx, 0, dg, db, dy, 1.0f, x, xs, sm, si, g), "bn bwd");
         float *o[7] = {y, sm, si, rv, dx, dg, db};
         memcpy(out[r], o, sizeof o);
     }

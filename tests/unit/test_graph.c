@@ -13,9 +13,12 @@ typedef struct {
     int pool_node; /* node index of the avg-pool candidate */
 } net;
 
+static int no_alias; /* build: plan without gradient aliases (test_grad_alias) */
+
 static int build(net *t, int batch, int with_kinks) {
     dnas_graph *g = &t->g;
     dnas_graph_init(g, t->be);
+    g->no_grad_alias = no_alias;
     int x = dnas_graph_input(g, dnas_shape4(batch, 3, 8, 8));
     int m = dnas_graph_mix(g, 6);
     x = dnas_op_conv2d(g, "stem.conv", x, 8, 3, 1, 1, 1, 1, 1);
@@ -218,8 +221,13 @@ static int plan_regions(dnas_graph *g, region *r) {
         size_t numel = dnas_shape_numel(x->shape);
         r[k] = (region){(size_t)(x->data - g->arena), numel, start, kept ? T : (last < 0 ? start : last), ""};
         snprintf(r[k++].what, sizeof r[0].what, "value %d (%s)", v, prod < 0 ? "input" : g->nodes[prod].name);
-        r[k] = (region){(size_t)(x->grad - g->arena), numel, last < 0 ? T - 1 - start : T - 1 - last,
-                        prod < 0 ? T : T - 1 - prod, ""};
+        /* A gradient alias (graph.h) has no region of its own: it keeps its target's alive
+         * until the aliasing value's producer has run backward. */
+        if (x->grad_alias >= 0) continue;
+        int gend = prod < 0 ? T : T - 1 - prod;
+        for (int a = 0; a < g->n_vals; a++)
+            if (g->vals[a].grad_alias == v && T - 1 - g->vals[a].producer > gend) gend = T - 1 - g->vals[a].producer;
+        r[k] = (region){(size_t)(x->grad - g->arena), numel, last < 0 ? T - 1 - start : T - 1 - last, gend, ""};
         snprintf(r[k++].what, sizeof r[0].what, "grad of value %d (%s)", v, prod < 0 ? "input" : g->nodes[prod].name);
     }
     for (int i = 0; i < n; i++)
@@ -314,9 +322,12 @@ static void test_plan_matches_private_buffers(void) {
         size_t n = dnas_shape_numel(g->vals[v].shape);
         g->vals[v].data = p;
         p += n;
+        if (g->vals[v].grad_alias >= 0) continue;
         g->vals[v].grad = p;
         p += n;
     }
+    for (int v = 0; v < g->n_vals; v++)
+        if (g->vals[v].grad_alias >= 0) g->vals[v].grad = g->vals[g->vals[v].grad_alias].grad;
     for (int i = 0; i < g->n_nodes; i++)
         if (g->nodes[i].scratch_n) {
             g->nodes[i].scratch = p;
@@ -410,6 +421,50 @@ static void test_value_used_twice(void) {
     dnas_backend_destroy(be);
 }
 
+/* Gradient aliases (plan.c): c1.bn's output, read only by the weighted sum, shares the sum's
+ * output gradient scaled by its weight inside BN's backward. Against the same graph planned
+ * without aliases: every gradient equal to float rounding (BN's dx factor carries m instead
+ * of the sum writing m*dy), the alias really planned, and the arena no larger. */
+static void test_grad_alias_matches_unaliased(void) {
+    net t[2];
+    step_result r[2];
+    for (int k = 0; k < 2; k++) {
+        CHECK(dnas_backend_cpu_create(1, &t[k].be) == DNAS_OK, "backend");
+        no_alias = k;
+        CHECK(build(&t[k], 16, 1), "build");
+        poisoned_step(&t[k].g, t[k].g.arena, t[k].g.arena_floats, &r[k]);
+    }
+    no_alias = 0;
+    dnas_graph *g = &t[0].g;
+    int aliased = 0, aliased_off = 0;
+    for (int v = 0; v < g->n_vals; v++) aliased += g->vals[v].grad_alias >= 0;
+    for (int v = 0; v < t[1].g.n_vals; v++) aliased_off += t[1].g.vals[v].grad_alias >= 0;
+    CHECK(aliased >= 1 && aliased_off == 0, "aliases planned: %d (unaliased graph: %d)", aliased, aliased_off);
+    CHECK(g->arena_floats <= t[1].g.arena_floats, "arena %zu floats with aliases > %zu without",
+          g->arena_floats, t[1].g.arena_floats);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < g->n_weights; i++) {
+        double d = fabs((double)r[0].gw[i] - r[1].gw[i]);
+        if (d > worst) worst = d;
+        if (fabs(r[1].gw[i]) > scale) scale = fabs(r[1].gw[i]);
+    }
+    double wm = 0, sm = 0;
+    for (int i = 0; i < 6; i++) {
+        if (fabs((double)r[0].gm[i] - r[1].gm[i]) > wm) wm = fabs((double)r[0].gm[i] - r[1].gm[i]);
+        if (fabs(r[1].gm[i]) > sm) sm = fabs(r[1].gm[i]);
+    }
+    printf("  %d aliased gradient(s), arena %zu vs %zu floats; max weight-gradient difference "
+           "%.3g of max %.3g, mixing %.3g of %.3g\n", aliased, g->arena_floats, t[1].g.arena_floats,
+           worst, scale, wm, sm);
+    CHECK(r[0].loss == r[1].loss, "loss %.9g vs %.9g", r[0].loss, r[1].loss);
+    CHECK(worst <= 1e-5 * scale && wm <= 1e-5 * sm, "gradients differ beyond rounding");
+    for (int k = 0; k < 2; k++) {
+        free(r[k].gw), free(r[k].gx), free(r[k].logits);
+        dnas_graph_free(&t[k].g);
+        dnas_backend_destroy(t[k].be);
+    }
+}
+
 int main(void) {
     RUN(test_graph_finite_differences);
     RUN(test_wants_mask);
@@ -419,5 +474,6 @@ int main(void) {
     RUN(test_plan_matches_private_buffers);
     RUN(test_smaller_batch);
     RUN(test_value_used_twice);
+    RUN(test_grad_alias_matches_unaliased);
     TEST_EXIT();
 }

@@ -387,6 +387,26 @@ static void admm_toy(int clean, double rho) {
     CHECK(memcmp(z, zwant, sizeof z) == 0, "Z is not the projection of the target");
 }
 
+/* Clean mode: a pruned op with a large U (built while it was live) against a live one of
+ * lower a + U on the same edge: Z must take the live op (the pruned one cannot run). */
+static void test_admm_clean_skips_pruned(void) {
+    const dnas_space *sp = &dnas_space_nb201;
+    enum { N = 30, C = 5 };
+    uint8_t cand[N], mask[N];
+    sp->candidates("no-none", cand);
+    memset(mask, 1, sizeof mask);
+    double alpha[N], z[N], u[N] = {0}, tmp[N];
+    for (int i = 0; i < N; i++) alpha[i] = cand[i] ? 0.1 : 0.0;
+    for (int r = 0; r < N / C; r++) alpha[r * C + 2] = 0.5; /* the live favourite */
+    mask[0 * C + 3] = 0; /* edge 0: op 3 pruned with U 0.6 */
+    u[0 * C + 3] = 0.6;
+    dnas_prime_pen p = {sp, cand, mask, 1, DNAS_PRIME_REG_ADMM, 1, 0.5, z, u};
+    CHECK(dnas_prime_admm_update(&p, alpha, z, u, tmp) == DNAS_OK, "update: %s", dnas_last_error());
+    CHECK(z[0 * C + 3] == 0.0 && z[0 * C + 2] == 1.0, "edge 0: Z on the pruned op (%g) instead of the "
+          "live favourite (%g)", z[0 * C + 3], z[0 * C + 2]);
+    CHECK(u[0 * C + 3] == 0.6, "a pruned op's U changed: %g", u[0 * C + 3]);
+}
+
 static void test_admm_toy_code(void) { admm_toy(0, 10.0); }
 static void test_admm_toy_clean(void) { admm_toy(1, 1.0); }
 
@@ -531,6 +551,7 @@ int main(void) {
     RUN(test_penalty_gradients_fd);
     RUN(test_admm_due);
     RUN(test_admm_toy_code);
+    RUN(test_admm_clean_skips_pruned);
     RUN(test_admm_toy_clean);
     TEST_EXIT();
 }

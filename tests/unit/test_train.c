@@ -6,7 +6,7 @@
  *
  * Tolerances are multiples of the measured errors (default build and SAN=1), stated below. */
 #include "test.h"
-#include "fixture.h"
+#include "twin.h"
 #include "train/optim.h"
 
 #define TOL_SGD 1e-6    /* weights and momentum buffer: measured <= 1.2e-7 (8x; float32 ulp 1.2e-7) */
@@ -22,21 +22,6 @@ static fixture fx;
 static int have_fx;
 static char why_fx[400];
 
-#define NEED_FX()                                              \
-    do {                                                       \
-        if (!have_fx) {                                        \
-            CHECK(0, "fixture unusable: %s", why_fx);          \
-            return;                                            \
-        }                                                      \
-    } while (0)
-
-static const float *need_f(const char *name, size_t count) {
-    const fx_entry *e = fx_get(&fx, name);
-    int ok = e && e->dtype == 0 && (count == 0 || e->count == count);
-    CHECK(ok, "fixture entry %s missing, not float32 or not of %zu values", name, count);
-    return ok ? e->data : NULL;
-}
-
 /* The fixture's start vector and gradient sequence. */
 static int optim_inputs(const float **w0, const float **grads, size_t *n, int *steps) {
     const fx_entry *g = fx_get(&fx, "grads");
@@ -45,13 +30,13 @@ static int optim_inputs(const float **w0, const float **grads, size_t *n, int *s
     *steps = g->dims[0];
     *n = (size_t)g->dims[1];
     *grads = g->data;
-    *w0 = need_f("w0", *n);
+    *w0 = twin_need_f(&fx, "w0", *n);
     CHECK(*n <= 64, "fixture vector of %zu values, the test holds 64", *n);
     return *w0 != NULL && *n <= 64;
 }
 
 static void test_sgd_matches_torch(void) {
-    NEED_FX();
+    TWIN_NEED_FX(have_fx, why_fx);
     const float *w0, *grads;
     size_t n;
     int steps;
@@ -61,9 +46,9 @@ static void test_sgd_matches_torch(void) {
     for (int c = 0; c < 3; c++) {
         char name[80];
         snprintf(name, sizeof name, "sgd/%s/hyper", cases[c]);
-        const float *h = need_f(name, 4);
+        const float *h = twin_need_f(&fx, name, 4);
         snprintf(name, sizeof name, "sgd/%s/w", cases[c]);
-        const float *ref = need_f(name, (size_t)steps * n);
+        const float *ref = twin_need_f(&fx, name, (size_t)steps * n);
         if (!h || !ref) return;
         dnas_sgd o;
         CHECK(dnas_sgd_init(&o, n, h[0], h[1], h[2], h[3] != 0) == DNAS_OK, "%s", dnas_last_error());
@@ -79,7 +64,7 @@ static void test_sgd_matches_torch(void) {
         memcpy(finals[c], w, n * sizeof(float));
         if (h[1] > 0) {
             snprintf(name, sizeof name, "sgd/%s/buf", cases[c]);
-            const float *buf = need_f(name, n);
+            const float *buf = twin_need_f(&fx, name, n);
             if (buf) {
                 double e = fx_relerr(o.buf, buf, n);
                 worst = fmax(worst, e);
@@ -112,7 +97,7 @@ static void adam_run(const float *h, const float *w0, const float *grads, size_t
 }
 
 static void test_adam_matches_torch(void) {
-    NEED_FX();
+    TWIN_NEED_FX(have_fx, why_fx);
     const float *w0, *grads;
     size_t n;
     int steps;
@@ -121,13 +106,13 @@ static void test_adam_matches_torch(void) {
     for (int c = 0; c < 2; c++) {
         char name[80];
         snprintf(name, sizeof name, "adam/%s/hyper", cases[c]);
-        const float *h = need_f(name, 5);
+        const float *h = twin_need_f(&fx, name, 5);
         snprintf(name, sizeof name, "adam/%s/w", cases[c]);
-        const float *ref = need_f(name, (size_t)steps * n);
+        const float *ref = twin_need_f(&fx, name, (size_t)steps * n);
         snprintf(name, sizeof name, "adam/%s/m", cases[c]);
-        const float *m = need_f(name, n);
+        const float *m = twin_need_f(&fx, name, n);
         snprintf(name, sizeof name, "adam/%s/v", cases[c]);
-        const float *v = need_f(name, n);
+        const float *v = twin_need_f(&fx, name, n);
         if (!h || !ref || !m || !v) return;
         dnas_adam o;
         float w[64];
@@ -165,19 +150,19 @@ static void test_adam_rejects_bad_hyperparameters(void) {
 }
 
 static void test_clip_matches_torch(void) {
-    NEED_FX();
+    TWIN_NEED_FX(have_fx, why_fx);
     const char *cases[] = {"big", "small"};
     for (int c = 0; c < 2; c++) {
         char name[80];
         snprintf(name, sizeof name, "clip/%s/g", cases[c]);
-        const float *g = need_f(name, 0);
+        const float *g = twin_need_f(&fx, name, 0);
         size_t n = g ? fx_get(&fx, name)->count : 0;
         snprintf(name, sizeof name, "clip/%s/max_norm", cases[c]);
-        const float *mx = need_f(name, 1);
+        const float *mx = twin_need_f(&fx, name, 1);
         snprintf(name, sizeof name, "clip/%s/norm", cases[c]);
-        const float *nr = need_f(name, 1);
+        const float *nr = twin_need_f(&fx, name, 1);
         snprintf(name, sizeof name, "clip/%s/out", cases[c]);
-        const float *out = need_f(name, n);
+        const float *out = twin_need_f(&fx, name, n);
         if (!g || !mx || !nr || !out) return;
         float *x = malloc(n * sizeof(float));
         memcpy(x, g, n * sizeof(float));
@@ -202,17 +187,17 @@ static void test_clip_matches_torch(void) {
 }
 
 static void test_cosine_lr_matches_torch(void) {
-    NEED_FX();
+    TWIN_NEED_FX(have_fx, why_fx);
     int n_cases = 0;
     double worst = 0;
     for (int c = 0;; c++) {
         char name[80];
         snprintf(name, sizeof name, "cosine/%d/hyper", c);
         if (!fx_get(&fx, name)) break;
-        const float *h = need_f(name, 3);
+        const float *h = twin_need_f(&fx, name, 3);
         int epochs = h ? (int)h[2] : 0;
         snprintf(name, sizeof name, "cosine/%d/lr", c);
-        const float *lr = need_f(name, (size_t)epochs + 1);
+        const float *lr = twin_need_f(&fx, name, (size_t)epochs + 1);
         if (!h || !lr) return;
         for (int e = 0; e <= epochs; e++) {
             float ours = dnas_cosine_lr(h[0], h[1], e, epochs);
@@ -236,8 +221,7 @@ static void test_cosine_lr_matches_torch(void) {
 }
 
 int main(void) {
-    have_fx = fx_load(&fx, t_src_path("tests/ref/optim_fixture.bin"));
-    if (!have_fx) snprintf(why_fx, sizeof why_fx, "%s", fx_why);
+    have_fx = twin_load(&fx, "tests/ref/optim_fixture.bin", why_fx, sizeof why_fx);
     RUN(test_sgd_matches_torch);
     RUN(test_adam_matches_torch);
     RUN(test_adam_rejects_bad_hyperparameters);

@@ -358,7 +358,7 @@ dnas_status dnas_cpu_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y,
 }
 
 dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                            const float *dy, const float *x, dnas_shape xs,
+                            const float *dy, float dy_scale, const float *x, dnas_shape xs,
                             const float *save_mean, const float *save_invstd,
                             const float *gamma) {
     DNAS_TRY(bn_check("bn_bwd", xs));
@@ -383,14 +383,17 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
     }
     reduce_partials(ps, pq, bk.nb, C, S, Q); /* S = sum dy, Q = sum dy*(x-mean) */
 
-    const double M = (double)npix;
+    /* The output gradient is dy_scale * dy: both sums scale by it, and so does dx's factor A. */
+    const double M = (double)npix, ds = dy_scale;
     for (int c = 0; c < C; c++) {
+        S[c] *= ds;
+        Q[c] *= ds;
         double is = save_invstd[c], g = gamma ? gamma[c] : 1.0;
         if (dgamma) dgamma[c] += (float)(Q[c] * is); /* sum dy*xhat */
         if (dbeta) dbeta[c] += (float)S[c];
         /* dx = g*is*(dy - S/M - (x-mean)*is^2*Q/M) */
         double A = g * is;
-        fA[c] = (float)A;
+        fA[c] = (float)(A * ds);
         fB[c] = (float)(-A * is * is * Q[c] / M);
         fD[c] = (float)(-A * S[c] / M);
     }

@@ -153,9 +153,9 @@ static dnas_status p_bn_eval(dnas_backend *be, const dnas_bn_p *p, float *y, con
             xs.c, xs.h, xs.w, xs.n);
 }
 static dnas_status p_bn_bwd(dnas_backend *be, float *dx, int acc, float *dg, float *db,
-                            const float *dy, const float *x, dnas_shape xs, const float *sm,
-                            const float *si, const float *g) {
-    KP_TIME(dnas_cpu_bn_bwd(be, dx, acc, dg, db, dy, x, xs, sm, si, g), "bn.bwd",
+                            const float *dy, float ds, const float *x, dnas_shape xs,
+                            const float *sm, const float *si, const float *g) {
+    KP_TIME(dnas_cpu_bn_bwd(be, dx, acc, dg, db, dy, ds, x, xs, sm, si, g), "bn.bwd",
             "%dc %dx%d n%d", xs.c, xs.h, xs.w, xs.n);
 }
 static dnas_status p_relu_fwd(dnas_backend *be, float *y, const float *x, size_t n) {

@@ -175,15 +175,18 @@ dnas_status dnas_cuda_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y
     return DNAS_OK;
 }
 
-/* sdy[c] = sum dy, sdyx[c] = sum dy*xhat; dgamma += sdyx, dbeta += sdy. */
+/* sdy[c] = sum dy, sdyx[c] = sum dy*xhat (dy the scaled output gradient s * dy);
+ * dgamma += sdyx, dbeta += sdy. */
 __global__ void k_bwd_finish(float *sdy, float *sdyx, float *dgamma, float *dbeta,
-                             const float *part0, const float *part1, int P, int C) {
+                             const float *part0, const float *part1, int P, int C, float s) {
     for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < C; c += gridDim.x * blockDim.x) {
         double a = 0.0, b = 0.0;
         for (int p = 0; p < P; p++) {
             a += part0[(size_t)p * C + c];
             b += part1[(size_t)p * C + c];
         }
+        a *= s;
+        b *= s;
         sdy[c] = (float)a;
         sdyx[c] = (float)b;
         if (dgamma) dgamma[c] = (float)((double)dgamma[c] + b);
@@ -193,20 +196,20 @@ __global__ void k_bwd_finish(float *sdy, float *sdyx, float *dgamma, float *dbet
 /* dx = invstd/M * (M*g - sum(g) - xhat*sum(g*xhat)), g = dy*gamma (see ref_bn.c). */
 __global__ void k_bn_dx(float *dx, int acc, const float *dy, const float *x, size_t total, int C,
                         size_t M, const float *mean, const float *invstd, const float *gamma,
-                        const float *sdy, const float *sdyx) {
+                        const float *sdy, const float *sdyx, float s) {
     const float fm = (float)M;
     for (size_t t = blockIdx.x * (size_t)blockDim.x + threadIdx.x; t < total;
          t += (size_t)gridDim.x * blockDim.x) {
         const int c = (int)(t % C);
         const float gm = gamma ? gamma[c] : 1.f, is = invstd[c];
         const float xhat = (x[t] - mean[c]) * is;
-        const float v = is / fm * (fm * dy[t] * gm - gm * sdy[c] - xhat * gm * sdyx[c]);
+        const float v = is / fm * (fm * s * dy[t] * gm - gm * sdy[c] - xhat * gm * sdyx[c]);
         dx[t] = acc ? dx[t] + v : v;
     }
 }
 
 dnas_status dnas_cuda_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                             const float *dy, const float *x, dnas_shape xs,
+                             const float *dy, float dy_scale, const float *x, dnas_shape xs,
                              const float *save_mean, const float *save_invstd,
                              const float *gamma) {
     const size_t M = (size_t)xs.n * xs.h * xs.w;
@@ -223,12 +226,12 @@ dnas_status dnas_cuda_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma
     cudaStream_t s = cu_impl(be)->stream;
     DNAS_TRY(launch_partial(be, SUM_BWD, part0, part1, x, dy, save_mean, save_invstd, M, C, P));
     k_bwd_finish<<<cu_blocks((size_t)C), CU_THREADS, 0, s>>>(sdy, sdyx, dgamma, dbeta, part0,
-                                                              part1, P, C);
+                                                              part1, P, C, dy_scale);
     CU_LAUNCHED("bn_bwd sums kernel launch");
     if (dx) {
         const size_t total = M * C;
         k_bn_dx<<<cu_blocks(total), CU_THREADS, 0, s>>>(dx, acc, dy, x, total, C, M, save_mean,
-                                                        save_invstd, gamma, sdy, sdyx);
+                                                        save_invstd, gamma, sdy, sdyx, dy_scale);
         CU_LAUNCHED("bn_bwd dx kernel launch");
     }
     return DNAS_OK;
