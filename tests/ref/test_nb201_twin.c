@@ -55,13 +55,7 @@ static fixture fx, fx2, fxs; /* fxs: the twin's state after each step (make_nb20
 static int have_fx, have_fx2, have_fxs;
 static char why_fx[400], why_fx2[400], why_fxs[400];
 
-#define NEED_FX(have, why)                                     \
-    do {                                                       \
-        if (!(have)) {                                         \
-            CHECK(0, "fixture unusable: %s", why);             \
-            return;                                            \
-        }                                                      \
-    } while (0)
+#define NEED_FX TWIN_NEED_FX
 
 /* A float32 entry of exactly `count` values (0 = any), or NULL with a failed check. */
 static const float *need_f(const fixture *f, const char *name, size_t count) {
