@@ -125,7 +125,20 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
 
     int n_iv = 2 * g->n_vals + n;
     interval *iv = dnas_alloc((size_t)n_iv * sizeof *iv, "memory plan");
-    if (!iv) return DNAS_ERR_OOM;
+    /* alias_end[v]: the latest backward that reads v's gradient through an alias of it (the
+     * aliasing value's producer's), -1 when none. */
+    int *alias_end = dnas_alloc((size_t)g->n_vals * sizeof *alias_end, "memory plan");
+    if (!iv || !alias_end) {
+        dnas_free(iv);
+        dnas_free(alias_end);
+        return DNAS_ERR_OOM;
+    }
+    for (int v = 0; v < g->n_vals; v++) alias_end[v] = -1;
+    for (int v = 0; v < g->n_vals; v++) {
+        const dnas_value *x = &g->vals[v];
+        if (x->grad_alias >= 0 && T - 1 - x->producer > alias_end[x->grad_alias])
+            alias_end[x->grad_alias] = T - 1 - x->producer;
+    }
     int k = 0;
     for (int v = 0; v < g->n_vals; v++) {
         dnas_value *x = &g->vals[v];
@@ -136,10 +149,7 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
         if (x->grad_alias >= 0) continue; /* shares its reader's output gradient */
         int gstart = x->last_use < 0 ? T - 1 - (x->producer < 0 ? 0 : x->producer) : T - 1 - x->last_use;
         int gend = x->producer < 0 ? T : T - 1 - x->producer;
-        /* An aliased input reads this gradient until its own producer's backward. */
-        for (int a = 0; a < g->n_vals; a++)
-            if (g->vals[a].grad_alias == v && T - 1 - g->vals[a].producer > gend)
-                gend = T - 1 - g->vals[a].producer;
+        if (alias_end[v] > gend) gend = alias_end[v]; /* an aliased input still reads it */
         iv[k++] = (interval){gstart, gend, sz, &x->grad_off};
     }
     for (int i = 0; i < n; i++) {
@@ -148,6 +158,7 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
     }
     size_t floats = assign(iv, k);
     dnas_free(iv);
+    dnas_free(alias_end);
     if (floats == (size_t)-1) return DNAS_ERR_OOM;
 
     g->arena_floats = floats;

@@ -294,8 +294,7 @@ dnas_status dnas_search_config_preset(dnas_search_config *c, const char *name) {
     /* Every other schedule counted in epochs stretches with them, so it ends where the paper's
      * does relative to the search (SNAS' temperature, PC-DARTS/GAEA-GDAS warm-up, the Hessian
      * tracking and DARTS-ES's earliest epoch); ES's window and delta count eigenvalues. */
-    if (c->tau_epochs > 0)
-        c->tau_epochs = c->tau_epochs * 14 / 5;
+    c->tau_epochs = c->tau_epochs * 14 / 5; /* 0 (= --epochs) stays 0 */
     c->warmup_epochs = c->warmup_epochs * 14 / 5;
     c->ev_every = c->ev_every * 14 / 5;
     c->es_start = c->es_start * 14 / 5;

@@ -55,16 +55,6 @@ static fixture fx, fx2, fxs; /* fxs: the twin's state after each step (make_nb20
 static int have_fx, have_fx2, have_fxs;
 static char why_fx[400], why_fx2[400], why_fxs[400];
 
-#define NEED_FX TWIN_NEED_FX
-
-/* A float32 entry of exactly `count` values (0 = any), or NULL with a failed check. */
-static const float *need_f(const fixture *f, const char *name, size_t count) {
-    const fx_entry *e = fx_get(f, name);
-    CHECK(e && e->dtype == 0 && (count == 0 || e->count == count),
-          "fixture entry %s missing, not float32 or not of %zu values", name, count);
-    return e && e->dtype == 0 && (count == 0 || e->count == count) ? e->data : NULL;
-}
-
 /* Builds a search of the fixture's configuration (cell BN running statistics as `track_bn`)
  * and loads its start state: weights from param/NAME, running statistics from BUFPREFIX NAME. */
 static dnas_search *make_search(const fixture *f, const char *algo, int track_bn, const char *bufprefix) {
@@ -91,7 +81,7 @@ static dnas_search *make_search(const fixture *f, const char *algo, int track_bn
         dnas_param *p = &g->params[i];
         char name[200];
         snprintf(name, sizeof name, "param/%s", p->name);
-        const float *e = need_f(f, name, dnas_shape_numel(p->shape));
+        const float *e = twin_need_f(f, name, dnas_shape_numel(p->shape));
         if (!e) {
             ok = 0;
             continue;
@@ -101,14 +91,14 @@ static dnas_search *make_search(const fixture *f, const char *algo, int track_bn
     for (int i = 0; i < g->n_bufdesc; i++) {
         char name[200];
         snprintf(name, sizeof name, "%s%s", bufprefix, g->bufdesc[i].name);
-        const float *e = need_f(f, name, g->bufdesc[i].n);
+        const float *e = twin_need_f(f, name, g->bufdesc[i].n);
         if (!e) {
             ok = 0;
             continue;
         }
         memcpy(g->bufs + g->bufdesc[i].off, e, g->bufdesc[i].n * sizeof(float));
     }
-    const float *a = need_f(f, "alpha", s->n_alpha);
+    const float *a = twin_need_f(f, "alpha", s->n_alpha);
     if (!ok || !a) {
         dnas_search_destroy(s);
         return NULL;
@@ -130,7 +120,7 @@ static void compare_params(dnas_search *s, const float *ours, const fixture *f, 
         dnas_param *p = &g->params[i];
         char name[200];
         snprintf(name, sizeof name, "%s%s", prefix, p->name);
-        const float *e = need_f(f, name, dnas_shape_numel(p->shape));
+        const float *e = twin_need_f(f, name, dnas_shape_numel(p->shape));
         if (!e) continue;
         size_t cnt = dnas_shape_numel(p->shape);
         float *ref = malloc(cnt * sizeof(float));
@@ -165,7 +155,7 @@ static void compare_buffers(dnas_search *s, const fixture *f, const char *prefix
     for (int i = 0; i < g->n_bufdesc; i++) {
         char name[200];
         snprintf(name, sizeof name, "%s%s", prefix, g->bufdesc[i].name);
-        const float *e = need_f(f, name, g->bufdesc[i].n);
+        const float *e = twin_need_f(f, name, g->bufdesc[i].n);
         if (!e) continue;
         double err = fx_relerr(g->bufs + g->bufdesc[i].off, e, g->bufdesc[i].n);
         if (err > worst || err != err) {
@@ -194,7 +184,7 @@ static void compare_eval_logits(dnas_search *s, const fixture *f, const char *re
     }
     g->training = 1;
     CHECK(st == DNAS_OK, "eval forward: %s", dnas_last_error());
-    const float *ref = need_f(f, ref_name, dnas_shape_numel(g->vals[g->logits].shape));
+    const float *ref = twin_need_f(f, ref_name, dnas_shape_numel(g->vals[g->logits].shape));
     if (st == DNAS_OK && ref) {
         double e = fx_relerr(g->vals[g->logits].data, ref, dnas_shape_numel(g->vals[g->logits].shape));
         printf("  %s: eval-mode logits max rel err %.3g\n", what, e);
@@ -217,16 +207,16 @@ static int load_state_before(dnas_search *s, int k, const char *bufkey, const ch
         size_t cnt = dnas_shape_numel(p->shape);
         if (k == 0) {
             snprintf(name, sizeof name, "param/%s", p->name);
-            const float *w = need_f(&fx, name, cnt);
+            const float *w = twin_need_f(&fx, name, cnt);
             if (w) fx_nchw_to_nhwc(g->w + p->off, w, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
             memset(s->wopt.buf + p->off, 0, cnt * sizeof(float));
             ok &= w != NULL;
             continue;
         }
         snprintf(name, sizeof name, "steps/%d/param/%s", k - 1, p->name);
-        const float *w = need_f(&fxs, name, cnt);
+        const float *w = twin_need_f(&fxs, name, cnt);
         snprintf(name, sizeof name, "steps/%d/momentum/%s", k - 1, p->name);
-        const float *m = need_f(&fxs, name, cnt);
+        const float *m = twin_need_f(&fxs, name, cnt);
         if (w) fx_nchw_to_nhwc(g->w + p->off, w, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
         if (m) fx_nchw_to_nhwc(s->wopt.buf + p->off, m, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
         ok &= w && m;
@@ -234,18 +224,18 @@ static int load_state_before(dnas_search *s, int k, const char *bufkey, const ch
     for (int i = 0; i < g->n_bufdesc; i++) {
         if (k == 0) snprintf(name, sizeof name, "%s%s", startbuf, g->bufdesc[i].name);
         else snprintf(name, sizeof name, "steps/%d/%s/%s", k - 1, bufkey, g->bufdesc[i].name);
-        const float *b = need_f(k == 0 ? &fx : &fxs, name, g->bufdesc[i].n);
+        const float *b = twin_need_f(k == 0 ? &fx : &fxs, name, g->bufdesc[i].n);
         if (b) memcpy(g->bufs + g->bufdesc[i].off, b, g->bufdesc[i].n * sizeof(float));
         ok &= b != NULL;
     }
-    const float *a = need_f(&fx, "alpha", s->n_alpha), *m = NULL, *v = NULL;
+    const float *a = twin_need_f(&fx, "alpha", s->n_alpha), *m = NULL, *v = NULL;
     if (k > 0) {
         snprintf(name, sizeof name, "steps/%d/alpha", k - 1);
-        a = need_f(&fxs, name, s->n_alpha);
+        a = twin_need_f(&fxs, name, s->n_alpha);
         snprintf(name, sizeof name, "steps/%d/adam_m", k - 1);
-        m = need_f(&fxs, name, s->n_alpha);
+        m = twin_need_f(&fxs, name, s->n_alpha);
         snprintf(name, sizeof name, "steps/%d/adam_v", k - 1);
-        v = need_f(&fxs, name, s->n_alpha);
+        v = twin_need_f(&fxs, name, s->n_alpha);
         ok &= m && v;
     }
     if (!a || !ok) return 0;
@@ -419,7 +409,7 @@ static int run_v1_steps(dnas_search *s, const char *bufkey, const char *startbuf
     double worst_loss = 0, worst_da = 0, worst_m = 0, worst_v = 0;
     int steps = ((const int *)fx_get(&fx, "config")->data)[6];
     kink_stats ks = {0, 0, 0.0};
-    const float *thr = need_f(&fxs, "kinks/threshold", 1);
+    const float *thr = twin_need_f(&fxs, "kinks/threshold", 1);
     if (!thr || !check_relu_map(s->g)) return 0;
     for (int k = 0; k < steps; k++) {
         if (!load_state_before(s, k, bufkey, startbuf)) return 0;
@@ -444,15 +434,15 @@ static int run_v1_steps(dnas_search *s, const char *bufkey, const char *startbuf
         free((void *)va.x);
         if (st != DNAS_OK) return 0;
         snprintf(name, sizeof name, "steps/%d/train_loss", k);
-        const float *tl = need_f(&fxs, name, 1);
+        const float *tl = twin_need_f(&fxs, name, 1);
         snprintf(name, sizeof name, "steps/%d/valid_loss", k);
-        const float *vl = need_f(&fxs, name, 1);
+        const float *vl = twin_need_f(&fxs, name, 1);
         snprintf(name, sizeof name, "steps/%d/alpha", k);
-        const float *af = need_f(&fxs, name, s->n_alpha);
+        const float *af = twin_need_f(&fxs, name, s->n_alpha);
         snprintf(name, sizeof name, "steps/%d/adam_m", k);
-        const float *am = need_f(&fxs, name, s->n_alpha);
+        const float *am = twin_need_f(&fxs, name, s->n_alpha);
         snprintf(name, sizeof name, "steps/%d/adam_v", k);
-        const float *av = need_f(&fxs, name, s->n_alpha);
+        const float *av = twin_need_f(&fxs, name, s->n_alpha);
         if (!tl || !vl || !af || !am || !av || s->n_alpha > 64) return 0;
         double et = fabs(lt - tl[0]) / fabs(tl[0]), ev = fabs(lv - vl[0]) / fabs(vl[0]);
         worst_loss = fmax(worst_loss, fmax(et, ev));
@@ -492,7 +482,7 @@ static int run_v1_steps(dnas_search *s, const char *bufkey, const char *startbuf
 }
 
 static void test_forward_backward(void) {
-    NEED_FX(have_fx, why_fx);
+    TWIN_NEED_FX(have_fx, why_fx);
     dnas_search *s = make_search(&fx, "darts1", 0, "buffer/");
     if (!s) return;
     dnas_data_batch b;
@@ -504,8 +494,8 @@ static void test_forward_backward(void) {
     CHECK(st == DNAS_OK, "fwd/bwd: %s", dnas_last_error());
     s->strat->mix_backward(s);
     dnas_graph *g = s->g;
-    const float *lg = need_f(&fx, "out/logits", dnas_shape_numel(g->vals[g->logits].shape));
-    const float *ls = need_f(&fx, "out/loss", 1), *ga = need_f(&fx, "grad/alpha", s->n_alpha);
+    const float *lg = twin_need_f(&fx, "out/logits", dnas_shape_numel(g->vals[g->logits].shape));
+    const float *ls = twin_need_f(&fx, "out/loss", 1), *ga = twin_need_f(&fx, "grad/alpha", s->n_alpha);
     if (lg && ls && ga) {
         double e_logits = fx_relerr(g->vals[g->logits].data, lg, dnas_shape_numel(g->vals[g->logits].shape));
         double e_loss = fabs(g->loss_value - ls[0]) / fabs(ls[0]);
@@ -523,8 +513,8 @@ static void test_forward_backward(void) {
 }
 
 static void test_darts_v1_steps(void) {
-    NEED_FX(have_fx, why_fx);
-    NEED_FX(have_fxs, why_fxs);
+    TWIN_NEED_FX(have_fx, why_fx);
+    TWIN_NEED_FX(have_fxs, why_fxs);
     dnas_search *s = make_search(&fx, "darts1", 0, "buffer/");
     if (!s) return;
     run_v1_steps(s, "buffer", "buffer/", "DARTS-V1");
@@ -535,8 +525,8 @@ static void test_darts_v1_steps(void) {
  * are compared in run_v1_steps), and an evaluation-mode forward that uses them (the cell BNs,
  * without statistics, still use the batch's), at the state of the last step. */
 static void test_v1_running_stats_and_eval(void) {
-    NEED_FX(have_fx, why_fx);
-    NEED_FX(have_fxs, why_fxs);
+    TWIN_NEED_FX(have_fx, why_fx);
+    TWIN_NEED_FX(have_fxs, why_fxs);
     dnas_search *s = make_search(&fx, "darts1", 0, "buffer/");
     if (!s) return;
     if (run_v1_steps(s, "buffer", "buffer/", "statistics")) {
@@ -549,8 +539,8 @@ static void test_v1_running_stats_and_eval(void) {
 /* track_bn 1: the cell BNs keep running statistics too. Train mode is unchanged (same
  * weights after 5 steps), the statistics of every BN and evaluation mode are compared. */
 static void test_track_bn_running_stats_and_eval(void) {
-    NEED_FX(have_fx, why_fx);
-    NEED_FX(have_fxs, why_fxs);
+    TWIN_NEED_FX(have_fx, why_fx);
+    TWIN_NEED_FX(have_fxs, why_fxs);
     dnas_search *s = make_search(&fx, "darts1", 1, "bn1/buffer/");
     if (!s) return;
     int cell_bufs = 0;
@@ -569,8 +559,8 @@ static void test_track_bn_running_stats_and_eval(void) {
 /* One weight step whose clip (1.0) is below the gradient norm (about 4): the returned norm,
  * and the weight change (which the clip scales by about 1/4). */
 static void test_clip_active_step(void) {
-    NEED_FX(have_fx, why_fx);
-    const float *mx = need_f(&fx, "clip/max_norm", 1), *nr = need_f(&fx, "clip/norm", 1);
+    TWIN_NEED_FX(have_fx, why_fx);
+    const float *mx = twin_need_f(&fx, "clip/max_norm", 1), *nr = twin_need_f(&fx, "clip/norm", 1);
     if (!mx || !nr) return;
     dnas_search *s = make_search(&fx, "darts1", 0, "buffer/");
     if (!s) return;
@@ -598,7 +588,7 @@ static void test_clip_active_step(void) {
         snprintf(name, sizeof name, "clip/param_after/%s", p->name);
         if (!fx_get(&fx, name)) continue;
         size_t cnt = dnas_shape_numel(p->shape);
-        const float *e = need_f(&fx, name, cnt);
+        const float *e = twin_need_f(&fx, name, cnt);
         if (!e) continue;
         float *ref = malloc(cnt * sizeof(float));
         fx_nchw_to_nhwc(ref, e, p->shape.n, p->shape.c, p->shape.h, p->shape.w);
@@ -620,7 +610,7 @@ static void test_clip_active_step(void) {
 }
 
 static void test_darts_v2_gradient(void) {
-    NEED_FX(have_fx2, why_fx2);
+    TWIN_NEED_FX(have_fx2, why_fx2);
     dnas_search *s = make_search(&fx2, "darts2", 0, "buffer/");
     if (!s) return;
     dnas_data_batch t0, tr, va;
@@ -630,7 +620,7 @@ static void test_darts_v2_gradient(void) {
     int ok = twin_batch(&fx2, "v2/xt0", "v2/yt0", &t0);
     ok = ok && twin_batch(&fx2, "v2/xt", "v2/yt", &tr);
     ok = ok && twin_batch(&fx2, "v2/xv", "v2/yv", &va);
-    const float *ga = need_f(&fx2, "v2/galpha", s->n_alpha);
+    const float *ga = twin_need_f(&fx2, "v2/galpha", s->n_alpha);
     if (ok && ga) {
         CHECK(dnas_search_weight_step_sgd(s, &t0) == DNAS_OK, "weight step: %s", dnas_last_error());
         compare_params(s, s->g->w, &fx2, "v2/param_after_step0/", TOL_TRAJ, "weights after step 0");
