@@ -42,7 +42,7 @@ else
     (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
 fi
 
-BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin"
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime"
 if [ $all = 1 ]; then
     BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
 fi
@@ -81,6 +81,7 @@ T_TRAIN=$B/tests/unit/test_train
 T_GRAPH=$B/tests/unit/test_graph
 T_METH=$B/tests/unit/test_methods
 T_MTWIN=$B/tests/ref/test_methods_twin
+T_PRIME=$B/tests/unit/test_prime
 MUTANTS=(
 "adam-no-weight-decay~src/train/adam.c~s/float d = g\[i\] + o->weight_decay \* w\[i\];/float d = g[i];/~$T_TRAIN $T_TWIN"
 "bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f}/(dnas_bn_p){1e-5f, 0.9f}/~$T_TWIN"
@@ -103,6 +104,9 @@ MUTANTS=(
 "gaea-eg-sign~src/search/gaea.c~s/t\[k\] \*= expf(-eta \* g\[k\]);/t[k] *= expf(eta * g[k]);/~$T_METH $T_MTWIN"
 "pt-keeps-least-harmful~src/select/pt.c~s/if (best < 0 || acc\[k\] < acc\[best\]) best = k;/if (best < 0 || acc[k] > acc[best]) best = k;/~$T_METH $T_MTWIN"
 "pt-renormalises~src/select/pt.c~s/w\[row \* cols + k\] = 0\.0f;/w[row * cols + k] = 0.0f; for (int q = 0; q < cols; q++) w[row * cols + q] *= 1.25f;/~$T_METH $T_MTWIN"
+"bn-alias-scale-ignored~src/ops/batchnorm.c~s/dnas_grad_scale(g, n->out)/1.0f/~$T_GRAPH $T_TWIN"
+"alias-lifetime-not-extended~src/graph/plan.c~s/if (alias_end\[v\] > gend) gend = alias_end\[v\];/(void)alias_end;/~$T_GRAPH $T_TWIN"
+"admm-clean-pruned-projectable~src/search/prime.c~s/live_at(p->cand, p->mask, i) ? a\[i\] + u\[i\] : -INFINITY/a[i] + u[i]/~$T_PRIME"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
 )
