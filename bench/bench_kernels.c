@@ -32,11 +32,11 @@ static void check(dnas_status st, const char *what) {
 
 /* Each kernel gets the tensors t[0..uses) of one set. */
 static void k_bn_fwd(float **t) {
-    dnas_bn_p p = {1e-5f, 0.1f};
+    dnas_bn_p p = {1e-5f, 0.1f, 0};
     check(be->bn_fwd_train(be, &p, t[1], smean, sinv, NULL, NULL, t[0], XS, gam, bet), "bn fwd");
 }
 static void k_bn_bwd(float **t) {
-    check(be->bn_bwd(be, t[2], 0, dgam, dbet, t[1], 1.0f, t[0], XS, smean, sinv, gam), "bn bwd");
+    check(be->bn_bwd(be, t[2], 0, dgam, dbet, t[1], 1.0f, NULL, t[0], XS, smean, sinv, gam), "bn bwd");
 }
 static void k_relu_fwd(float **t) { check(be->relu_fwd(be, t[1], t[0], NX), "relu fwd"); }
 static void k_relu_bwd(float **t) { check(be->relu_bwd(be, t[2], 0, t[1], t[0], NX), "relu bwd"); }
@@ -199,14 +199,14 @@ static int bn_main(int rounds) {
         if (!x || !y || !dx || !pc) return 1;
         for (size_t j = 0; j < n; j++) x[j] = (float)rand() / (float)RAND_MAX - 0.5f;
         for (size_t c = 0; c < C; c++) pc[c] = 1.0f;
-        dnas_bn_p p = {1e-5f, 0.1f};
+        dnas_bn_p p = {1e-5f, 0.1f, 0};
         double tf[MAXR], tb[MAXR];
         for (int r = -1; r < rounds; r++) {
             double t0 = dnas_now_s();
             check(be->bn_fwd_train(be, &p, y, pc + C, pc + 2 * C, NULL, NULL, x, xs, pc, NULL),
                   "bn fwd");
             double t1 = dnas_now_s();
-            check(be->bn_bwd(be, dx, 0, pc + 3 * C, pc + 4 * C, x, 1.0f, y, xs, pc + C, pc + 2 * C, pc),
+            check(be->bn_bwd(be, dx, 0, pc + 3 * C, pc + 4 * C, x, 1.0f, NULL, y, xs, pc + C, pc + 2 * C, pc),
                   "bn bwd");
             double t2 = dnas_now_s();
             if (r >= 0) tf[r] = t1 - t0, tb[r] = t2 - t1;

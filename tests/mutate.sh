@@ -31,6 +31,7 @@ trap cleanup EXIT
 trap 'echo "interrupted" >&2; exit 130' INT TERM HUP
 SRC=$TMP/src
 B=build-mut
+SHARED=${DNAS_SHARED_DATA:-$(cd "$ROOT/../shared/data" 2>/dev/null && pwd)} # tests read the real data
 mkdir -p "$SRC"
 
 # ---- the copy: tracked and untracked-but-not-ignored files, no build directories ------------
@@ -42,7 +43,7 @@ else
     (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
 fi
 
-BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime"
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels"
 if [ $all = 1 ]; then
     BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
 fi
@@ -55,7 +56,7 @@ run_tests() {
     local rc=0 t
     : >"$TMP/run.log"
     for t in "$@"; do
-        (cd / && BUILD="$SRC/$B" timeout 600 "$SRC/$t") >>"$TMP/run.log" 2>&1 || rc=1
+        (cd / && BUILD="$SRC/$B" DNAS_SHARED_DATA="$SHARED" timeout 600 "$SRC/$t") >>"$TMP/run.log" 2>&1 || rc=1
     done
     grep -q '^FAIL ' "$TMP/run.log" && rc=1
     return $rc
@@ -82,9 +83,11 @@ T_GRAPH=$B/tests/unit/test_graph
 T_METH=$B/tests/unit/test_methods
 T_MTWIN=$B/tests/ref/test_methods_twin
 T_PRIME=$B/tests/unit/test_prime
+T_DNET=$B/tests/unit/test_darts_net
+T_KERN=$B/tests/unit/test_cpu_kernels
 MUTANTS=(
 "adam-no-weight-decay~src/train/adam.c~s/float d = g\[i\] + o->weight_decay \* w\[i\];/float d = g[i];/~$T_TRAIN $T_TWIN"
-"bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f}/(dnas_bn_p){1e-5f, 0.9f}/~$T_TWIN"
+"bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f, 0}/(dnas_bn_p){1e-5f, 0.9f, 0}/~$T_TWIN"
 "bn-running-var-biased~src/backend/cpu/cpu_bn.c~s/double uvar = npix > 1 ? var \* M \/ (M - 1\.0) : var;/double uvar = var;/~$T_TWIN"
 "bn-eval-uses-batch-stats~src/ops/batchnorm.c~s/return g->training || !n->a\.bn\.track;/return 1;/~$T_TWIN"
 "clip-never-scales~src/train/clip.c~s/if (coef < 1\.0)/if (coef < 0.0)/~$T_TRAIN $T_TWIN"
@@ -107,6 +110,11 @@ MUTANTS=(
 "bn-alias-scale-ignored~src/ops/batchnorm.c~s/dnas_grad_scale(g, n->out)/1.0f/~$T_GRAPH $T_TWIN"
 "alias-lifetime-not-extended~src/graph/plan.c~s/if (alias_end\[v\] > gend) gend = alias_end\[v\];/(void)alias_end;/~$T_GRAPH $T_TWIN"
 "admm-clean-pruned-projectable~src/search/prime.c~s/live_at(p->cand, p->mask, i) ? a\[i\] + u\[i\] : -INFINITY/a[i] + u[i]/~$T_PRIME"
+"droppath-add-scales-swapped~src/ops/droppath.c~s|n->scratch + (size_t)i \* N, N, per)|n->scratch + (size_t)(1 - i) * N, N, per)|~$T_DNET"
+"droppath-add-reuses-stream~src/ops/droppath.c~s|n->a\.droppath\.ord\[1\] = drop_b ? o : -1;|n->a.droppath.ord[1] = drop_b ? 0 : -1;|~$T_DNET"
+"maxpool-s2-columns-swapped~src/backend/cpu/cpu_pool.c~s|vo += pick(at, dyimg, ro\[0\] + (size_t)m, C, q2\[0\], cw);|vo += pick(at, dyimg, ro[0] + (size_t)m, C, q0[0], cw);|~$T_KERN"
+"bn-relu-bwd-unmasked~src/backend/cpu/cpu_bn.c~s|    if (!RELU) return v;|    return v;|~$T_KERN"
+"bn-relu-fwd-no-max~src/backend/cpu/cpu_bn.c~s|v8f_store(y + o, RELU ? (dnas_v8f)((dnas_v8i)v \& (dnas_v8i)(v > z)) : v);|v8f_store(y + o, v + 0 * z);|~$T_KERN"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
 )

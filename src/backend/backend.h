@@ -32,6 +32,7 @@ typedef struct {
 
 typedef struct {
     float eps, momentum; /* PyTorch semantics: running = (1-momentum)*running + momentum*batch */
+    int relu;            /* 1: y = max(0, BN(x)) in the same pass (backends supporting DNAS_K_BN_RELU) */
 } dnas_bn_p;
 
 /* Kernel families, one per group of vtable entries (fwd + bwd). An op declares the families
@@ -39,7 +40,9 @@ typedef struct {
  * `supports` says no to one of them, naming the node. */
 typedef enum {
     DNAS_K_CONV2D, DNAS_K_BN, DNAS_K_RELU, DNAS_K_AVGPOOL, DNAS_K_MAXPOOL, DNAS_K_WSUM,
-    DNAS_K_GAP, DNAS_K_LINEAR, DNAS_K_XENT, DNAS_K_CHANCOPY, DNAS_K_COUNT
+    DNAS_K_GAP, DNAS_K_LINEAR, DNAS_K_XENT, DNAS_K_CHANCOPY,
+    DNAS_K_BN_RELU, /* BN with its ReLU fused: dnas_bn_p.relu and bn_bwd's relu_y */
+    DNAS_K_COUNT
 } dnas_kernel_kind;
 #define DNAS_KBIT(k) (1u << (k))
 _Static_assert(DNAS_K_COUNT <= 32, "kernel masks are 32-bit");
@@ -81,9 +84,11 @@ struct dnas_backend {
                                const float *gamma, const float *beta);
     /* Backward of training-mode BN for the output gradient dy_scale * dy (a weighted sum's
      * m_i * dy without materialising it; 1 otherwise). dx may be NULL; dgamma/dbeta NULL when
-     * affine off or not wanted. */
+     * affine off or not wanted. relu_y: NULL, or the output of a forward with p->relu, whose
+     * positive entries are where the ReLU passed the gradient (DNAS_K_BN_RELU). */
     dnas_status (*bn_bwd)(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                          const float *dy, float dy_scale, const float *x, dnas_shape xs,
+                          const float *dy, float dy_scale, const float *relu_y, const float *x,
+                          dnas_shape xs,
                           const float *save_mean, const float *save_invstd, const float *gamma);
 
     dnas_status (*relu_fwd)(dnas_backend *be, float *y, const float *x, size_t n);

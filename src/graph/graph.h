@@ -103,7 +103,8 @@ struct dnas_node {
         dnas_pool_p pool;
         struct { int in, out; } linear;
         struct { int off, count; } slice;
-        struct { int ordinal; } droppath;   /* k-th drop-path node of the graph: its stream */
+        /* droppath: its stream, the k-th of the graph; droppath_add: each input's (-1: kept) */
+        struct { int ordinal; int ord[2]; } droppath;
         struct { float weight; } losssum;   /* weight of the added (auxiliary) loss */
     } a;
     size_t scratch_n;           /* floats saved for backward (bn: mean, invstd; xent: probs) */

@@ -7,8 +7,18 @@ static int uses_batch_stats(const dnas_graph *g, const dnas_node *n) {
     return g->training || !n->a.bn.track;
 }
 
+/* The fused ReLU is not a kinked op: second-order products by finite differences need the
+ * separate ReLU node (the graphs that use them never build the fused one). */
+static dnas_status kinks_ok(const dnas_graph *g, const dnas_node *n) {
+    if (n->a.bn.p.relu && g->kinks != DNAS_KINKS_FREE)
+        return dnas_fail(DNAS_ERR_UNSUPPORTED, "BN+ReLU %s: kink recording/freezing needs a "
+                         "separate ReLU node", n->name);
+    return DNAS_OK;
+}
+
 static dnas_status fwd(dnas_graph *g, dnas_node *n) {
     dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
+    DNAS_TRY(kinks_ok(g, n));
     int c = x->shape.c;
     const float *gamma = dnas_param_data(g, n->par[0]), *beta = dnas_param_data(g, n->par[1]);
     float *rm = dnas_buffer_data(g, n->buf[0]), *rv = dnas_buffer_data(g, n->buf[1]);
@@ -24,12 +34,14 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     if (!uses_batch_stats(g, n))
         return dnas_fail(DNAS_ERR_UNSUPPORTED, "BN %s: backward in eval mode with running "
                          "statistics is not supported", n->name);
+    DNAS_TRY(kinks_ok(g, n));
     int c = x->shape.c;
     int w = (wants & DNAS_WANT_WEIGHTS) != 0;
     return g->be->bn_bwd(g->be, dnas_in_grad(g, n, 0), n->acc[0],
                          w ? dnas_param_grad(g, n->par[0]) : NULL,
                          w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad,
-                         dnas_grad_scale(g, n->out), x->data, x->shape,
+                         dnas_grad_scale(g, n->out), n->a.bn.p.relu ? y->data : NULL, x->data,
+                         x->shape,
                          n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]));
 }
 
@@ -45,13 +57,42 @@ static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx
 
 static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN | DNAS_OPF_DY_SCALE, DNAS_KBIT(DNAS_K_BN), fwd, bwd, flops};
 
+/* BN then ReLU in one node: the ReLU's max and mask ride on BN's passes (one element op each
+ * way more, counted); its backward reads the output for the mask. */
+static double flops_relu(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    double f = flops(g, n, c), e = (double)dnas_shape_numel(g->vals[n->in[0]].shape);
+    return f + (c->backward ? (f > 0.0 ? e : 0.0) : e);
+}
+static const dnas_op op_bn_relu = {"batchnorm_relu",
+                                   DNAS_OPF_SAVE_IN | DNAS_OPF_SAVE_OUT | DNAS_OPF_DY_SCALE,
+                                   DNAS_KBIT(DNAS_K_BN) | DNAS_KBIT(DNAS_K_BN_RELU), fwd, bwd,
+                                   flops_relu};
+
+static int bn_node(dnas_graph *g, const dnas_op *op, const char *name, int x, int affine,
+                   int track);
+
 int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track) {
+    return bn_node(g, &op_bn, name, x, affine, track);
+}
+
+int dnas_op_batchnorm_relu(dnas_graph *g, const char *name, const char *relu_name, int x,
+                           int affine, int track) {
+    if (g->build_status || x < 0) return -1;
+    if (!(g->be->supports && g->be->supports(g->be, DNAS_K_BN_RELU)))
+        return dnas_op_relu(g, relu_name, bn_node(g, &op_bn, name, x, affine, track));
+    int y = bn_node(g, &op_bn_relu, name, x, affine, track);
+    if (y >= 0) g->nodes[g->vals[y].producer].a.bn.p.relu = 1;
+    return y;
+}
+
+static int bn_node(dnas_graph *g, const dnas_op *op, const char *name, int x, int affine,
+                   int track) {
     if (g->build_status || x < 0) return -1;
     dnas_shape xs = g->vals[x].shape;
-    int id = dnas_graph_node(g, &op_bn, name, &x, 1, xs);
+    int id = dnas_graph_node(g, op, name, &x, 1, xs);
     if (id < 0) return -1;
     dnas_node *n = &g->nodes[id];
-    n->a.bn.p = (dnas_bn_p){1e-5f, 0.1f}; /* PyTorch defaults */
+    n->a.bn.p = (dnas_bn_p){1e-5f, 0.1f, 0}; /* PyTorch defaults */
     n->a.bn.affine = affine;
     n->a.bn.track = track;
     n->scratch_n = 2 * (size_t)xs.c;

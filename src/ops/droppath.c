@@ -77,14 +77,101 @@ static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx
 
 static const dnas_op op_droppath = {"droppath", 0, 0, fwd, bwd, flops};
 
-int dnas_op_droppath(dnas_graph *g, const char *name, int x) {
-    if (g->build_status || x < 0) return -1;
-    int ordinal = 0;
-    for (int i = 0; i < g->n_nodes; i++) ordinal += g->nodes[i].op == &op_droppath;
-    if (ordinal >= (1 << 16)) {
-        dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "drop path %s: more than 65536 drop-path nodes", name);
+/* ---- drop path fused into a node's addition ---- */
+
+/* This step's factors of input i (1 where it is kept or drop path is off) into s. */
+static dnas_status add_scales(dnas_graph *g, dnas_node *n, int i, float *s) {
+    int N = g->vals[n->in[i]].shape.n, o = n->a.droppath.ord[i];
+    if (o >= 0 && g->training && g->drop_prob > 0.0f)
+        return dnas_droppath_scales(g->rng_key, g->rng_step, o, N, g->drop_prob, s);
+    for (int j = 0; j < N; j++) s[j] = 1.0f;
+    return DNAS_OK;
+}
+
+static dnas_status add_fwd(dnas_graph *g, dnas_node *n) {
+    dnas_value *a = &g->vals[n->in[0]], *b = &g->vals[n->in[1]], *y = &g->vals[n->out];
+    const int N = a->shape.n;
+    float *sa = n->scratch, *sb = n->scratch + N;
+    DNAS_TRY(add_scales(g, n, 0, sa));
+    DNAS_TRY(add_scales(g, n, 1, sb));
+    const size_t per = dnas_shape_numel(a->shape) / (size_t)N;
+    const float *xa = a->data, *xb = b->data;
+    float *yd = y->data;
+#pragma omp parallel for schedule(static) if ((size_t)N * per > 32768)
+    for (int i = 0; i < N; i++) {
+        const float fa = sa[i], fb = sb[i], *pa = xa + (size_t)i * per, *pb = xb + (size_t)i * per;
+        float *py = yd + (size_t)i * per;
+        for (size_t j = 0; j < per; j++) py[j] = fa * pa[j] + fb * pb[j];
+    }
+    return DNAS_OK;
+}
+
+static dnas_status add_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
+    (void)wants;
+    dnas_value *y = &g->vals[n->out];
+    const int N = y->shape.n;
+    const size_t per = dnas_shape_numel(y->shape) / (size_t)N;
+    for (int i = 0; i < 2; i++) {
+        float *dx = dnas_in_grad(g, n, i);
+        if (dx) scale_samples(dx, n->acc[i], y->grad, n->scratch + (size_t)i * N, N, per);
+    }
+    return DNAS_OK;
+}
+
+/* A multiply and a multiply-add per element forward; a multiply per input gradient (+1 when
+ * added into). */
+static double add_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    size_t e = dnas_shape_numel(g->vals[n->out].shape);
+    if (!c->backward) return 3.0 * (double)e;
+    double f = 0.0;
+    for (int i = 0; i < 2; i++)
+        if (dnas_flop_dx(n, c, i)) f += (double)e + dnas_flop_acc(n, c, i, e);
+    return f;
+}
+
+static const dnas_op op_droppath_add = {"droppath_add", 0, 0, add_fwd, add_bwd, add_flops};
+
+/* Streams drawn so far: one per droppath node, one per dropped input of a fused addition. */
+static int next_ordinal(const dnas_graph *g, const char *name) {
+    int o = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const dnas_node *n = &g->nodes[i];
+        if (n->op == &op_droppath) o++;
+        if (n->op == &op_droppath_add) o += (n->a.droppath.ord[0] >= 0) + (n->a.droppath.ord[1] >= 0);
+    }
+    if (o >= (1 << 16) - 1) {
+        dnas_graph_error((dnas_graph *)g, DNAS_ERR_INVALID_ARG,
+                         "drop path %s: more than 65535 drop-path streams", name);
         return -1;
     }
+    return o;
+}
+
+int dnas_op_droppath_add(dnas_graph *g, const char *name, int a, int drop_a, int b, int drop_b) {
+    if (g->build_status || a < 0 || b < 0) return -1;
+    if (!dnas_shape_eq(g->vals[a].shape, g->vals[b].shape)) {
+        dnas_shape p = g->vals[a].shape, q = g->vals[b].shape;
+        dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "droppath_add %s: shapes (%d,%d,%d,%d) and "
+                         "(%d,%d,%d,%d) differ", name, p.n, p.c, p.h, p.w, q.n, q.c, q.h, q.w);
+        return -1;
+    }
+    int o = next_ordinal(g, name);
+    if (o < 0) return -1;
+    int x[2] = {a, b};
+    int id = dnas_graph_node(g, &op_droppath_add, name, x, 2, g->vals[a].shape);
+    if (id < 0) return -1;
+    dnas_node *n = &g->nodes[id];
+    n->a.droppath.ordinal = -1;
+    n->a.droppath.ord[0] = drop_a ? o++ : -1;
+    n->a.droppath.ord[1] = drop_b ? o : -1;
+    n->scratch_n = 2 * (size_t)g->vals[a].shape.n;
+    return n->out;
+}
+
+int dnas_op_droppath(dnas_graph *g, const char *name, int x) {
+    if (g->build_status || x < 0) return -1;
+    int ordinal = next_ordinal(g, name);
+    if (ordinal < 0) return -1;
     int id = dnas_graph_node(g, &op_droppath, name, &x, 1, g->vals[x].shape);
     if (id < 0) return -1;
     g->nodes[id].a.droppath.ordinal = ordinal;

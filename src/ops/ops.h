@@ -13,6 +13,11 @@ int dnas_op_conv2d(dnas_graph *g, const char *name, int x, int cout, int k, int 
  * Without running statistics it uses batch statistics in training and evaluation alike. */
 int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track);
 int dnas_op_relu(dnas_graph *g, const char *name, int x);
+/* BN followed by ReLU (the same values): one node where the backend fuses them
+ * (DNAS_K_BN_RELU), else a BN node `name` and a ReLU node `relu_name`. Not for graphs that
+ * record or freeze kinks (the fused ReLU has no pattern): those build dnas_op_relu. */
+int dnas_op_batchnorm_relu(dnas_graph *g, const char *name, const char *relu_name, int x,
+                           int affine, int track);
 int dnas_op_avgpool(dnas_graph *g, const char *name, int x, int k, int stride, int pad,
                     int count_include_pad);
 int dnas_op_maxpool(dnas_graph *g, const char *name, int x, int k, int stride, int pad);
@@ -36,6 +41,11 @@ int dnas_op_droppath(dnas_graph *g, const char *name, int x);
  *   key ^ DNAS_DROPPATH_DOMAIN,  counter (step << 32) | (ordinal << 16) | (i / 4),
  * and scale[i] = (u < 1 - p) / (1 - p) (float arithmetic). Needs step < 2^32, ordinal < 2^16,
  * n <= 2^18, 0 <= p < 1; DNAS_ERR_INVALID_ARG otherwise. */
+/* A DARTS node with drop path on its inputs in one pass: y = s_a * a + s_b * b, where s_x is
+ * the drop-path factor of a stream (as dnas_op_droppath, the next ordinal for each dropped
+ * input in argument order) or 1 where drop_x == 0. The same values as droppath nodes feeding
+ * dnas_op_add, without their two passes per input each way. */
+int dnas_op_droppath_add(dnas_graph *g, const char *name, int a, int drop_a, int b, int drop_b);
 #define DNAS_DROPPATH_DOMAIN 0x44524f5050415448ull /* "DROPPATH": apart from other ops' draws */
 dnas_status dnas_droppath_scales(uint64_t key, uint64_t step, int ordinal, int n, float p,
                                  float *scale);

@@ -41,6 +41,15 @@ static int relu_of(dnas_graph *g, int x, int *cache, const char *name) {
     return *cache;
 }
 
+/* conv (no bias) at `<p>.<ci>`, BN (affine, running stats) at `<p>.<bi>` and ReLU at `<p>.<ri>`
+ * (one fused node where the backend has it: this network never freezes kinks). */
+static int conv_bn_relu(dnas_graph *g, const char *p, int ci, int bi, int ri, int x, int cout,
+                        int k) {
+    char n[96], r[96];
+    int y = dnas_op_conv2d(g, nm(n, "%s.%d", p, ci), x, cout, k, 1, 0, 1, 1, 0);
+    return dnas_op_batchnorm_relu(g, nm(n, "%s.%d", p, bi), nm(r, "%s.%d", p, ri), y, 1, 1);
+}
+
 /* conv (no bias) at `<p>.<ci>` then BN (affine, running stats) at `<p>.<bi>`. */
 static int conv_bn(dnas_graph *g, const char *p, int ci, int bi, int x, int cout, int k,
                    int stride, int pad, int dil, int groups) {
@@ -87,8 +96,7 @@ static int cell_op(dnas_graph *g, const char *p, int op, int x, int *xr_cache, i
         nm(q, "%s.op", p);
         int y = relu_of(g, x, xr_cache, nm(n, "%s.0", q));
         y = dnas_op_conv2d(g, nm(n, "%s.1", q), y, C, k, stride, k / 2, 1, C, 0);
-        y = conv_bn(g, q, 2, 3, y, C, 1, 1, 0, 1, 1);
-        y = dnas_op_relu(g, nm(n, "%s.4", q), y);
+        y = conv_bn_relu(g, q, 2, 3, 4, y, C, 1);
         y = dnas_op_conv2d(g, nm(n, "%s.5", q), y, C, k, 1, k / 2, 1, C, 0);
         return conv_bn(g, q, 6, 7, y, C, 1, 1, 0, 1, 1);
     }
@@ -153,15 +161,18 @@ static int cell(dnas_graph *g, const dnas_darts_edge_all *gt, int k, int t, int 
             st[i + 2] = edge_all_node(g, gt, k, t, i, st, relu, drop);
             continue;
         }
-        int h[2];
+        int h[2], dropped[2];
         for (int e = 0; e < 2; e++) {
             int j = 2 * i + e, in = gt->in[t][j], identity;
             int stride = t == 1 && in < 2 ? 2 : 1;
             h[e] = cell_op(g, nm(p, "cells.%d._ops.%d", k, j), gt->op[t][j], st[in], &relu[in],
                            stride, &identity);
-            if (drop && !identity) h[e] = dnas_op_droppath(g, nm(n, "cells.%d.drop_path.%d", k, j), h[e]);
+            dropped[e] = drop && !identity;
         }
-        st[i + 2] = dnas_op_add(g, nm(n, "cells.%d.node%d", k, i), h[0], h[1]);
+        /* drop path inside the node's addition: one pass instead of 2 more per dropped input */
+        st[i + 2] = drop ? dnas_op_droppath_add(g, nm(n, "cells.%d.node%d", k, i), h[0], dropped[0],
+                                                h[1], dropped[1])
+                         : dnas_op_add(g, nm(n, "cells.%d.node%d", k, i), h[0], h[1]);
     }
     int cat[DNAS_DARTS_NODES + 2], nc = gt->n_concat[t];
     for (int j = 0; j < nc; j++) {
@@ -191,10 +202,8 @@ static int aux_head(dnas_graph *g, int x, int *relu, int classes) {
     char n[96];
     int y = relu_of(g, x, relu, "auxiliary_head.features.0");
     y = dnas_op_avgpool(g, nm(n, "%s.1", p), y, 5, 3, 0, 0);
-    y = conv_bn(g, p, 2, 3, y, 128, 1, 1, 0, 1, 1);
-    y = dnas_op_relu(g, nm(n, "%s.4", p), y);
-    y = conv_bn(g, p, 5, 6, y, 768, 2, 1, 0, 1, 1);
-    y = dnas_op_relu(g, nm(n, "%s.7", p), y);
+    y = conv_bn_relu(g, p, 2, 3, 4, y, 128, 1);
+    y = conv_bn_relu(g, p, 5, 6, 7, y, 768, 2);
     return dnas_op_linear(g, "auxiliary_head.classifier", y, classes);
 }
 

@@ -148,7 +148,7 @@ static void test_conv2d(void) {
 static const dnas_shape BNS[] = {{4, 16, 8, 8}, {2, 3, 5, 7}, {64, 64, 8, 8}, {1, 5, 1, 1}};
 static void test_bn(void) {
     begin();
-    dnas_bn_p p = {1e-5f, 0.1f};
+    dnas_bn_p p = {1e-5f, 0.1f, 0};
     for (size_t t = 0; t < sizeof BNS / sizeof BNS[0]; t++) {
         const dnas_shape xs = BNS[t];
         const size_t n = dnas_shape_numel(xs), C = (size_t)xs.c;
@@ -180,7 +180,7 @@ static void test_bn(void) {
             dnas_ref_bn_bwd(rdx, acc, rdg, rdb, dvec(dy, n), dvec(x, n), xs, dvec(hmean, C),
                             dvec(hinv, C), dvec(g, C));
             float *ddx = up(dx0, n), *ddg = up(dg0, C), *ddb = up(db0, C);
-            ok(be->bn_bwd(be, ddx, acc, ddg, ddb, up(dy, n), 1.0f, dxd, xs, up(hmean, C), up(hinv, C),
+            ok(be->bn_bwd(be, ddx, acc, ddg, ddb, up(dy, n), 1.0f, NULL, dxd, xs, up(hmean, C), up(hinv, C),
                           up(g, C)), "bn bwd");
             expect_close(WHAT("bn bwd dx %d acc %d", (int)t, acc), ddx, rdx, n, TOL_RED);
             expect_close(WHAT("bn bwd dgamma %d", (int)t), ddg, rdg, C, TOL_RED);

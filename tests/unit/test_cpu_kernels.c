@@ -172,7 +172,7 @@ static void test_backend_workspace(void) {
         dnas_backend *c = NULL;
         expect_ok(dnas_backend_cpu_create(1, &c), "create");
         float x[3 * 4] = {0}, y[12], sm[3], si[3];
-        dnas_bn_p bp = {1e-5f, 0.1f};
+        dnas_bn_p bp = {1e-5f, 0.1f, 0};
         dnas_failing_allocator_install(&fa, 1);
         st = c->bn_fwd_train(c, &bp, y, sm, si, NULL, NULL, x, dnas_shape4(1, 3, 2, 2), NULL,
                              NULL);
@@ -188,7 +188,7 @@ static void test_backend_workspace(void) {
 static void bn_train_case(shp sh, int affine, int running, float off, float scale) {
     const dnas_shape xs = to_shape(sh);
     const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
-    const dnas_bn_p p = {1e-5f, 0.1f};
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
     float *x = fvec(tot, off - scale, off + scale);
     float *g = affine ? fvec(C, 0.5f, 1.5f) : NULL, *b = affine ? fvec(C, -0.5f, 0.5f) : NULL;
     float *rm = running ? fvec(C, -0.2f, 0.2f) : NULL, *rv = running ? fvec(C, 0.5f, 1.5f) : NULL;
@@ -239,7 +239,7 @@ static void test_bn_fwd_train_single_pixel(void) {
 
 static void test_bn_fwd_eval(void) {
     worst_reset();
-    const dnas_bn_p p = {1e-5f, 0.1f};
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
     for (int i = 0; i < NSHAPES; i++)
         for (int affine = 0; affine <= 1; affine++) {
             shp sh = SHAPES[i];
@@ -264,7 +264,7 @@ static void test_bn_fwd_eval(void) {
 static void bn_bwd_case_s(shp sh, int acc, int affine, int want, float ds) {
     const dnas_shape xs = to_shape(sh);
     const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
-    const dnas_bn_p p = {1e-5f, 0.1f};
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
     float *x = fvec(tot, -1.5f, 2.5f), *dy = fvec(tot, -1, 1);
     float *g = affine ? fvec(C, 0.5f, 1.5f) : NULL, *b = affine ? fvec(C, -0.5f, 0.5f) : NULL;
     float *y = fvec(tot, 0, 0), *sm = fvec(C, 0, 0), *si = fvec(C, 0, 0);
@@ -273,7 +273,7 @@ static void bn_bwd_case_s(shp sh, int acc, int affine, int want, float ds) {
     float *dx = (want & 1) ? fvec(tot, -1, 1) : NULL; /* garbage unless acc */
     float *dg = (want & 2) ? fvec(C, -1, 1) : NULL, *db = (want & 4) ? fvec(C, -1, 1) : NULL;
     double *dxd = dvec(dx, tot), *dgd = dvec(dg, C), *dbd = dvec(db, C);
-    expect_ok(be->bn_bwd(be, dx, acc, dg, db, dy, ds, x, xs, sm, si, g), "bn_bwd");
+    expect_ok(be->bn_bwd(be, dx, acc, dg, db, dy, ds, NULL, x, xs, sm, si, g), "bn_bwd");
     double *dyd = dvec(dy, tot);
     for (size_t i = 0; i < tot; i++) dyd[i] *= ds;
     dnas_ref_bn_bwd(dxd, acc, dgd, dbd, dyd, dvec(x, tot), xs, dvec(sm, C),
@@ -312,6 +312,61 @@ static void test_bn_bwd_null_grads(void) {
         bn_bwd_case(SHAPES[i], 1, 1, 2);
         bn_bwd_case(SHAPES[i], 0, 1, 4);
         bn_bwd_case(SHAPES[i], 0, 1, 0);
+    }
+    worst_report();
+    tfree_all();
+}
+
+/* BN with its ReLU fused (p.relu, DNAS_K_BN_RELU) against the reference BN then ReLU: forward
+ * in training and eval mode, and the backward that reads the fused output for the ReLU's
+ * mask, through every gradient, acc 0/1 and an alias scale. */
+static void bn_relu_case(shp sh, int acc, int affine, float ds) {
+    const dnas_shape xs = to_shape(sh);
+    const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
+    const dnas_bn_p p = {1e-5f, 0.1f, 1};
+    float *x = fvec(tot, -1.5f, 2.5f), *dy = fvec(tot, -1, 1);
+    float *g = affine ? fvec(C, 0.5f, 1.5f) : NULL, *b = affine ? fvec(C, -0.5f, 0.5f) : NULL;
+    float *y = fvec(tot, 0, 0), *sm = fvec(C, 0, 0), *si = fvec(C, 0, 0);
+    expect_ok(be->bn_fwd_train(be, &p, y, sm, si, NULL, NULL, x, xs, g, b), "bn_fwd_train relu");
+    double *zd = dzero(tot), *yd = dzero(tot), *smd = dzero(C), *sid = dzero(C);
+    dnas_ref_bn_fwd_train(&p, zd, smd, sid, NULL, NULL, dvec(x, tot), xs, dvec(g, C), dvec(b, C));
+    dnas_ref_relu_fwd(yd, zd, tot);
+    const char *s = sname(sh);
+    expect_close(WHAT("%s relu y", s), y, yd, tot, TOL_BN);
+    size_t off = 0;
+    for (size_t i = 0; i < tot; i++) off += y[i] == 0.0f;
+    CHECK(off > tot / 10 && off < tot - tot / 10, "%s: ReLU off on %zu of %zu", s, off, tot);
+
+    float *dx = fvec(tot, -1, 1), *dg = fvec(C, -1, 1), *db = fvec(C, -1, 1);
+    double *dxd = dvec(dx, tot), *dgd = dvec(dg, C), *dbd = dvec(db, C);
+    expect_ok(be->bn_bwd(be, dx, acc, affine ? dg : NULL, affine ? db : NULL, dy, ds, y, x, xs,
+                         sm, si, g), "bn_bwd relu");
+    double *dyd = dvec(dy, tot), *dzd = dzero(tot);
+    for (size_t i = 0; i < tot; i++) dyd[i] *= ds;
+    dnas_ref_relu_bwd(dzd, 0, dyd, dvec(y, tot), tot); /* the mask of our own output */
+    dnas_ref_bn_bwd(dxd, acc, affine ? dgd : NULL, affine ? dbd : NULL, dzd, dvec(x, tot), xs,
+                    dvec(sm, C), dvec(si, C), dvec(g, C));
+    expect_close(WHAT("%s relu acc=%d dx", s, acc), dx, dxd, tot, TOL_BN);
+    if (affine) {
+        expect_close(WHAT("%s relu dgamma (+=)", s), dg, dgd, C, TOL_BN);
+        expect_close(WHAT("%s relu dbeta (+=)", s), db, dbd, C, TOL_BN);
+    }
+
+    /* eval mode with running statistics */
+    float *rm = fvec(C, -0.5f, 0.5f), *rv = fvec(C, 0.1f, 2.0f), *ye = fvec(tot, 0, 0);
+    double *ze = dzero(tot), *yed = dzero(tot);
+    expect_ok(be->bn_fwd_eval(be, &p, ye, x, xs, rm, rv, g, b), "bn_fwd_eval relu");
+    dnas_ref_bn_fwd_eval(&p, ze, dvec(x, tot), xs, dvec(rm, C), dvec(rv, C), dvec(g, C),
+                         dvec(b, C));
+    dnas_ref_relu_fwd(yed, ze, tot);
+    expect_close(WHAT("%s relu eval y", s), ye, yed, tot, TOL_BN);
+}
+
+static void test_bn_relu_fused(void) {
+    worst_reset();
+    for (int i = 0; i < NSHAPES; i++) {
+        bn_relu_case(SHAPES[i], i % 2, 1, 1.0f);
+        bn_relu_case(SHAPES[i], (i + 1) % 2, i % 3 != 0, 0.37f);
     }
     worst_report();
     tfree_all();
@@ -702,7 +757,7 @@ static int same_bits(const float *a, const float *b, size_t n) {
 static void test_bn_deterministic(void) {
     const dnas_shape xs = dnas_shape4(64, 16, 32, 32);
     const size_t tot = dnas_shape_numel(xs), C = 16;
-    const dnas_bn_p p = {1e-5f, 0.1f};
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
     float *x = fvec(tot, -1, 3), *dy = fvec(tot, -1, 1), *g = fvec(C, 0.5f, 1.5f),
           *b = fvec(C, -1, 1);
     float *out[3][7];
@@ -712,7 +767,7 @@ static void test_bn_deterministic(void) {
         float *rm = fvec(C, 0, 0), *rv = fvec(C, 1, 1);
         float *dx = fvec(tot, 0, 0), *dg = fvec(C, 0, 0), *db = fvec(C, 0, 0);
         expect_ok(bes[r]->bn_fwd_train(bes[r], &p, y, sm, si, rm, rv, x, xs, g, b), "bn fwd");
-        expect_ok(bes[r]->bn_bwd(bes[r], dx, 0, dg, db, dy, 1.0f, x, xs, sm, si, g), "bn bwd");
+        expect_ok(bes[r]->bn_bwd(bes[r], dx, 0, dg, db, dy, 1.0f, NULL, x, xs, sm, si, g), "bn bwd");
         float *o[7] = {y, sm, si, rv, dx, dg, db};
         memcpy(out[r], o, sizeof o);
     }
@@ -753,7 +808,7 @@ static void test_wsum_deterministic(void) {
 }
 
 static void test_bn_bad_shape(void) {
-    const dnas_bn_p p = {1e-5f, 0.1f};
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
     float v[4] = {0};
     CHECK(be->bn_fwd_train(be, &p, v, v, v, NULL, NULL, v, dnas_shape4(0, 4, 1, 1), NULL,
                            NULL) == DNAS_ERR_INVALID_ARG,
@@ -775,6 +830,7 @@ int main(void) {
     RUN(test_bn_bwd_acc0);
     RUN(test_bn_bwd_acc1);
     RUN(test_bn_bwd_null_grads);
+    RUN(test_bn_relu_fused);
     RUN(test_bn_nb201_size);
     RUN(test_bn_bad_shape);
     RUN(test_bn_deterministic);

@@ -258,6 +258,80 @@ static void test_droppath_op(void) {
     dnas_graph_free(&b.g);
 }
 
+/* The fused node (dnas_op_droppath_add, what a DARTS network's nodes use) against droppath
+ * nodes feeding an addition: the same streams, values within the fused multiply-add's
+ * rounding, the same input gradients; for each drop pattern, and with both inputs one value
+ * (skip_connect twice on one state). */
+typedef struct {
+    dnas_graph g;
+    int x, y;
+} dpa_net;
+
+static int dpa_build(dpa_net *t, int fused, int da, int db, int same) {
+    enum { N = 48, C = 24 };
+    dnas_graph *g = &t->g;
+    dnas_graph_init(g, be);
+    t->x = dnas_graph_input(g, dnas_shape4(N, C, 1, 1));
+    int a = t->x, b = same ? t->x : dnas_op_relu(g, "r", t->x);
+    if (fused) {
+        t->y = dnas_op_droppath_add(g, "node", a, da, b, db);
+    } else {
+        if (da) a = dnas_op_droppath(g, "dpa", a);
+        if (db) b = dnas_op_droppath(g, "dpb", b);
+        t->y = dnas_op_add(g, "node", a, b);
+    }
+    /* the linear layer reads y in its backward: y stays alive to be compared after the step */
+    dnas_op_xent(g, "loss", dnas_op_linear(g, "fc", t->y, 3));
+    dnas_status st = dnas_graph_plan(g);
+    CHECK(st == DNAS_OK, "plan: %s", dnas_last_error());
+    if (st != DNAS_OK) return 0;
+    dnas_graph_init_weights(g, 21);
+    dnas_rng r = dnas_rng_make(5, 8);
+    for (int i = 0; i < N * C; i++) g->vals[t->x].data[i] = dnas_rng_normal(&r);
+    for (int i = 0; i < N; i++) g->labels[i] = i % 3;
+    g->rng_key = 99;
+    g->rng_step = 12;
+    g->drop_prob = 0.4f;
+    return 1;
+}
+
+static void test_droppath_add_fused(void) {
+    static const int cases[][3] = {{1, 1, 0}, {1, 0, 0}, {0, 1, 0}, {0, 0, 0}, {1, 1, 1}};
+    for (int k = 0; k < 5; k++) {
+        const int da = cases[k][0], db = cases[k][1], same = cases[k][2];
+        dpa_net f, u;
+        if (!dpa_build(&f, 1, da, db, same)) return;
+        if (!dpa_build(&u, 0, da, db, same)) {
+            dnas_graph_free(&f.g);
+            return;
+        }
+        const unsigned wants = DNAS_WANT_WEIGHTS | DNAS_WANT_INPUTS;
+        CHECK(dnas_graph_forward(&f.g) == DNAS_OK && dnas_graph_forward(&u.g) == DNAS_OK &&
+                  dnas_graph_backward(&f.g, wants) == DNAS_OK &&
+                  dnas_graph_backward(&u.g, wants) == DNAS_OK,
+              "step: %s", dnas_last_error());
+        const size_t ny = dnas_shape_numel(f.g.vals[f.y].shape);
+        double ey = 0, eg = 0, gmax = 0;
+        int zeros = 0;
+        for (size_t i = 0; i < ny; i++) {
+            float a = f.g.vals[f.y].data[i], b = u.g.vals[u.y].data[i];
+            ey = fmax(ey, fabs(a - b) / fmax(fabs(b), 1e-3));
+            zeros += b == 0.0f;
+            float ga = f.g.vals[f.x].grad[i], gb = u.g.vals[u.x].grad[i];
+            eg = fmax(eg, fabs(ga - gb));
+            gmax = fmax(gmax, fabs(gb));
+        }
+        /* One rounding apart at most (the fused node may contract to a multiply-add). */
+        CHECK(ey <= 2.5e-7, "case %d: fused node values %.3g from droppath + add", k, ey);
+        CHECK(eg <= 1e-6 * gmax, "case %d: input gradient %.3g from droppath + add (max %.3g)", k,
+              eg, gmax);
+        if (da && db && !same) /* masks were drawn: some sample lost both inputs */
+            CHECK(zeros > 0, "case %d: no sample dropped both inputs at p 0.4", k);
+        dnas_graph_free(&f.g);
+        dnas_graph_free(&u.g);
+    }
+}
+
 /* Gradient check in double through the reference kernels, with the factors of a fixed mask
  * (dnas_droppath_scales): L(x) = xent(linear(gap(droppath(x)))), the drop path as a weighted
  * sum of one input per sample with its factor as weight; analytic vs central differences
@@ -413,7 +487,8 @@ static void test_aux_loss_and_accuracy(void) {
         n_train_only += g.nodes[i].train_only;
         wrong_flag += is_aux != g.nodes[i].train_only;
     }
-    CHECK(wrong_flag == 0 && n_train_only >= 10, "training-only flags: %d nodes, %d wrong",
+    /* ReLU, avg pool, conv, BN+ReLU (one node on the CPU), conv, BN+ReLU, linear, loss: 8 */
+    CHECK(wrong_flag == 0 && n_train_only >= 8, "training-only flags: %d nodes, %d wrong",
           n_train_only, wrong_flag);
     g.drop_prob = 0.2f;
     g.rng_key = 3;
@@ -551,6 +626,7 @@ int main(void) {
     RUN(test_nb201_weight_counts);
     RUN(test_droppath_mask_frequencies);
     RUN(test_droppath_op);
+    RUN(test_droppath_add_fused);
     RUN(test_droppath_gradcheck);
     RUN(test_aux_loss_and_accuracy);
     RUN(test_aux_gradient_weighting);

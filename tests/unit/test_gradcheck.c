@@ -270,7 +270,7 @@ static double bn_loss(void *v) {
 static void bn_gradcheck(int affine, uint64_t seed) {
     rng_seed(seed);
     bn_ctx c;
-    c.p = (dnas_bn_p){1e-5f, 0.1f};
+    c.p = (dnas_bn_p){1e-5f, 0.1f, 0};
     c.xs = dnas_shape4(3, 4, 3, 2);
     const size_t nx = dnas_shape_numel(c.xs), C = (size_t)c.xs.c;
     c.x = drand(nx);
@@ -310,7 +310,7 @@ static void bn_train_no_affine(void) { bn_gradcheck(0, 302); }
 /* Saved statistics and running-stat update against a direct computation (unbiased var). */
 static void bn_running_stats(void) {
     rng_seed(303);
-    const dnas_bn_p p = {1e-3f, 0.25f};
+    const dnas_bn_p p = {1e-3f, 0.25f, 0};
     const dnas_shape xs = dnas_shape4(2, 3, 2, 3);
     const size_t nx = dnas_shape_numel(xs), C = 3, M = nx / C;
     double *x = drand(nx), *y = dalloc(nx), *g = drand(C), *b = drand(C);
@@ -346,7 +346,7 @@ static void bn_running_stats(void) {
 
 static void bn_eval_formula(void) {
     rng_seed(304);
-    const dnas_bn_p p = {1e-5f, 0.1f};
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
     const dnas_shape xs = dnas_shape4(2, 4, 3, 2);
     const size_t nx = dnas_shape_numel(xs), C = 4;
     double *x = drand(nx), *y = dalloc(nx), *rm = drand(C), *rv = dalloc(C), *g = drand(C),
@@ -752,7 +752,7 @@ static void acc_conv(void) {
 
 static void acc_bn(void) {
     rng_seed(1102);
-    const dnas_bn_p p = {1e-5f, 0.1f};
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
     const dnas_shape xs = dnas_shape4(2, 3, 2, 2);
     const size_t nx = dnas_shape_numel(xs), C = 3;
     double *x = drand(nx), *y = dalloc(nx), *g = drand(C), *b = drand(C), *dy = drand(nx);

@@ -107,10 +107,27 @@ static void stats_block(const float *x, size_t np, int C, const float *k, double
 
 /* For one block: s[c] = sum(dy), q[c] = sum(dy * (x - mean[c])) in double. Subtracting the
  * mean (in double, exact for a float mean) before multiplying avoids the cancellation of
- * sum(dy*x) - mean*sum(dy). */
-static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, const float *mean,
-                            double *s, double *q) {
+ * sum(dy*x) - mean*sum(dy). With RELU, dy counts only where the fused ReLU's output ry > 0
+ * (ry is laid out like dy). */
+typedef int bn_v4i __attribute__((vector_size(16)));
+static inline dnas_v4f bn_mask4(dnas_v4f g, const float *ry) {
+    dnas_v4f y;
+    memcpy(&y, ry, sizeof y);
+    const dnas_v4f z = {0};
+    return (dnas_v4f)((bn_v4i)g & (bn_v4i)(y > z));
+}
+static inline dnas_v4d bn_dy4(const int RELU, const float *g, const float *ry) {
+    if (!RELU) return v4d_load_f(g);
+    dnas_v4f v;
+    memcpy(&v, g, sizeof v);
+    v = bn_mask4(v, ry);
+    return (dnas_v4d){v[0], v[1], v[2], v[3]};
+}
+static DNAS_INLINE void bwd_stats_impl(const int RELU, const float *dy, const float *ry,
+                                       const float *x, size_t np, int C, const float *mean,
+                                       double *s, double *q) {
     const size_t C2 = 2 * (size_t)C;
+    const ptrdiff_t yo = RELU ? ry - dy : 0; /* ry's element at g is g[yo] */
     int c0 = 0;
     for (; c0 + 8 <= C; c0 += 8) {
         const dnas_v4d ml = v4d_load_f(mean + c0), mh = v4d_load_f(mean + c0 + 4);
@@ -119,8 +136,8 @@ static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, c
         const float *g = dy + c0, *r = x + c0;
         size_t p = 0;
         for (; p + 2 <= np; p += 2, r += C2, g += C2) {
-            dnas_v4d ga = v4d_load_f(g), gb = v4d_load_f(g + 4);
-            dnas_v4d gc = v4d_load_f(g + C), gd = v4d_load_f(g + C + 4);
+            dnas_v4d ga = bn_dy4(RELU, g, g + yo), gb = bn_dy4(RELU, g + 4, g + 4 + yo);
+            dnas_v4d gc = bn_dy4(RELU, g + C, g + C + yo), gd = bn_dy4(RELU, g + C + 4, g + C + 4 + yo);
             s0l += ga;
             q0l += ga * (v4d_load_f(r) - ml);
             s0h += gb;
@@ -131,7 +148,7 @@ static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, c
             q1h += gd * (v4d_load_f(r + C + 4) - mh);
         }
         if (p < np) {
-            dnas_v4d ga = v4d_load_f(g), gb = v4d_load_f(g + 4);
+            dnas_v4d ga = bn_dy4(RELU, g, g + yo), gb = bn_dy4(RELU, g + 4, g + 4 + yo);
             s0l += ga;
             q0l += ga * (v4d_load_f(r) - ml);
             s0h += gb;
@@ -152,14 +169,14 @@ static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, c
         const float *g = dy + c0, *r = x + c0;
         size_t p = 0;
         for (; p + 2 <= np; p += 2, r += C2, g += C2) {
-            dnas_v4d ga = v4d_load_f(g), gc = v4d_load_f(g + C);
+            dnas_v4d ga = bn_dy4(RELU, g, g + yo), gc = bn_dy4(RELU, g + C, g + C + yo);
             s0 += ga;
             q0 += ga * (v4d_load_f(r) - ml);
             s1 += gc;
             q1 += gc * (v4d_load_f(r + C) - ml);
         }
         if (p < np) {
-            dnas_v4d ga = v4d_load_f(g);
+            dnas_v4d ga = bn_dy4(RELU, g, g + yo);
             s0 += ga;
             q0 += ga * (v4d_load_f(r) - ml);
         }
@@ -173,12 +190,21 @@ static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, c
         double s0 = 0, q0 = 0, mm = mean[c0];
         for (size_t p = 0; p < np; p++) {
             size_t i = p * (size_t)C + c0;
-            s0 += dy[i];
-            q0 += (double)dy[i] * ((double)x[i] - mm);
+            const double g = RELU && !(ry[i] > 0.0f) ? 0.0 : (double)dy[i];
+            s0 += g;
+            q0 += g * ((double)x[i] - mm);
         }
         s[c0] = s0;
         q[c0] = q0;
     }
+}
+static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, const float *mean,
+                            double *s, double *q) {
+    bwd_stats_impl(0, dy, NULL, x, np, C, mean, s, q);
+}
+static void bwd_stats_relu_block(const float *dy, const float *ry, const float *x, size_t np,
+                                 int C, const float *mean, double *s, double *q) {
+    bwd_stats_impl(1, dy, ry, x, np, C, mean, s, q);
 }
 
 static inline dnas_v4f v4f_ld(const float *p) {
@@ -188,36 +214,62 @@ static inline dnas_v4f v4f_ld(const float *p) {
 }
 static inline void v4f_st(float *p, dnas_v4f v) { memcpy(p, &v, sizeof v); }
 
-/* y = (x - m[c]) * a[c] + b[c] for one block (y == x is fine: each vector is loaded before
- * it is stored). */
-static void affine_block(float *y, const float *x, size_t np, int C, const float *m,
-                         const float *a, const float *b) {
+/* y = (x - m[c]) * a[c] + b[c] for one block, then max(0, .) when RELU (y == x is fine: each
+ * vector is loaded before it is stored). */
+static DNAS_INLINE void affine_block_impl(const int RELU, float *y, const float *x, size_t np,
+                                          int C, const float *m, const float *a, const float *b) {
     int c0 = 0;
     for (; c0 + 8 <= C; c0 += 8) {
         const dnas_v8f mm = v8f_load(m + c0), aa = v8f_load(a + c0), bb = v8f_load(b + c0);
+        const dnas_v8f z = {0};
         size_t o = (size_t)c0;
-        for (size_t p = 0; p < np; p++, o += (size_t)C)
-            v8f_store(y + o, (v8f_load(x + o) - mm) * aa + bb);
+        for (size_t p = 0; p < np; p++, o += (size_t)C) {
+            dnas_v8f v = (v8f_load(x + o) - mm) * aa + bb;
+            v8f_store(y + o, RELU ? (dnas_v8f)((dnas_v8i)v & (dnas_v8i)(v > z)) : v);
+        }
     }
     if (c0 + 4 <= C) { /* 4-channel tail as one 128-bit vector */
         const dnas_v4f mm = v4f_ld(m + c0), aa = v4f_ld(a + c0), bb = v4f_ld(b + c0);
+        const dnas_v4f z = {0};
         size_t o = (size_t)c0;
-        for (size_t p = 0; p < np; p++, o += (size_t)C) v4f_st(y + o, (v4f_ld(x + o) - mm) * aa + bb);
+        for (size_t p = 0; p < np; p++, o += (size_t)C) {
+            dnas_v4f v = (v4f_ld(x + o) - mm) * aa + bb;
+            v4f_st(y + o, RELU ? (dnas_v4f)((bn_v4i)v & (bn_v4i)(v > z)) : v);
+        }
         c0 += 4;
     }
     if (c0 < C) {
         int cw = C - c0;
         for (size_t p = 0; p < np; p++) {
             size_t o = p * (size_t)C + c0;
-            for (int j = 0; j < cw; j++) y[o + j] = (x[o + j] - m[c0 + j]) * a[c0 + j] + b[c0 + j];
+            for (int j = 0; j < cw; j++) {
+                float v = (x[o + j] - m[c0 + j]) * a[c0 + j] + b[c0 + j];
+                y[o + j] = RELU ? (v > 0.0f ? v : 0.0f) : v;
+            }
         }
     }
 }
+static void affine_block(float *y, const float *x, size_t np, int C, const float *m,
+                         const float *a, const float *b) {
+    affine_block_impl(0, y, x, np, C, m, a, b);
+}
+static void affine_relu_block(float *y, const float *x, size_t np, int C, const float *m,
+                              const float *a, const float *b) {
+    affine_block_impl(1, y, x, np, C, m, a, b);
+}
 
 /* dx (=/+=) dy*A[c] + (x - m[c])*B[c] + D[c] for one block: the whole BN backward once the
- * per-channel sums are known. */
-static void bwd_dx_block(float *dx, int acc, const float *dy, const float *x, size_t np, int C,
-                         const float *m, const float *A, const float *B, const float *D) {
+ * per-channel sums are known. With RELU, dy is taken as 0 where ry <= 0 (the fused ReLU). */
+static inline dnas_v8f bn_dy8(const int RELU, const float *g, const float *ry) {
+    dnas_v8f v = v8f_load(g);
+    if (!RELU) return v;
+    const dnas_v8f z = {0};
+    return (dnas_v8f)((dnas_v8i)v & (dnas_v8i)(v8f_load(ry) > z));
+}
+static DNAS_INLINE void bwd_dx_impl(const int RELU, float *dx, int acc, const float *dy,
+                                    const float *ry, const float *x, size_t np, int C,
+                                    const float *m, const float *A, const float *B,
+                                    const float *D) {
     int c0 = 0;
     for (; c0 + 8 <= C; c0 += 8) {
         const dnas_v8f mm = v8f_load(m + c0), aa = v8f_load(A + c0), bb = v8f_load(B + c0),
@@ -225,18 +277,21 @@ static void bwd_dx_block(float *dx, int acc, const float *dy, const float *x, si
         size_t o = (size_t)c0;
         if (acc)
             for (size_t p = 0; p < np; p++, o += (size_t)C)
-                v8f_store(dx + o, v8f_load(dx + o) +
-                                      (v8f_load(dy + o) * aa + dd + (v8f_load(x + o) - mm) * bb));
+                v8f_store(dx + o, v8f_load(dx + o) + (bn_dy8(RELU, dy + o, ry + o) * aa + dd +
+                                                      (v8f_load(x + o) - mm) * bb));
         else
             for (size_t p = 0; p < np; p++, o += (size_t)C)
-                v8f_store(dx + o, v8f_load(dy + o) * aa + dd + (v8f_load(x + o) - mm) * bb);
+                v8f_store(dx + o,
+                          bn_dy8(RELU, dy + o, ry + o) * aa + dd + (v8f_load(x + o) - mm) * bb);
     }
     if (c0 + 4 <= C) { /* 4-channel tail as one 128-bit vector */
         const dnas_v4f mm = v4f_ld(m + c0), aa = v4f_ld(A + c0), bb = v4f_ld(B + c0),
                        dd = v4f_ld(D + c0);
         size_t o = (size_t)c0;
         for (size_t p = 0; p < np; p++, o += (size_t)C) {
-            dnas_v4f t = v4f_ld(dy + o) * aa + dd + (v4f_ld(x + o) - mm) * bb;
+            dnas_v4f g = v4f_ld(dy + o);
+            if (RELU) g = bn_mask4(g, ry + o);
+            dnas_v4f t = g * aa + dd + (v4f_ld(x + o) - mm) * bb;
             v4f_st(dx + o, acc ? v4f_ld(dx + o) + t : t);
         }
         c0 += 4;
@@ -247,11 +302,21 @@ static void bwd_dx_block(float *dx, int acc, const float *dy, const float *x, si
             size_t o = p * (size_t)C + c0;
             for (int j = 0; j < cw; j++) {
                 int c = c0 + j;
-                float t = dy[o + j] * A[c] + D[c] + (x[o + j] - m[c]) * B[c];
+                float g = RELU && !(ry[o + j] > 0.0f) ? 0.0f : dy[o + j];
+                float t = g * A[c] + D[c] + (x[o + j] - m[c]) * B[c];
                 dx[o + j] = acc ? dx[o + j] + t : t;
             }
         }
     }
+}
+static void bwd_dx_block(float *dx, int acc, const float *dy, const float *x, size_t np, int C,
+                         const float *m, const float *A, const float *B, const float *D) {
+    bwd_dx_impl(0, dx, acc, dy, dy, x, np, C, m, A, B, D);
+}
+static void bwd_dx_relu_block(float *dx, int acc, const float *dy, const float *ry,
+                              const float *x, size_t np, int C, const float *m, const float *A,
+                              const float *B, const float *D) {
+    bwd_dx_impl(1, dx, acc, dy, ry, x, np, C, m, A, B, D);
 }
 
 static dnas_status bn_check(const char *who, dnas_shape xs) {
@@ -326,7 +391,10 @@ dnas_status dnas_cpu_bn_fwd_train(dnas_backend *be, const dnas_bn_p *p, float *y
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+        if (p->relu)
+            affine_relu_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+        else
+            affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
     }
     return DNAS_OK;
 }
@@ -352,14 +420,17 @@ dnas_status dnas_cpu_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y,
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+        if (p->relu)
+            affine_relu_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+        else
+            affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
     }
     return DNAS_OK;
 }
 
 dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                            const float *dy, float dy_scale, const float *x, dnas_shape xs,
-                            const float *save_mean, const float *save_invstd,
+                            const float *dy, float dy_scale, const float *relu_y, const float *x,
+                            dnas_shape xs, const float *save_mean, const float *save_invstd,
                             const float *gamma) {
     DNAS_TRY(bn_check("bn_bwd", xs));
     if (!dx && !dgamma && !dbeta) return DNAS_OK;
@@ -378,8 +449,12 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        bwd_stats_block(dy + p0 * C, x + p0 * C, np, C, save_mean, ps + (size_t)b * C,
-                        pq + (size_t)b * C);
+        if (relu_y)
+            bwd_stats_relu_block(dy + p0 * C, relu_y + p0 * C, x + p0 * C, np, C, save_mean,
+                                 ps + (size_t)b * C, pq + (size_t)b * C);
+        else
+            bwd_stats_block(dy + p0 * C, x + p0 * C, np, C, save_mean, ps + (size_t)b * C,
+                            pq + (size_t)b * C);
     }
     reduce_partials(ps, pq, bk.nb, C, S, Q); /* S = sum dy, Q = sum dy*(x-mean) */
 
@@ -402,7 +477,12 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        bwd_dx_block(dx + p0 * C, acc, dy + p0 * C, x + p0 * C, np, C, save_mean, fA, fB, fD);
+        if (relu_y)
+            bwd_dx_relu_block(dx + p0 * C, acc, dy + p0 * C, relu_y + p0 * C, x + p0 * C, np, C,
+                              save_mean, fA, fB, fD);
+        else
+            bwd_dx_block(dx + p0 * C, acc, dy + p0 * C, x + p0 * C, np, C, save_mean, fA, fB,
+                         fD);
     }
     return DNAS_OK;
 }

@@ -94,8 +94,8 @@ dnas_status dnas_cpu_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y,
                                  const float *running_var, const float *gamma,
                                  const float *beta);
 dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                            const float *dy, float dy_scale, const float *x, dnas_shape xs,
-                            const float *save_mean, const float *save_invstd,
+                            const float *dy, float dy_scale, const float *relu_y, const float *x,
+                            dnas_shape xs, const float *save_mean, const float *save_invstd,
                             const float *gamma);
 
 /* cpu_eltwise.c */

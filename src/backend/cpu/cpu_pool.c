@@ -487,10 +487,56 @@ static DNAS_INLINE void max_gather_fast(float *dxrow, int acc, const dnas_v8i *a
     }
 }
 
+/* 3x3 stride 2 pad 1 (the DARTS reduction cells' max_pool), dx pixels 2m and 2m + 1 for m in
+ * [0, mend): pixel 2m is column 1 of output m's window, pixel 2m + 1 column 2 of output m's and
+ * column 0 of output m + 1's. No tables; sums in the general path's (oh, ow) order, so the
+ * result is bit-identical to it. */
+static DNAS_INLINE void max_gather_s2(float *dxrow, int acc, const dnas_v8i *at,
+                                      const float *dyimg, const geo *g, int ih, int ohl, int ohh,
+                                      int mend, int cw) {
+    const size_t C = (size_t)g->C, OW = (size_t)g->OW;
+    const int nr = ohh - ohl;
+    dnas_v8i q0[2], q1[2], q2[2];
+    size_t ro[2];
+    for (int i = 0; i < nr; i++) {
+        const int rq = (ih - imax((ohl + i) * 2 - 1, 0)) * 3; /* win_pos's row part */
+        q0[i] = v8i_set1(rq);
+        q1[i] = v8i_set1(rq + 1);
+        q2[i] = v8i_set1(rq + 2);
+        ro[i] = (size_t)(ohl + i) * OW;
+    }
+    for (int m = 0; m < mend; m++) {
+        dnas_v8f ve = {0}, vo = {0}; /* from 0 like the general path (-0 + 0 = +0) */
+        ve += pick(at, dyimg, ro[0] + (size_t)m, C, q1[0], cw);
+        vo += pick(at, dyimg, ro[0] + (size_t)m, C, q2[0], cw);
+        vo += pick(at, dyimg, ro[0] + (size_t)m + 1, C, q0[0], cw);
+        if (nr == 2) {
+            ve += pick(at, dyimg, ro[1] + (size_t)m, C, q1[1], cw);
+            vo += pick(at, dyimg, ro[1] + (size_t)m, C, q2[1], cw);
+            vo += pick(at, dyimg, ro[1] + (size_t)m + 1, C, q0[1], cw);
+        }
+        float *d = dxrow + (size_t)(2 * m) * C;
+        if (acc) {
+            ve += v8f_load_n(d, cw);
+            vo += v8f_load_n(d + C, cw);
+        }
+        v8f_store_n(d, ve, cw);
+        v8f_store_n(d + C, vo, cw);
+    }
+}
+
 /* one dx row (input row ih, contributing output rows [ohl, ohh)) */
 static DNAS_INLINE void max_gather_row(float *dxrow, int acc, const dnas_v8i *at,
                                        const float *dyimg, const geo *g, int ih, int ohl,
                                        int ohh, const int *ct, int cw) {
+    if (g->k == 3 && g->s == 2 && g->pad == 1 && ohh - ohl >= 1 && ohh - ohl <= 2) {
+        /* pixels 0 .. 2 * mend - 1 here (output m + 1 <= OW - 1 exists), the rest in general */
+        const int mend = imax(0, imin(g->OW - 1, g->W / 2));
+        max_gather_s2(dxrow, acc, at, dyimg, g, ih, ohl, ohh, mend, cw);
+        for (int iw = 2 * mend; iw < g->W; iw++)
+            max_gather_px_t(dxrow, acc, at, dyimg, g, ih, ohl, ohh, ct, iw, cw);
+        return;
+    }
     const int nr = g->k == 3 && g->s == 1 ? ohh - ohl : 0;
     int a = 0, b = 0;
     if (nr == 2 || nr == 3) gather_interior(g, &a, &b);

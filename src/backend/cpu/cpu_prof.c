@@ -144,7 +144,7 @@ static dnas_status p_bn_fwd(dnas_backend *be, const dnas_bn_p *p, float *y, floa
                             float *rm, float *rv, const float *x, dnas_shape xs, const float *g,
                             const float *b) {
     KP_TIME(dnas_cpu_bn_fwd_train(be, p, y, sm, si, rm, rv, x, xs, g, b), "bn.fwd",
-            "%dc %dx%d n%d", xs.c, xs.h, xs.w, xs.n);
+            "%dc %dx%d n%d%s", xs.c, xs.h, xs.w, xs.n, p->relu ? " +relu" : "");
 }
 static dnas_status p_bn_eval(dnas_backend *be, const dnas_bn_p *p, float *y, const float *x,
                              dnas_shape xs, const float *rm, const float *rv, const float *g,
@@ -153,10 +153,10 @@ static dnas_status p_bn_eval(dnas_backend *be, const dnas_bn_p *p, float *y, con
             xs.c, xs.h, xs.w, xs.n);
 }
 static dnas_status p_bn_bwd(dnas_backend *be, float *dx, int acc, float *dg, float *db,
-                            const float *dy, float ds, const float *x, dnas_shape xs,
-                            const float *sm, const float *si, const float *g) {
-    KP_TIME(dnas_cpu_bn_bwd(be, dx, acc, dg, db, dy, ds, x, xs, sm, si, g), "bn.bwd",
-            "%dc %dx%d n%d", xs.c, xs.h, xs.w, xs.n);
+                            const float *dy, float ds, const float *ry, const float *x,
+                            dnas_shape xs, const float *sm, const float *si, const float *g) {
+    KP_TIME(dnas_cpu_bn_bwd(be, dx, acc, dg, db, dy, ds, ry, x, xs, sm, si, g), "bn.bwd",
+            "%dc %dx%d n%d%s", xs.c, xs.h, xs.w, xs.n, ry ? " +relu" : "");
 }
 static dnas_status p_relu_fwd(dnas_backend *be, float *y, const float *x, size_t n) {
     KP_TIME(dnas_cpu_relu_fwd(be, y, x, n), "relu.fwd", "%zu", n);

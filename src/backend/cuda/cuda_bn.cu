@@ -138,6 +138,8 @@ dnas_status dnas_cuda_bn_fwd_train(dnas_backend *be, const dnas_bn_p *p, float *
                                    const float *gamma, const float *beta) {
     const size_t M = (size_t)xs.n * xs.h * xs.w;
     const int C = xs.c;
+    if (p->relu) /* DNAS_K_BN_RELU is not among cuda_supports' kinds: graphs never ask */
+        return dnas_fail(DNAS_ERR_UNSUPPORTED, "cuda bn_fwd_train: fused ReLU not implemented");
     if (C <= 0 || M == 0)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "cuda bn_fwd_train: empty input %dx%dx%dx%d",
                          xs.n, xs.h, xs.w, xs.c);
@@ -209,11 +211,13 @@ __global__ void k_bn_dx(float *dx, int acc, const float *dy, const float *x, siz
 }
 
 dnas_status dnas_cuda_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                             const float *dy, float dy_scale, const float *x, dnas_shape xs,
-                             const float *save_mean, const float *save_invstd,
-                             const float *gamma) {
+                             const float *dy, float dy_scale, const float *relu_y,
+                             const float *x, dnas_shape xs, const float *save_mean,
+                             const float *save_invstd, const float *gamma) {
     const size_t M = (size_t)xs.n * xs.h * xs.w;
     const int C = xs.c;
+    if (relu_y) /* DNAS_K_BN_RELU is not among cuda_supports' kinds: graphs never ask */
+        return dnas_fail(DNAS_ERR_UNSUPPORTED, "cuda bn_bwd: fused ReLU not implemented");
     if (C <= 0 || M == 0)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "cuda bn_bwd: empty input %dx%dx%dx%d", xs.n,
                          xs.h, xs.w, xs.c);

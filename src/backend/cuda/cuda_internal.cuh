@@ -109,9 +109,9 @@ dnas_status dnas_cuda_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y
                                   const float *running_var, const float *gamma,
                                   const float *beta);
 dnas_status dnas_cuda_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
-                             const float *dy, float dy_scale, const float *x, dnas_shape xs,
-                             const float *save_mean, const float *save_invstd,
-                             const float *gamma);
+                             const float *dy, float dy_scale, const float *relu_y,
+                             const float *x, dnas_shape xs, const float *save_mean,
+                             const float *save_invstd, const float *gamma);
 dnas_status dnas_cuda_relu_fwd(dnas_backend *be, float *y, const float *x, size_t n);
 dnas_status dnas_cuda_relu_bwd(dnas_backend *be, float *dx, int acc, const float *dy,
                                const float *y, size_t n);
