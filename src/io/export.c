@@ -518,7 +518,8 @@ static dnas_status collect_weights(dnas_graph *g, long steps, tensor_list *l, si
             if (n->par[j] < 0) continue;
             if (!strcmp(op, "conv2d")) kind[n->par[j]] = j == 0 ? P_CONV : P_VECTOR;
             else if (!strcmp(op, "linear")) kind[n->par[j]] = j == 0 ? P_LINEAR : P_VECTOR;
-            else if (!strcmp(op, "batchnorm")) kind[n->par[j]] = P_VECTOR;
+            else if (!strcmp(op, "batchnorm") || !strcmp(op, "batchnorm_relu"))
+                kind[n->par[j]] = P_VECTOR;
         }
     }
     for (int i = 0; i < g->n_params && st == DNAS_OK; i++) {
