@@ -110,13 +110,13 @@ static void stats_block(const float *x, size_t np, int C, const float *k, double
  * sum(dy*x) - mean*sum(dy). With RELU, dy counts only where the fused ReLU's output ry > 0
  * (ry is laid out like dy). */
 typedef int bn_v4i __attribute__((vector_size(16)));
-static inline dnas_v4f bn_mask4(dnas_v4f g, const float *ry) {
+static DNAS_INLINE dnas_v4f bn_mask4(dnas_v4f g, const float *ry) {
     dnas_v4f y;
     memcpy(&y, ry, sizeof y);
     const dnas_v4f z = {0};
     return (dnas_v4f)((bn_v4i)g & (bn_v4i)(y > z));
 }
-static inline dnas_v4d bn_dy4(const int RELU, const float *g, const float *ry) {
+static DNAS_INLINE dnas_v4d bn_dy4(const int RELU, const float *g, const float *ry) {
     if (!RELU) return v4d_load_f(g);
     dnas_v4f v;
     memcpy(&v, g, sizeof v);
@@ -260,7 +260,7 @@ static void affine_relu_block(float *y, const float *x, size_t np, int C, const 
 
 /* dx (=/+=) dy*A[c] + (x - m[c])*B[c] + D[c] for one block: the whole BN backward once the
  * per-channel sums are known. With RELU, dy is taken as 0 where ry <= 0 (the fused ReLU). */
-static inline dnas_v8f bn_dy8(const int RELU, const float *g, const float *ry) {
+static DNAS_INLINE dnas_v8f bn_dy8(const int RELU, const float *g, const float *ry) {
     dnas_v8f v = v8f_load(g);
     if (!RELU) return v;
     const dnas_v8f z = {0};
