@@ -44,16 +44,21 @@ static void scale_samples(float *y, int acc, const float *x, const float *s, int
     }
 }
 
+/* This step's factors of stream `ordinal` into s[0..N); all 1 in eval mode, at p = 0 or for
+ * ordinal < 0 (an input a fused addition keeps). */
+static dnas_status stream_scales(const dnas_graph *g, int ordinal, int N, float *s) {
+    if (ordinal >= 0 && g->training && g->drop_prob > 0.0f)
+        return dnas_droppath_scales(g->rng_key, g->rng_step, ordinal, N, g->drop_prob, s);
+    for (int i = 0; i < N; i++) s[i] = 1.0f;
+    return DNAS_OK;
+}
+
 /* Multiplying (rather than writing zeros) keeps the reference's NaN/inf behaviour. */
 static dnas_status fwd(dnas_graph *g, dnas_node *n) {
     dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
     int N = x->shape.n;
     float *s = n->scratch;
-    if (g->training && g->drop_prob > 0.0f)
-        DNAS_TRY(dnas_droppath_scales(g->rng_key, g->rng_step, n->a.droppath.ordinal, N,
-                                      g->drop_prob, s));
-    else
-        for (int i = 0; i < N; i++) s[i] = 1.0f;
+    DNAS_TRY(stream_scales(g, n->a.droppath.ordinal, N, s));
     scale_samples(y->data, 0, x->data, s, N, dnas_shape_numel(x->shape) / (size_t)N);
     return DNAS_OK;
 }
@@ -79,21 +84,12 @@ static const dnas_op op_droppath = {"droppath", 0, 0, fwd, bwd, flops};
 
 /* ---- drop path fused into a node's addition ---- */
 
-/* This step's factors of input i (1 where it is kept or drop path is off) into s. */
-static dnas_status add_scales(dnas_graph *g, dnas_node *n, int i, float *s) {
-    int N = g->vals[n->in[i]].shape.n, o = n->a.droppath.ord[i];
-    if (o >= 0 && g->training && g->drop_prob > 0.0f)
-        return dnas_droppath_scales(g->rng_key, g->rng_step, o, N, g->drop_prob, s);
-    for (int j = 0; j < N; j++) s[j] = 1.0f;
-    return DNAS_OK;
-}
-
 static dnas_status add_fwd(dnas_graph *g, dnas_node *n) {
     dnas_value *a = &g->vals[n->in[0]], *b = &g->vals[n->in[1]], *y = &g->vals[n->out];
     const int N = a->shape.n;
     float *sa = n->scratch, *sb = n->scratch + N;
-    DNAS_TRY(add_scales(g, n, 0, sa));
-    DNAS_TRY(add_scales(g, n, 1, sb));
+    DNAS_TRY(stream_scales(g, n->a.droppath.ord[0], N, sa));
+    DNAS_TRY(stream_scales(g, n->a.droppath.ord[1], N, sb));
     const size_t per = dnas_shape_numel(a->shape) / (size_t)N;
     const float *xa = a->data, *xb = b->data;
     float *yd = y->data;
@@ -131,17 +127,18 @@ static double add_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop
 
 static const dnas_op op_droppath_add = {"droppath_add", 0, 0, add_fwd, add_bwd, add_flops};
 
-/* Streams drawn so far: one per droppath node, one per dropped input of a fused addition. */
-static int next_ordinal(const dnas_graph *g, const char *name) {
+/* Streams drawn so far (one per droppath node, one per dropped input of a fused addition),
+ * when `need` more still fit the counter's 16 ordinal bits; -1 (graph error) otherwise. */
+static int next_ordinal(dnas_graph *g, const char *name, int need) {
     int o = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const dnas_node *n = &g->nodes[i];
         if (n->op == &op_droppath) o++;
         if (n->op == &op_droppath_add) o += (n->a.droppath.ord[0] >= 0) + (n->a.droppath.ord[1] >= 0);
     }
-    if (o >= (1 << 16) - 1) {
-        dnas_graph_error((dnas_graph *)g, DNAS_ERR_INVALID_ARG,
-                         "drop path %s: more than 65535 drop-path streams", name);
+    if (o + need > (1 << 16)) {
+        dnas_graph_error(g, DNAS_ERR_INVALID_ARG, "drop path %s: more than 65536 drop-path streams",
+                         name);
         return -1;
     }
     return o;
@@ -155,7 +152,7 @@ int dnas_op_droppath_add(dnas_graph *g, const char *name, int a, int drop_a, int
                          "(%d,%d,%d,%d) differ", name, p.n, p.c, p.h, p.w, q.n, q.c, q.h, q.w);
         return -1;
     }
-    int o = next_ordinal(g, name);
+    int o = next_ordinal(g, name, (drop_a != 0) + (drop_b != 0));
     if (o < 0) return -1;
     int x[2] = {a, b};
     int id = dnas_graph_node(g, &op_droppath_add, name, x, 2, g->vals[a].shape);
@@ -170,7 +167,7 @@ int dnas_op_droppath_add(dnas_graph *g, const char *name, int a, int drop_a, int
 
 int dnas_op_droppath(dnas_graph *g, const char *name, int x) {
     if (g->build_status || x < 0) return -1;
-    int ordinal = next_ordinal(g, name);
+    int ordinal = next_ordinal(g, name, 1);
     if (ordinal < 0) return -1;
     int id = dnas_graph_node(g, &op_droppath, name, &x, 1, g->vals[x].shape);
     if (id < 0) return -1;
