@@ -167,6 +167,8 @@ typedef struct {
                               alpha on the rest (prime: 1); 0 = the 50/50 split */
     char arch_update[8];   /* adam | eg: alpha's update rule; eg = GAEA's exponentiated gradient
                               on the simplex (gaea, gaea-pcdarts, gaea-gdas; pcdarts, gdas) */
+    double edge_lr;        /* eg with PC-DARTS' edge weights: EG lr of each node's edge simplex,
+                              their own lr in GAEA (§B4; 0 = --arch-lr, the paper's 0.1 = 0.1) */
     char derive[16];       /* "" = the space's rule | edge_all (SNAS: every edge, argmax with
                               'none') */
     double drop_path_prob; /* RobustDARTS ScheduledDropPath: p * epoch / (epochs - 1) on every
@@ -350,10 +352,21 @@ typedef struct {
 } dnas_step_flops;
 DNAS_API dnas_status dnas_search_flops(const dnas_search_config *c, dnas_step_flops *out);
 
-/* Peak single-precision throughput: a register-blocked multiply-add loop (AVX2 FMA when built
- * for it, else portable vector code) on `threads` threads (1 without OpenMP) for about
- * `seconds`, best of 3. *used = the threads that ran. */
+/* Peak single-precision throughput: a register-blocked multiply-add loop (the widest FMA this
+ * CPU runs: AVX-512 if it has it, else AVX2 when built for it, else portable vector code) on
+ * `threads` threads (1 without OpenMP) for about `seconds`, best of 3. *used = the threads
+ * that ran. */
 DNAS_API dnas_status dnas_bench_peak(int threads, double seconds, double *gflops, int *used);
+/* The same loop for one instruction set: "avx2" or "portable" (what this build's kernels are
+ * compiled for), "avx512" (512-bit FMAs, where the CPU has them, whatever the build), or
+ * NULL / "best" = the widest this CPU runs, which is what dnas_bench_peak measures: the
+ * machine's peak, not the build's. */
+DNAS_API dnas_status dnas_bench_peak_for(int threads, double seconds, const char *isa,
+                                         double *gflops, int *used);
+/* The instruction set dnas_bench_peak measures here ("avx512", "avx2" or "portable"). */
+DNAS_API const char *dnas_bench_peak_isa(void);
+/* The vector width this build's CPU kernels are compiled for ("avx2" or "portable"). */
+DNAS_API const char *dnas_cpu_simd(void);
 /* Whether `device` ("cpu" or "cuda") can be used here; on success *desc (cap bytes) names it.
  * "cuda" loads libcudart at run time and fails with "cuda: no CUDA device
  * (cudaGetDeviceCount: ...)" when there is none; every build answers, CUDA-built or not. */

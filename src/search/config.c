@@ -81,6 +81,7 @@ static const field fields[] = {
     F(resource_ratio, 'd', "SNAS: weight of reduction cells' cost relative to normal cells'"),
     F(arch_grad_clip, 'd', "SNAS: global-norm clip of alpha's gradient (0 = off; snas: 10)"),
     F(arch_update, 's', "alpha's update: adam | eg (GAEA's exponentiated gradient on the simplex; gaea*: eg; pcdarts, gdas may use it)"),
+    F(edge_lr, 'd', "--arch-update eg with edge weights (gaea-pcdarts): EG lr of each node's edge simplex (0 = --arch-lr)"),
     F(derive, 's', "derivation: default (the space's) | edge_all (SNAS: every edge, argmax with 'none')"),
     F(drop_path_prob, 'd', "RobustDARTS ScheduledDropPath: drop each mixed edge's output with p * epoch / (epochs - 1) (darts space; 0 = off)"),
     F(prime_act, 's', "DARTS-PRIME: softmax | clip (CRB: clip(alpha,0,1), 'none' removed, alpha <= 0 pruned)"),
@@ -218,7 +219,7 @@ dnas_status dnas_search_config_default(dnas_search_config *c, const char *algo) 
     if (strcmp(algo, "gaea-pcdarts") == 0) {
         /* GAEA PC-DARTS (ALGORITHMS.md §B4; gaea_release mode/search_pcdarts.yaml +
          * method_eedarts_space_pcdarts.yaml): PC-DARTS' supernet and weight settings (above),
-         * theta and the edge weights on their simplices by EG at lr 0.1 each (one --arch-lr),
+         * theta and the edge weights on their simplices by EG at lr 0.1 each (--edge-lr 0 = --arch-lr),
          * no arch weight decay, no warm-up (theta updated from the first step), all ops. */
         c->warmup_epochs = 0;
         c->arch_lr = 0.1;

@@ -67,7 +67,9 @@ void dnas_search_arch_update(dnas_search *s) {
     float eta = (float)s->cfg.arch_lr;
     dnas_eg_step(s->alpha, s->galpha, s->cand, n_rows(s), s->space->cols, eta);
     if (!has_edges(s)) return;
-    /* Each node's edges are one simplex: the same EG step over that contiguous run. */
+    /* Each node's edges are one simplex: the same EG step over that contiguous run, at the
+     * edges' own lr (GAEA PC-DARTS sets both to 0.1). */
+    if (s->cfg.edge_lr > 0) eta = (float)s->cfg.edge_lr;
     static const uint8_t all[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     const dnas_space *sp = s->space;
     size_t a = n_ops(s);

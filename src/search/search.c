@@ -114,6 +114,10 @@ dnas_status dnas_search_config_check(const dnas_search_config *c) {
         NEED(!eg || can, "--arch-update eg: --algo %s has no simplex form (eg works with gaea, "
              "pcdarts, gdas, gaea-pcdarts, gaea-gdas)", c->algo);
         NEED(eg || !gaea, "--algo gaea is DARTS with --arch-update eg (adam there is darts1)");
+        NEED(c->edge_lr >= 0, "--edge-lr must be >= 0 (got %g)", c->edge_lr);
+        NEED(c->edge_lr == 0 || (eg && c->edge_norm),
+             "--edge-lr %g: only the EG update of edge weights reads it (--arch-update eg "
+             "--edge-norm 1, e.g. --algo gaea-pcdarts)", c->edge_lr);
     }
     NEED(strcmp(c->derive, "default") == 0 || strcmp(c->derive, "edge_all") == 0,
          "--derive: unknown derivation '%s' (known: default, edge_all)", c->derive);

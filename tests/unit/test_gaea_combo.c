@@ -101,6 +101,20 @@ static void test_gaea_pcdarts_step_hand_example(void) {
     CHECK(near(w[3 * cols + 0], want_row[0] * want_b[1], 1e-7), "weights[3][0] = %g", w[3 * cols]);
     float ew[DNAS_MAX_ARCH];
     CHECK(dnas_pcdarts_edge_weights(s, ew) && ew[3] == s->alpha[nops + 3], "edge weights not beta");
+
+    /* The edges' own EG lr (--edge-lr 0.5): beta of node 1 ~ (1/3) e^{-0.5 g}, normalised, while
+     * the op rows keep --arch-lr 0.1 (the same theta as above). */
+    s->cfg.edge_lr = 0.5;
+    dnas_simplex_init(s);
+    dnas_search_mix_backward(s);
+    dnas_search_arch_update(s);
+    const double want_b5[3] = {0.313591412, 0.402659344, 0.283749244};
+    for (int e = 0; e < 3; e++)
+        CHECK(near(s->alpha[nops + 2 + e], want_b5[e], 2e-7), "edge lr 0.5: beta[%d] = %.9f, want %.9f",
+              2 + e, s->alpha[nops + 2 + e], want_b5[e]);
+    for (int k = 0; k < 8; k++)
+        CHECK(near(s->alpha[3 * cols + k], want_row[k], 2e-7), "edge lr 0.5: theta[3][%d] = %.9f", k,
+              s->alpha[3 * cols + k]);
     dnas_search_destroy(s);
 }
 
@@ -151,6 +165,21 @@ static void test_defaults_and_refusals(void) {
     CHECK(dnas_search_config_set(&c, "arch_update", "sgd") == DNAS_OK &&
               dnas_search_config_check(&c) != DNAS_OK && strstr(dnas_last_error(), "adam, eg"),
           "unknown --arch-update accepted");
+    /* --edge-lr only where EG updates edge weights. */
+    dnas_search_config_default(&c, "gaea-pcdarts");
+    c.edge_lr = 0.05;
+    CHECK(dnas_search_config_check(&c) == DNAS_OK, "gaea-pcdarts --edge-lr 0.05: %s", dnas_last_error());
+    c.edge_lr = -1;
+    CHECK(dnas_search_config_check(&c) != DNAS_OK && strstr(dnas_last_error(), "--edge-lr"),
+          "--edge-lr -1 accepted");
+    dnas_search_config_default(&c, "gaea");
+    c.edge_lr = 0.05;
+    CHECK(dnas_search_config_check(&c) != DNAS_OK && strstr(dnas_last_error(), "--edge-lr"),
+          "gaea (no edge weights) --edge-lr accepted");
+    dnas_search_config_default(&c, "pcdarts");
+    c.edge_lr = 0.05;
+    CHECK(dnas_search_config_check(&c) != DNAS_OK && strstr(dnas_last_error(), "--edge-lr"),
+          "pcdarts with Adam --edge-lr accepted");
 }
 
 int main(void) {
