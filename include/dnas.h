@@ -367,6 +367,10 @@ DNAS_API dnas_status dnas_bench_peak_for(int threads, double seconds, const char
 DNAS_API const char *dnas_bench_peak_isa(void);
 /* The vector width this build's CPU kernels are compiled for ("avx2" or "portable"). */
 DNAS_API const char *dnas_cpu_simd(void);
+/* The vector width the dense convolution kernels run at here: "avx512" where this build has
+ * the AVX-512 kernels and the CPU runs them (DNAS_CPU_ISA=avx2 forces the 8-lane ones; both
+ * give bit-identical results), else dnas_cpu_simd(). */
+DNAS_API const char *dnas_cpu_conv_isa(void);
 /* Whether `device` ("cpu" or "cuda") can be used here; on success *desc (cap bytes) names it.
  * "cuda" loads libcudart at run time and fails with "cuda: no CUDA device
  * (cudaGetDeviceCount: ...)" when there is none; every build answers, CUDA-built or not. */

@@ -565,6 +565,7 @@ static int cmd_bench(int argc, char **argv) {
             (st = dnas_bench_peak_for(b.search.threads, 0.3, dnas_cpu_simd(), &pk2, &used)) != DNAS_OK)
             return fail(st);
         if (pk2 > 0) printf(" (%.1f%% of the %s loop's %.1f)", 100.0 * rate / pk2, dnas_cpu_simd(), pk2);
+        printf("; conv kernels %s", dnas_cpu_conv_isa());
         printf("\n");
         if (k == 0) first_ms = r.ms_median;
         else

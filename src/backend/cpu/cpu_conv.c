@@ -22,6 +22,12 @@
  * Backward-weight is the GEMM dW[tap,ci][co] += sum_p x[p + off(tap,ci)] * dy[p][co]: a strip
  * of 6 (tap,ci) rows x 16 output channels in registers, walking the pixels of a band.
  *
+ * Where the CPU has AVX-512 (detected at run time, DNAS_CPU_ISA=avx2|avx512 overrides) the
+ * dense paths use 16-lane versions of both micro-kernels (kd5, kw5): channel blocks of 16
+ * (Dpad, Cpad multiples of 16), taken in pairs, 12-pixel / 12-16-row strips. They do per
+ * output the same FMAs in the same order as the 8-lane ones, so results are bit-identical
+ * whichever runs (test_conv_isa). Depthwise convolutions keep their 8-lane kernels.
+ *
  * Threads and determinism: forward and backward-data hand out bands dynamically (each output
  * is computed by one thread in a fixed order, so the schedule cannot change it). The weight
  * gradient is cut into 4*T fixed chunks (T = dnas_cpu_threads()), each summed into its own
@@ -40,6 +46,7 @@
 #include "../../core/status.h"
 #include "cpu_internal.h"
 #include "cpu_simd.h"
+#include "cpu_simd512.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -90,6 +97,7 @@ static inline int floordiv(int a, int b) {
     return q;
 }
 static inline int round8(int c) { return (c + 7) & ~7; }
+static inline int round16(int c) { return (c + 15) & ~15; }
 static inline size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
 
 /* ------------------------------------------------------------------------------------------
@@ -358,6 +366,7 @@ typedef struct {
     int nt, K;
     const float *w, *bias;
     int add, nvalid;
+    ptrdiff_t wnext; /* AVX-512 kernels: floats from one 16-channel weight block to the next */
 } kd_args;
 typedef void (*kd_fn)(const kd_args *, int);
 
@@ -438,6 +447,163 @@ static const kw_fn kw_tab[2][2][MR] = {
     {{kw_1_1_1, kw_2_1_1, kw_3_1_1, kw_4_1_1, kw_5_1_1, kw_6_1_1},
      {kw_1_2_1, kw_2_2_1, kw_3_2_1, kw_4_2_1, kw_5_2_1, kw_6_2_1}},
 };
+
+/* ------------------------------------------------------------------------------------------
+ * AVX-512 dense micro-kernels, chosen at run time (dnas_cpu_isa_used). One zmm holds a
+ * 16-channel block, and with 32 zmm registers a strip keeps up to 12 pixels x NB = 2 blocks
+ * (24 accumulators) or 16 rows x 1 block: enough independent FMA chains to cover the FMA
+ * latency on two pipes, with one broadcast feeding NB FMAs. Channel tails use k-masks.
+ * Every output lane gets the FMAs of the 8-lane kernels in the same order (kd: tap, then k;
+ * kw: band pixels in order, onto the same partial buffer), then the same final add, so both
+ * ISAs give bit-identical results. */
+#if DNAS_HAVE_AVX512
+#define MR5 16 /* most rows per weight-gradient strip (one block); 12 with two blocks */
+#define MD5 12 /* most pixels per gather strip */
+
+static ALWAYS_INLINE DNAS_T512 __mmask16 k16_first(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
+}
+
+/* As kd_impl for R pixels x NB 16-channel blocks; block 1's weights lie A->wnext floats after
+ * block 0's, and A->nvalid counts the valid channels of both. */
+static ALWAYS_INLINE DNAS_T512 void kd5_impl(const int R, const int NB, const kd_args *A,
+                                             const ptrdiff_t *so, const ptrdiff_t *dof) {
+    __m512 a[MD5][2];
+    const float *sp[MD5];
+    const int K = A->K;
+    const ptrdiff_t wn = A->wnext;
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) {
+        sp[r] = A->sb + so[r];
+        a[r][0] = _mm512_setzero_ps();
+        a[r][1] = _mm512_setzero_ps();
+    }
+    for (int t = 0; t < A->nt; t++) {
+        const float *wt = A->w + (size_t)A->tidx[t] * K * 16;
+        const float *s[MD5];
+#pragma GCC unroll 12
+        for (int r = 0; r < R; r++) s[r] = sp[r] + A->toff[t];
+        for (int k = 0; k < K; k++) {
+            const __m512 w0 = _mm512_load_ps(wt + (size_t)k * 16);
+            const __m512 w1 = NB == 2 ? _mm512_load_ps(wt + wn + (size_t)k * 16) : w0;
+#pragma GCC unroll 12
+            for (int r = 0; r < R; r++) {
+                const __m512 b = _mm512_set1_ps(s[r][k]);
+                a[r][0] = _mm512_fmadd_ps(b, w0, a[r][0]);
+                if (NB == 2) a[r][1] = _mm512_fmadd_ps(b, w1, a[r][1]);
+            }
+        }
+    }
+    float *dp[MD5];
+#pragma GCC unroll 12
+    for (int r = 0; r < R; r++) dp[r] = A->db + dof[r];
+#pragma GCC unroll 2
+    for (int v = 0; v < NB; v++) {
+        const int nv = A->nvalid - 16 * v;
+        const float *bias = A->bias ? A->bias + 16 * v : NULL;
+        if (nv >= 16) {
+#pragma GCC unroll 12
+            for (int r = 0; r < R; r++) {
+                float *y = dp[r] + 16 * v;
+                __m512 o = a[r][v];
+                if (A->add) o = _mm512_add_ps(o, _mm512_loadu_ps(y));
+                else if (bias) o = _mm512_add_ps(o, _mm512_load_ps(bias));
+                _mm512_storeu_ps(y, o);
+            }
+        } else {
+            const __mmask16 m = k16_first(nv);
+#pragma GCC unroll 12
+            for (int r = 0; r < R; r++) {
+                float *y = dp[r] + 16 * v;
+                __m512 o = a[r][v];
+                if (A->add) o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(m, y));
+                else if (bias) o = _mm512_add_ps(o, _mm512_load_ps(bias));
+                _mm512_mask_storeu_ps(y, m, o);
+            }
+        }
+    }
+}
+
+#define KD5_INST(R, NB)                                                                        \
+    static NOINLINE DNAS_T512 void kd5_##R##_##NB(const kd_args *A, int ns) {                  \
+        for (int s_ = 0; s_ < ns; s_++) kd5_impl(R, NB, A, A->so + s_ * R, A->dof + s_ * R);   \
+    }
+#define KD5_INST_R(NB)                                                                         \
+    KD5_INST(1, NB) KD5_INST(2, NB) KD5_INST(3, NB) KD5_INST(4, NB) KD5_INST(5, NB)            \
+    KD5_INST(6, NB) KD5_INST(7, NB) KD5_INST(8, NB) KD5_INST(9, NB) KD5_INST(10, NB)           \
+    KD5_INST(11, NB) KD5_INST(12, NB)
+KD5_INST_R(1) KD5_INST_R(2)
+static const kd_fn kd5_tab[2][MD5] = {
+    {kd5_1_1, kd5_2_1, kd5_3_1, kd5_4_1, kd5_5_1, kd5_6_1, kd5_7_1, kd5_8_1, kd5_9_1, kd5_10_1,
+     kd5_11_1, kd5_12_1},
+    {kd5_1_2, kd5_2_2, kd5_3_2, kd5_4_2, kd5_5_2, kd5_6_2, kd5_7_2, kd5_8_2, kd5_9_2, kd5_10_2,
+     kd5_11_2, kd5_12_2},
+};
+
+/* As kw_impl for R rows x NB 16-channel blocks, where row r reads src(p)[r] (consecutive
+ * input channels of one tap: srow already points at the first); nvalid counts the valid
+ * channels of both blocks (the others are read as 0). */
+static ALWAYS_INLINE DNAS_T512 void kw5_impl(const int R, const int NB, const float *srow,
+                                             int nrows, int ncols, ptrdiff_t rstep,
+                                             ptrdiff_t pstep, const float *dy, ptrdiff_t dys,
+                                             float *part, ptrdiff_t cpad, int nvalid) {
+    __m512 a[MR5][2];
+    const __mmask16 m0 = k16_first(nvalid), m1 = k16_first(nvalid - 16);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+        a[r][0] = _mm512_load_ps(part + r * cpad);
+        a[r][1] = NB == 2 ? _mm512_load_ps(part + r * cpad + 16) : _mm512_setzero_ps();
+    }
+    for (int i = 0; i < nrows; i++) {
+        const float *s = srow + i * rstep;
+        for (int j = 0; j < ncols; j++) {
+            const __m512 d0 = _mm512_maskz_loadu_ps(m0, dy);
+            const __m512 d1 = NB == 2 ? _mm512_maskz_loadu_ps(m1, dy + 16) : d0;
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++) {
+                const __m512 b = _mm512_set1_ps(s[r]);
+                a[r][0] = _mm512_fmadd_ps(b, d0, a[r][0]);
+                if (NB == 2) a[r][1] = _mm512_fmadd_ps(b, d1, a[r][1]);
+            }
+            s += pstep;
+            dy += dys;
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+        _mm512_store_ps(part + r * cpad, a[r][0]);
+        if (NB == 2) _mm512_store_ps(part + r * cpad + 16, a[r][1]);
+    }
+}
+
+typedef void (*kw5_fn)(const float *, int, int, ptrdiff_t, ptrdiff_t, const float *, ptrdiff_t,
+                       float *, ptrdiff_t, int);
+#define KW5_INST(R, NB)                                                                        \
+    static NOINLINE DNAS_T512 void kw5_##R##_##NB(const float *srow, int nrows, int ncols,     \
+                                                  ptrdiff_t rstep, ptrdiff_t pstep,            \
+                                                  const float *dy, ptrdiff_t dys, float *part, \
+                                                  ptrdiff_t cpad, int nvalid) {                \
+        kw5_impl(R, NB, srow, nrows, ncols, rstep, pstep, dy, dys, part, cpad, nvalid);        \
+    }
+#define KW5_INST_R(NB)                                                                         \
+    KW5_INST(1, NB) KW5_INST(2, NB) KW5_INST(3, NB) KW5_INST(4, NB) KW5_INST(5, NB)            \
+    KW5_INST(6, NB) KW5_INST(7, NB) KW5_INST(8, NB) KW5_INST(9, NB) KW5_INST(10, NB)           \
+    KW5_INST(11, NB) KW5_INST(12, NB)
+KW5_INST_R(1) KW5_INST_R(2)
+KW5_INST(13, 1) KW5_INST(14, 1) KW5_INST(15, 1) KW5_INST(16, 1)
+static const kw5_fn kw5_tab[2][MR5] = {
+    {kw5_1_1, kw5_2_1, kw5_3_1, kw5_4_1, kw5_5_1, kw5_6_1, kw5_7_1, kw5_8_1, kw5_9_1, kw5_10_1,
+     kw5_11_1, kw5_12_1, kw5_13_1, kw5_14_1, kw5_15_1, kw5_16_1},
+    {kw5_1_2, kw5_2_2, kw5_3_2, kw5_4_2, kw5_5_2, kw5_6_2, kw5_7_2, kw5_8_2, kw5_9_2, kw5_10_2,
+     kw5_11_2, kw5_12_2, NULL, NULL, NULL, NULL},
+};
+
+/* Longest strips, per number of 16-channel blocks (bench_kernels isa, Zen 5: pairs of blocks
+ * were 10-15% faster than single blocks; 6 to 12 pixels per pair made no measurable
+ * difference; with one block, 8 to 16 rows/pixels neither, being limited by one broadcast load
+ * per FMA rather than by the number of chains). */
+static const int kd5_rmax[2] = {MD5, MD5}, kw5_rmax[2] = {MR5, 12};
+#endif
 
 /* Depthwise gather over one 8-channel block: dst[r] (=|+=) bias + sum_t src[r][toff[t]] *
  * w[tidx[t]]. MASKED: only nvalid lanes are read or written (last block of a channel count
@@ -666,6 +832,7 @@ typedef struct {
     int add;
     const int *ttoff, *ttidx, *ttcnt; /* per phase combination: taps */
     int ttmax;                        /* KH*KW: stride of ttoff/ttidx */
+    int isa512;                       /* dense: AVX-512 kernels (Dpad a multiple of 16) */
 } gather_t;
 
 /* Tap tables per phase combination (ph_h * div_w + ph_w): element offsets relative to the
@@ -686,6 +853,46 @@ static void build_taps(const plan_t *P, int *ttoff, int *ttidx, int *ttcnt) {
             ttcnt[c] = n;
         }
 }
+
+#if DNAS_HAVE_AVX512
+/* Dense gather of one band with the AVX-512 kernels: per group, 32-channel block pairs (one
+ * broadcast feeds two FMAs) and a last 16-channel block; each phase's pixels cut into strips
+ * of as equal length as possible (64 pixels: 11,11,11,11,10,10 rather than 12 x 5 + 4), so
+ * every strip has many independent accumulators. */
+static void gather_dense512(const gather_t *A, const float *base, const int *seg, int nph,
+                            const ptrdiff_t *soff, const ptrdiff_t *doff) {
+    const plan_t *P = A->P;
+    const size_t tk = (size_t)P->KH * P->KW * A->K; /* packed rows per lane */
+    for (int g = 0; g < A->G; g++) {
+        for (int co0 = 0; co0 < A->Dpad;) {
+            const int NB = A->Dpad - co0 >= 32 ? 2 : 1;
+            const float *w = A->wpk + ((size_t)g * A->Dpad + co0) * tk;
+            const float *bias = A->bpk ? A->bpk + (size_t)g * A->Dpad + co0 : NULL;
+            kd_args ka = {base + (size_t)g * A->K, A->dst + (size_t)g * A->Dg + co0,
+                          NULL, NULL, NULL, NULL, 0, A->K, w, bias, A->add,
+                          imin(16 * NB, A->Dg - co0), (ptrdiff_t)(16 * tk)};
+            const int rmax = kd5_rmax[NB - 1];
+            for (int c = 0; c < nph; c++) {
+                const int k0 = seg[c], cnt = seg[c + 1] - k0;
+                if (!cnt) continue;
+                const int ns = (cnt + rmax - 1) / rmax, rs = cnt / ns, nbig = cnt % ns;
+                ka.toff = A->ttoff + c * A->ttmax;
+                ka.tidx = A->ttidx + c * A->ttmax;
+                ka.nt = A->ttcnt[c];
+                ka.so = soff + k0;
+                ka.dof = doff + k0;
+                if (nbig) { /* nbig strips of rs + 1, then ns - nbig of rs */
+                    kd5_tab[NB - 1][rs](&ka, nbig);
+                    ka.so += nbig * (rs + 1);
+                    ka.dof += nbig * (rs + 1);
+                }
+                kd5_tab[NB - 1][rs - 1](&ka, ns - nbig);
+            }
+            co0 += 16 * NB;
+        }
+    }
+}
+#endif
 
 /* Runs inside a parallel region: bands are handed out dynamically (whole images at a time
  * when there are enough, so the image buffer is filled once); each output is written by one
@@ -776,6 +983,12 @@ static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
             }
             continue;
         }
+#if DNAS_HAVE_AVX512
+        if (A->isa512) {
+            gather_dense512(A, base, seg, nph, soff, doff);
+            continue;
+        }
+#endif
         const size_t tk = (size_t)P->KH * P->KW * A->K; /* packed rows per lane */
         for (int g = 0; g < A->G; g++) {
             for (int co0 = 0; co0 < A->Dpad; co0 += 16) {
@@ -785,7 +998,7 @@ static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
                 const float *bias = A->bpk ? A->bpk + (size_t)g * A->Dpad + co0 : NULL;
                 const kd_fn *tab = kd_tab[L / 8 - 1];
                 kd_args ka = {base + (size_t)g * A->K, A->dst + (size_t)g * A->Dg + co0,
-                              NULL, NULL, NULL, NULL, 0, A->K, w, bias, A->add, nvalid};
+                              NULL, NULL, NULL, NULL, 0, A->K, w, bias, A->add, nvalid, 0};
                 for (int c = 0; c < nph; c++) {
                     const int k0 = seg[c], cnt = seg[c + 1] - k0, full = cnt / MR;
                     ka.toff = A->ttoff + c * A->ttmax;
@@ -1009,6 +1222,38 @@ static int conv_impl(void) {
     return dnas_cpu_conv_impl;
 }
 
+int dnas_cpu_isa = -1; /* -1: not yet read from DNAS_CPU_ISA */
+
+int dnas_cpu_has_avx512(void) {
+#if DNAS_HAVE_AVX512
+    static int have = -1;
+    if (have < 0) { /* libgcc / compiler-rt also check that the OS saves the zmm state */
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512f") != 0;
+    }
+    return have;
+#else
+    return 0;
+#endif
+}
+
+int dnas_cpu_isa_used(void) {
+    if (dnas_cpu_isa < 0) {
+        const char *e = getenv("DNAS_CPU_ISA");
+        int v = DNAS_ISA_AUTO;
+        if (e && !strcmp(e, "avx2")) v = DNAS_ISA_AVX2;
+        else if (e && !strcmp(e, "avx512")) v = DNAS_ISA_AVX512;
+        dnas_cpu_isa = v;
+    }
+    /* AVX512 asked of a CPU without it: the 8-lane kernels, same results */
+    return dnas_cpu_isa != DNAS_ISA_AVX2 && dnas_cpu_has_avx512() ? DNAS_ISA_AVX512
+                                                                   : DNAS_ISA_AVX2;
+}
+
+const char *dnas_cpu_conv_isa(void) {
+    return dnas_cpu_isa_used() == DNAS_ISA_AVX512 ? "avx512" : DNAS_CPU_SIMD;
+}
+
 static int is_pointwise(const dnas_conv_p *p, dnas_shape xs, dnas_shape ys) {
     return p->kh == 1 && p->kw == 1 && p->stride == 1 && p->pad == 0 && p->groups == 1 &&
            xs.h == ys.h && xs.w == ys.w;
@@ -1095,7 +1340,8 @@ dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y
     A.depthwise = dw;
     A.K = p->cin / G;
     A.Dg = p->cout / G;
-    A.Dpad = dw ? round8(p->cout) : round8(A.Dg);
+    A.isa512 = !dw && dnas_cpu_isa_used() == DNAS_ISA_AVX512;
+    A.Dpad = dw ? round8(p->cout) : A.isa512 ? round16(A.Dg) : round8(A.Dg);
     A.add = 0;
     return gather_run(be, &A, &P, pack_fwd, p, w, b);
 }
@@ -1129,7 +1375,8 @@ dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, flo
     A.depthwise = dw;
     A.K = p->cout / G;
     A.Dg = p->cin / G;
-    A.Dpad = dw ? round8(p->cin) : round8(A.Dg);
+    A.isa512 = !dw && dnas_cpu_isa_used() == DNAS_ISA_AVX512;
+    A.Dpad = dw ? round8(p->cin) : A.isa512 ? round16(A.Dg) : round8(A.Dg);
     A.add = acc != 0;
     return gather_run(be, &A, &P, pack_bwd, p, w, NULL);
 }
@@ -1144,7 +1391,37 @@ typedef struct {
     const int *offs;           /* dense: [g][KK]; depthwise: [tap] */
     int want_w, want_b;
     int old;                   /* DNAS_CONV_IMPL=old: the kernels before the 4-lane tails */
+    int isa512;                /* dense: AVX-512 kernels (Cpad a multiple of 16) */
 } wgrad_t;
+
+#if DNAS_HAVE_AVX512
+/* Dense weight gradient of one band with the AVX-512 kernels: per group, 32-channel block
+ * pairs and a last 16-channel block; per tap, the Cig rows cut into strips of consecutive
+ * input channels of as equal length as possible (one source pointer per strip, no offset
+ * table in registers). */
+static void wgrad_dense512(const wgrad_t *A, const float *srow, int nrows, int ncols,
+                           ptrdiff_t rstep, ptrdiff_t pstep, const float *dyb, float *part) {
+    const int tt = A->P->KH * A->P->KW, Cig = A->Cig, Cpad = A->Cpad, C = A->P->DC;
+    for (int g = 0; g < A->G; g++) {
+        const int *offs = A->offs + (size_t)g * A->KK;
+        float *pg = part + (size_t)g * A->KK * Cpad;
+        for (int co0 = 0; co0 < Cpad;) {
+            const int NB = Cpad - co0 >= 32 ? 2 : 1;
+            const int nvalid = imin(16 * NB, A->Cog - co0), rmax = kw5_rmax[NB - 1];
+            const int ns = (Cig + rmax - 1) / rmax;
+            const float *dyc = dyb + (size_t)g * A->Cog + co0;
+            for (int t = 0; t < tt; t++)
+                for (int q = 0, ci = 0; q < ns; q++) {
+                    const int R = (Cig - ci) / (ns - q), r = t * Cig + ci;
+                    kw5_tab[NB - 1][R - 1](srow + offs[r], nrows, ncols, rstep, pstep, dyc, C,
+                                           pg + (size_t)r * Cpad + co0, Cpad, nvalid);
+                    ci += R;
+                }
+            co0 += 16 * NB;
+        }
+    }
+}
+#endif
 
 /* Bands [t0, t1) summed into one chunk's partials part / pdb. buf and *cached are the
  * calling thread's source buffer and the image it holds. */
@@ -1199,6 +1476,12 @@ static void wgrad_chunk(const wgrad_t *A, long t0, long t1, float *buf, int *cac
             }
             continue;
         }
+#if DNAS_HAVE_AVX512
+        if (A->isa512) {
+            wgrad_dense512(A, srow, i1 - i0, OW, rstep, pstep, dyb, part);
+            continue;
+        }
+#endif
         for (int g = 0; g < A->G; g++) {
             const int *offs = A->offs + (size_t)g * A->KK;
             float *pg = part + (size_t)g * A->KK * A->Cpad;
@@ -1261,7 +1544,10 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
     const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G, tt = p->kh * p->kw;
     const int depthwise = is_depthwise(p);
     const int fast = fast_ok(p) && xs.h > 0 && xs.w > 0;
-    const int Cpad = depthwise ? round8(p->cout) : round8(Cog);
+    /* AVX-512 for dense convolutions with at least 8 input channels per group (fewer make
+     * too short strips: the 8-lane kernels' strips cross taps) */
+    const int isa512 = !depthwise && Cig >= 8 && dnas_cpu_isa_used() == DNAS_ISA_AVX512;
+    const int Cpad = depthwise ? round8(p->cout) : isa512 ? round16(Cog) : round8(Cog);
     const int KK = tt * Cig;
     /* partial layout: fast dense [g][tap*Cig+ci][Cpad]; fast depthwise [tap][Cpad];
      * fallback OHWI as dw itself */
@@ -1311,6 +1597,7 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
     A.want_w = dw != NULL;
     A.want_b = db != NULL;
     A.old = dnas_conv_old();
+    A.isa512 = isa512;
     if (fast) {
         int *offs = (int *)(wsb + o_off);
         if (depthwise) {

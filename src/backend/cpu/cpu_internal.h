@@ -35,6 +35,19 @@ enum { DNAS_CONV_AUTO = 0, DNAS_CONV_OURS = 1, DNAS_CONV_DNNL = 2, DNAS_CONV_BLA
        DNAS_CONV_OLD = 4 };
 extern int dnas_cpu_conv_impl;
 
+/* Vector width of the dense convolution kernels (cpu_conv.c), from DNAS_CPU_ISA (avx2|avx512)
+ * on first use, or set directly by tests and benchmarks that compare both in one process.
+ * AUTO and AVX512 take the 16-lane AVX-512 kernels when the build has them and the CPU runs
+ * them, else the 8-lane ones; both give bit-identical results (same fused multiply-adds in the
+ * same order per output), so checkpoints move between machines. */
+enum { DNAS_ISA_AUTO = 0, DNAS_ISA_AVX2 = 1, DNAS_ISA_AVX512 = 2 };
+extern int dnas_cpu_isa; /* -1: not yet read from DNAS_CPU_ISA */
+/* The kernels that run now: DNAS_ISA_AVX512 or DNAS_ISA_AVX2 (the 8-lane kernels, which are
+ * portable vector code on builds without AVX2). */
+int dnas_cpu_isa_used(void);
+/* 1 when this build has the AVX-512 kernels and this CPU (and OS) can run them. */
+int dnas_cpu_has_avx512(void);
+
 /* cpu_prof.c: DNAS_KPROF=1 wraps the vtable with per-kernel timers (install at create),
  * printed per family + shape on stderr by report (at destroy). */
 void dnas_cpu_prof_install(dnas_backend *be);
