@@ -96,6 +96,8 @@ typedef struct {
     char data_dir[512];    /* official binary format directory ("" = $DNAS_DATA) */
     char out_dir[512];     /* run directory */
     char table[512];       /* NB201 results table for the final lookup ("" = skip) */
+    char split_file[512];  /* NB201's cifar-split.txt: the papers' 25k/25k search split ("" =
+                              our fixed stratified split, src/data/data.h) */
     int epochs, batch, channels, cells, track_bn, threads;
     int image;             /* input height = width (CIFAR: 32) */
     uint64_t seed;
@@ -181,6 +183,7 @@ typedef struct {
                               max_steps and stop, which come from this struct */
     int data_n;            /* not settings: filled in by the run and kept in its checkpoint, so */
     uint32_t data_crc;     /* that a resume can tell whether --data is the same data set */
+    uint32_t split_crc;    /* not a setting: the --split-file lists' checksum (0 = none) */
 } dnas_search_config;
 
 /* Defaults of the papers for `algo` (AutoDL DARTS-V1 / DARTS-V2 on NB201, ALGORITHMS.md §B1). */

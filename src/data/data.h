@@ -72,7 +72,9 @@ void dnas_cifar_norm_as(dnas_cifar_kind kind, dnas_norm norm, float mean[3], flo
 uint32_t dnas_cifar_fingerprint(const dnas_cifar *d);
 
 /* ---- split ------------------------------------------------------------------------------- */
-/* NB201's own cifar-split.txt is not available, so the 50/50 split is one of:
+/* NB201's own cifar-split.txt (AutoDL-Projects configs/nas-benchmark/cifar-split.txt) is not
+ * shipped with dnas; dnas_split_load reads it where the user has it (--split-file). Without it
+ * the 50/50 split is one of:
  *  DNAS_SPLIT_HALVES:     train = images [0, n/2), valid = [n/2, n) by file order, as darts-pt
  *                         and DrNAS do (train_portion 0.5). `seed` is ignored.
  *  DNAS_SPLIT_STRATIFIED: per class, the images of that class are permuted by `seed` and the
@@ -88,6 +90,9 @@ typedef struct {
 
 dnas_status dnas_split_make(const dnas_cifar *d, dnas_split_mode mode, uint64_t seed,
                             dnas_split *out);
+/* NB201's split file at `path` (split_file.c): its "train" and "valid" lists, each index once,
+ * inside d, sorted ascending. Errors name the file and the offending entry. */
+dnas_status dnas_split_load(const dnas_cifar *d, const char *path, dnas_split *out);
 void dnas_split_free(dnas_split *s);
 
 /* ---- loader ------------------------------------------------------------------------------ */

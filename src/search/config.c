@@ -17,6 +17,7 @@ static const field fields[] = {
     F(data_dir, 's', "CIFAR binary directory (default $DNAS_DATA)"),
     F(out_dir, 's', "run directory"),
     F(table, 's', "NB201 results table (nb201.csv) for the final lookup"),
+    F(split_file, 's', "NB201's cifar-split.txt (AutoDL-Projects configs/nas-benchmark): the papers' train/valid split (default: ours, stratified)"),
     F(epochs, 'i', "search epochs"),
     F(batch, 'i', "batch size (weight and arch batches)"),
     F(channels, 'i', "supernet channels C"),

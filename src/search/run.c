@@ -12,6 +12,7 @@
 #include "../core/alloc.h"
 #include "../core/clock.h"
 #include "../core/log.h"
+#include "../io/files.h"
 #include "../io/rundir.h"
 #include "../io/tfevents.h"
 #include "run.h"
@@ -223,6 +224,15 @@ static void progress_line(dnas_search *s, int steps_per_epoch, double rate) {
             mean_of(&s->valid_m, 0), mean_of(&s->valid_m, 1), rate, eta);
 }
 
+/* CRC-32C of the image lists the search uses (never 0: 0 means "no split file"). */
+static uint32_t split_checksum(const dnas_split *sp) {
+    uint32_t crc = dnas_crc32c(0, &sp->n_train, sizeof sp->n_train);
+    crc = dnas_crc32c(crc, sp->train, (size_t)sp->n_train * sizeof(int));
+    crc = dnas_crc32c(crc, &sp->n_valid, sizeof sp->n_valid);
+    crc = dnas_crc32c(crc, sp->valid, (size_t)sp->n_valid * sizeof(int));
+    return crc ? crc : 1;
+}
+
 dnas_status dnas_search_load_data(const dnas_search_config *c, dnas_cifar *data, dnas_split *sp) {
     const char *dir = c->data_dir[0] ? c->data_dir : getenv("DNAS_DATA");
     if (!dir || !dir[0])
@@ -230,8 +240,17 @@ dnas_status dnas_search_load_data(const dnas_search_config *c, dnas_cifar *data,
                          "format, see `make data`) or set DNAS_DATA");
     dnas_cifar_kind kind = strcmp(c->dataset, "cifar100") == 0 ? DNAS_CIFAR100 : DNAS_CIFAR10;
     DNAS_TRY(dnas_cifar_load(dir, kind, DNAS_PART_TRAIN, data));
-    /* A fixed split, independent of the run's seed, as NB201's split file is. */
-    dnas_status st = dnas_split_make(data, DNAS_SPLIT_STRATIFIED, 0, sp);
+    /* NB201's own split where the user has its file; else a fixed split, independent of the
+     * run's seed, as NB201's is. */
+    dnas_status st = c->split_file[0] ? dnas_split_load(data, c->split_file, sp)
+                                      : dnas_split_make(data, DNAS_SPLIT_STRATIFIED, 0, sp);
+    if (st == DNAS_OK && c->split_file[0] && c->dyno_split && sp->n_train != sp->n_valid) {
+        /* prime.c counts its epochs from equal halves */
+        st = dnas_fail(DNAS_ERR_INVALID_ARG, "--split-file %s: %d train and %d valid images; "
+                       "DARTS-PRIME's --dyno-split needs equal halves", c->split_file,
+                       sp->n_train, sp->n_valid);
+        dnas_split_free(sp);
+    }
     if (st != DNAS_OK) {
         dnas_cifar_free(data);
         return st;
@@ -407,6 +426,18 @@ static dnas_status open_run(const dnas_search_config *cin, const char *stored_js
     }
     c->data_n = r->data.n;
     c->data_crc = crc;
+    if (c->split_file[0]) {
+        /* An edited split file must not change a resumed search's images unnoticed. */
+        uint32_t sc = split_checksum(&r->sp);
+        if (resume && c->split_crc && c->split_crc != sc) {
+            st = dnas_fail(DNAS_ERR_INVALID_ARG, "--split-file %s: not the split this search was "
+                           "started on (checksum %08x, the checkpoint recorded %08x)",
+                           c->split_file, (unsigned)sc, (unsigned)c->split_crc);
+            goto fail;
+        }
+        c->split_crc = sc;
+        if ((st = make_absolute(c, "split_file", "--split-file", c->split_file)) != DNAS_OK) goto fail;
+    }
     if ((st = make_absolute(c, "data_dir", "--data", c->data_dir)) != DNAS_OK) goto fail;
     if ((st = dnas_search_create(c, &r->s)) != DNAS_OK) goto fail;
     dnas_search *s = r->s;
@@ -653,6 +684,7 @@ dnas_status dnas_run_open(const dnas_search_config *c, dnas_run **out) {
     dnas_search_config cc = *c;
     cc.data_n = 0;
     cc.data_crc = 0;
+    cc.split_crc = 0;
     return open_run(&cc, NULL, out);
 }
 

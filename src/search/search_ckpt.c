@@ -44,6 +44,7 @@ dnas_status dnas_search_save(dnas_search *s, const char *path, uint64_t log_byte
         PUT64("data.n", s->cfg.data_n);
         PUT64("data.crc", s->cfg.data_crc);
     }
+    if (s->cfg.split_crc) PUT64("data.split_crc", s->cfg.split_crc);
     if (s->fixed) { /* a selection in progress (select-*.dnas) */
         PUT("select.fixed", s->fixed, (size_t)s->space->groups * s->space->rows * sizeof(int));
         PUT64("select.epoch", s->select_epoch);
@@ -111,6 +112,13 @@ dnas_status dnas_search_load_config(const char *path, dnas_search_config *c) {
             st = dnas_fail(DNAS_ERR_FORMAT, "%s: impossible data set fingerprint", path);
         c->data_n = (int)dn;
         c->data_crc = (uint32_t)dcrc;
+    }
+    uint64_t scrc = 0;
+    if (st == DNAS_OK && dnas_ckpt_find(ck, "data.split_crc", NULL)) {
+        st = dnas_ckpt_get_u64(ck, "data.split_crc", &scrc);
+        if (st == DNAS_OK && (scrc == 0 || scrc > 0xffffffffu))
+            st = dnas_fail(DNAS_ERR_FORMAT, "%s: impossible split checksum", path);
+        c->split_crc = (uint32_t)scrc;
     }
     char kind_space[64];
     snprintf(kind_space, sizeof kind_space, "%s", dnas_ckpt_kind(ck) + strlen(KIND_PREFIX));
