@@ -6,7 +6,7 @@
 #   sh bench/quality.sh darts1 darts1-pt darts1-fix-pt idarts gaea-erm --seeds 3 [--first-seed 1]
 #   sh bench/quality.sh --table-only
 # Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm, snas,
-# gdas, pcdarts, drnas, fairdarts, darts-es, rdarts-l2, prime-clip (flags_of below);
+# gdas, pcdarts, pcdarts-k2, drnas, fairdarts, darts-es, rdarts-l2, prime-clip (flags_of below);
 # idarts-nb = iDARTS as its NB201 notebook runs (supernet never trained, one hypergradient per
 # batch), darts1-frozen = DARTS-V1's alpha on the untrained supernet.
 set -eu
@@ -42,6 +42,9 @@ flags_of() {
     snas) echo "--algo snas" ;;
     gdas) echo "--algo gdas" ;;
     pcdarts) echo "--algo pcdarts" ;;
+    # Diagnostic, not a tuning: K = 2 gives each op 4 channels at C = 8, the count the paper's
+    # C = 16, K = 4 gives; separates "too few channels per op" from the rest of the protocol.
+    pcdarts-k2) echo "--algo pcdarts --pc-k 2" ;;
     drnas) echo "--algo drnas" ;;
     fairdarts) echo "--algo fairdarts" ;;
     # DARTS-V1 (its weight decay, first order) stopped by the eigenvalue rule: the same run as
