@@ -185,21 +185,42 @@ static int conv_main(int threads, int rounds, const char *filter) {
     return 0;
 }
 
-/* ---- `bench_kernels isa [threads=2] [rounds=9] [filter]`: our dense convolution kernels
- * (DNAS_CONV_IMPL=ours, so 1x1 runs them too) with the 8-lane AVX2 and the 16-lane AVX-512
- * micro-kernels (dnas_cpu_isa), alternating per round in one process; medians and the ratio
- * avx512 / avx2 (< 1: AVX-512 faster). NB201 shapes at batch 64, DARTS channel counts (tails of
- * 4 and 8 lanes) at batch 96. Also checks that both give bit-identical outputs. */
+/* ---- `bench_kernels isa [threads=2] [rounds=9] [filter]`: our dense and depthwise
+ * convolution kernels (DNAS_CONV_IMPL=ours, so 1x1 runs them too) with the 8-lane AVX2 and the
+ * 16-lane AVX-512 micro-kernels (dnas_cpu_isa), alternating per round in one process; medians
+ * and the ratio avx512 / avx2 (< 1: AVX-512 faster). NB201 shapes at batch 64, DARTS channel
+ * counts (tails of 4 and 8 lanes) and depthwise shapes at batch 96. Also checks that both give
+ * bit-identical outputs. */
 typedef struct {
     const char *name;
-    int n, c, h, k, pad;
+    int n, c, h, k, pad, stride, dil, dw; /* dw: depthwise (groups = c) */
 } ishape;
 static const ishape IS[] = {
-    {"nb201 c16 3x3 @32", 64, 16, 32, 3, 1}, {"nb201 c16 1x1 @32", 64, 16, 32, 1, 0},
-    {"nb201 c32 3x3 @16", 64, 32, 16, 3, 1}, {"nb201 c32 1x1 @16", 64, 32, 16, 1, 0},
-    {"nb201 c64 3x3 @8", 64, 64, 8, 3, 1},   {"nb201 c64 1x1 @8", 64, 64, 8, 1, 0},
-    {"darts c36 3x3 @32", 96, 36, 32, 3, 1}, {"darts c36 1x1 @32", 96, 36, 32, 1, 0},
-    {"darts c72 3x3 @16", 96, 72, 16, 3, 1}, {"darts c72 1x1 @16", 96, 72, 16, 1, 0},
+    {"nb201 c16 3x3 @32", 64, 16, 32, 3, 1, 1, 1, 0}, {"nb201 c16 1x1 @32", 64, 16, 32, 1, 0, 1, 1, 0},
+    {"nb201 c32 3x3 @16", 64, 32, 16, 3, 1, 1, 1, 0}, {"nb201 c32 1x1 @16", 64, 32, 16, 1, 0, 1, 1, 0},
+    {"nb201 c64 3x3 @8", 64, 64, 8, 3, 1, 1, 1, 0},   {"nb201 c64 1x1 @8", 64, 64, 8, 1, 0, 1, 1, 0},
+    {"darts c36 3x3 @32", 96, 36, 32, 3, 1, 1, 1, 0}, {"darts c36 1x1 @32", 96, 36, 32, 1, 0, 1, 1, 0},
+    {"darts c72 3x3 @16", 96, 72, 16, 3, 1, 1, 1, 0}, {"darts c72 1x1 @16", 96, 72, 16, 1, 0, 1, 1, 0},
+    /* DARTS depthwise convolutions (sep_conv, dil_conv) at batch 96: normal cells at C = 36,
+     * 72, 144; stride 2 in reduction cells (their inputs at 32 and 16 pixels) */
+    {"dw c36 3x3 @32", 96, 36, 32, 3, 1, 1, 1, 1},
+    {"dw c36 5x5 @32", 96, 36, 32, 5, 2, 1, 1, 1},
+    {"dw c36 3x3 d2 @32", 96, 36, 32, 3, 2, 1, 2, 1},
+    {"dw c36 5x5 d2 @32", 96, 36, 32, 5, 4, 1, 2, 1},
+    {"dw c72 3x3 @16", 96, 72, 16, 3, 1, 1, 1, 1},
+    {"dw c72 5x5 @16", 96, 72, 16, 5, 2, 1, 1, 1},
+    {"dw c72 3x3 d2 @16", 96, 72, 16, 3, 2, 1, 2, 1},
+    {"dw c72 5x5 d2 @16", 96, 72, 16, 5, 4, 1, 2, 1},
+    {"dw c144 3x3 @8", 96, 144, 8, 3, 1, 1, 1, 1},
+    {"dw c144 5x5 @8", 96, 144, 8, 5, 2, 1, 1, 1},
+    {"dw c144 3x3 d2 @8", 96, 144, 8, 3, 2, 1, 2, 1},
+    {"dw c144 5x5 d2 @8", 96, 144, 8, 5, 4, 1, 2, 1},
+    {"dw c72 3x3 s2 @32", 96, 72, 32, 3, 1, 2, 1, 1},
+    {"dw c72 5x5 s2 @32", 96, 72, 32, 5, 2, 2, 1, 1},
+    {"dw c72 3x3 d2 s2 @32", 96, 72, 32, 3, 2, 2, 2, 1},
+    {"dw c144 3x3 s2 @16", 96, 144, 16, 3, 1, 2, 1, 1},
+    {"dw c144 5x5 s2 @16", 96, 144, 16, 5, 2, 2, 1, 1},
+    {"dw c144 5x5 d2 s2 @16", 96, 144, 16, 5, 4, 2, 2, 1},
 };
 static int isa_main(int threads, int rounds, const char *filter) {
     enum { MAXR = 64 };
@@ -213,17 +234,21 @@ static int isa_main(int threads, int rounds, const char *filter) {
     for (size_t si = 0; si < sizeof IS / sizeof IS[0]; si++) {
         const ishape *c = &IS[si];
         if (filter && !strstr(c->name, filter)) continue;
-        dnas_conv_p p = {c->c, c->c, c->k, c->k, 1, c->pad, 1, 1};
-        dnas_shape xs = {c->n, c->c, c->h, c->h}, ys = xs;
-        size_t nx = dnas_shape_numel(xs), nw = (size_t)c->c * c->c * c->k * c->k;
-        float *x = aligned_alloc(64, (nx + 16) * 4), *dy = aligned_alloc(64, (nx + 16) * 4);
+        const int st = c->stride, dil = c->dil;
+        const int oh = (c->h + 2 * c->pad - dil * (c->k - 1) - 1) / st + 1;
+        dnas_conv_p p = {c->c, c->c, c->k, c->k, st, c->pad, dil, c->dw ? c->c : 1};
+        dnas_shape xs = {c->n, c->c, c->h, c->h}, ys = {c->n, c->c, oh, oh};
+        size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys);
+        size_t nw = (size_t)c->c * (c->dw ? 1 : c->c) * c->k * c->k;
+        size_t nout = nx > ny ? nx : ny;
+        float *x = aligned_alloc(64, (nx + 16) * 4), *dy = aligned_alloc(64, (ny + 16) * 4);
         float *out[2], *dw[2];
-        out[0] = aligned_alloc(64, (nx + 16) * 4), out[1] = aligned_alloc(64, (nx + 16) * 4);
+        out[0] = aligned_alloc(64, (nout + 16) * 4), out[1] = aligned_alloc(64, (nout + 16) * 4);
         dw[0] = aligned_alloc(64, (nw + 16) * 4), dw[1] = aligned_alloc(64, (nw + 16) * 4);
         float *w = aligned_alloc(64, (nw + 16) * 4);
         if (!x || !dy || !out[0] || !out[1] || !dw[0] || !dw[1] || !w) return 1;
         for (size_t j = 0; j < nx; j++) x[j] = (float)rand() / (float)RAND_MAX - 0.5f;
-        for (size_t j = 0; j < nx; j++) dy[j] = (float)rand() / (float)RAND_MAX - 0.5f;
+        for (size_t j = 0; j < ny; j++) dy[j] = (float)rand() / (float)RAND_MAX - 0.5f;
         for (size_t j = 0; j < nw; j++) w[j] = (float)rand() / (float)RAND_MAX - 0.5f;
         for (int dir = 0; dir < 3; dir++) {
             static double ts[2][MAXR];
@@ -239,7 +264,7 @@ static int isa_main(int threads, int rounds, const char *filter) {
                     if (r >= 0) ts[i][r] = dnas_now_s() - t0;
                 }
             const int same = dir == 2 ? !memcmp(dw[0], dw[1], nw * 4)
-                                      : !memcmp(out[0], out[1], nx * 4);
+                                      : !memcmp(out[0], out[1], (dir == 0 ? ny : nx) * 4);
             bad += !same;
             double med[2];
             for (int i = 0; i < 2; i++) {
@@ -247,7 +272,7 @@ static int isa_main(int threads, int rounds, const char *filter) {
                 med[i] = ts[i][rounds / 2];
             }
             /* the ratio of the fastest calls too: on a loaded machine, the least disturbed */
-            printf("%-18s %-5s  avx2 %7.2f ms  avx512 %7.2f ms  ratio %.2f (of minima %.2f)%s\n",
+            printf("%-21s %-5s  avx2 %7.2f ms  avx512 %7.2f ms  ratio %.2f (of minima %.2f)%s\n",
                    c->name, dir == 0 ? "fwd" : dir == 1 ? "bwd_d" : "bwd_w", 1e3 * med[0],
                    1e3 * med[1], med[1] / med[0], ts[1][0] / ts[0][0],
                    same ? "" : "  OUTPUTS DIFFER");

@@ -43,7 +43,7 @@ else
     (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
 fi
 
-BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels"
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels $B/tests/unit/test_conv_isa $B/tests/unit/test_split_file $B/tests/unit/test_gaea_combo"
 if [ $all = 1 ]; then
     BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
 fi
@@ -85,6 +85,9 @@ T_MTWIN=$B/tests/ref/test_methods_twin
 T_PRIME=$B/tests/unit/test_prime
 T_DNET=$B/tests/unit/test_darts_net
 T_KERN=$B/tests/unit/test_cpu_kernels
+T_ISA=$B/tests/unit/test_conv_isa
+T_SPLIT=$B/tests/unit/test_split_file
+T_GCOMBO=$B/tests/unit/test_gaea_combo
 MUTANTS=(
 "adam-no-weight-decay~src/train/adam.c~s/float d = g\[i\] + o->weight_decay \* w\[i\];/float d = g[i];/~$T_TRAIN $T_TWIN"
 "bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f, 0}/(dnas_bn_p){1e-5f, 0.9f, 0}/~$T_TWIN"
@@ -115,6 +118,10 @@ MUTANTS=(
 "maxpool-s2-columns-swapped~src/backend/cpu/cpu_pool.c~s|vo += pick(at, dyimg, ro\[0\] + (size_t)m, C, q2\[0\], cw);|vo += pick(at, dyimg, ro[0] + (size_t)m, C, q0[0], cw);|~$T_KERN"
 "bn-relu-bwd-unmasked~src/backend/cpu/cpu_bn.c~s|    if (!RELU) return v;|    return v;|~$T_KERN"
 "bn-relu-fwd-no-max~src/backend/cpu/cpu_bn.c~s|v8f_store(y + o, RELU ? (dnas_v8f)((dnas_v8i)v \& (dnas_v8i)(v > z)) : v);|v8f_store(y + o, v + 0 * z);|~$T_KERN"
+"avx512-gather-unfused~src/backend/cpu/cpu_conv.c~s|a\[r\]\[0\] = _mm512_fmadd_ps(b, w0, a\[r\]\[0\]);|a[r][0] = _mm512_add_ps(_mm512_mul_ps(b, w0), a[r][0]);|~$T_ISA"
+"avx512-wgrad-unfused~src/backend/cpu/cpu_conv.c~s|a\[r\]\[0\] = _mm512_fmadd_ps(b, d0, a\[r\]\[0\]);|a[r][0] = _mm512_add_ps(_mm512_mul_ps(b, d0), a[r][0]);|~$T_ISA"
+"split-file-duplicate-allowed~src/data/split_file.c~s|if (seen\[v\] == tag)|if (0 \&\& seen[v] == tag)|~$T_SPLIT"
+"gaea-edge-lr-ignored~src/search/gaea.c~s|if (s->cfg\.edge_lr > 0) eta = (float)s->cfg\.edge_lr;|(void)0;|~$T_GCOMBO"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
 )

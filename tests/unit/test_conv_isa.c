@@ -1,4 +1,4 @@
-/* The dense convolution kernels give bit-identical results with the 8-lane AVX2 and the
+/* The dense and depthwise convolution kernels give bit-identical results with the 8-lane AVX2 and the
  * 16-lane AVX-512 micro-kernels (dnas_cpu_isa), so runs, checkpoints and resumes agree between
  * machines with and without AVX-512. Forward, backward-data and backward-weight (+ bias grad)
  * run once per ISA on the same inputs and are compared with memcmp, and both against the double
@@ -222,8 +222,7 @@ static void test_stride_dilation(void) {
     check_all(cs, (int)(sizeof cs / sizeof cs[0]));
 }
 
-/* Grouped (not depthwise) convolutions take the dense path per group; depthwise stays on its
- * own 8-lane kernels with either choice. */
+/* Grouped (not depthwise) convolutions take the dense path per group. */
 static void test_groups(void) {
     const icase cs[] = {
         {"g2 32->32 3x3 @9", 2, 32, 9, 9, 32, 3, 1, 1, 1, 2},
@@ -235,14 +234,49 @@ static void test_groups(void) {
     check_all(cs, (int)(sizeof cs / sizeof cs[0]));
 }
 
+/* Depthwise (groups = channels): 16-lane blocks under AVX-512, with tails of 8 and 4 channels
+ * on the 8- / 4-lane kernels and other tails (3, 12, 20 = 16 + 4 ... ) on masked 16-lane
+ * blocks; the DARTS sep_conv / dil_conv geometries (3x3, 5x5, dilation 2, stride 2 with its 4
+ * backward-data phases), odd and non-square sizes, 5x5 weight gradients in tap chunks. */
+static void test_depthwise(void) {
+    const icase cs[] = {
+        {"dw 8 3x3 @9x7", 2, 8, 9, 7, 8, 3, 1, 1, 1, 8},
+        {"dw 16 5x5 @11", 2, 16, 11, 11, 16, 5, 1, 2, 1, 16},
+        {"dw 16 3x3 s2 @13", 2, 16, 13, 13, 16, 3, 2, 1, 1, 16},
+        {"dw 36 3x3 @13x11", 2, 36, 13, 11, 36, 3, 1, 1, 1, 36},
+        {"dw 36 3x3 d2 @13x11", 2, 36, 13, 11, 36, 3, 1, 2, 2, 36},
+        {"dw 36 5x5 d2 @11", 2, 36, 11, 11, 36, 5, 1, 4, 2, 36},
+        {"dw 36 5x5 s2 @15", 2, 36, 15, 15, 36, 5, 2, 2, 1, 36},
+        {"dw 36 3x3 d2 s2 @15", 2, 36, 15, 15, 36, 3, 2, 2, 2, 36},
+        {"dw 48 3x3 s2 @9", 2, 48, 9, 9, 48, 3, 2, 1, 1, 48},
+        {"dw 48 5x5 @7x9", 2, 48, 7, 9, 48, 5, 1, 2, 1, 48},
+        {"dw 72 3x3 @9", 2, 72, 9, 9, 72, 3, 1, 1, 1, 72},
+        {"dw 72 5x5 d2 @9", 2, 72, 9, 9, 72, 5, 1, 4, 2, 72},
+        {"dw 72 3x3 d2 s2 @11", 2, 72, 11, 11, 72, 3, 2, 2, 2, 72},
+        {"dw 72 5x5 s2 @17", 2, 72, 17, 17, 72, 5, 2, 2, 1, 72},
+        {"dw 144 3x3 @7", 2, 144, 7, 7, 144, 3, 1, 1, 1, 144},
+        {"dw 144 5x5 d2 s2 @9", 2, 144, 9, 9, 144, 5, 2, 4, 2, 144},
+        {"dw 144 5x5 @5x7", 2, 144, 5, 7, 144, 5, 1, 2, 1, 144},
+        {"dw 3 3x3 @7", 2, 3, 7, 7, 3, 3, 1, 1, 1, 3},
+        {"dw 12 5x5 s2 @9", 2, 12, 9, 9, 12, 5, 2, 2, 1, 12},
+        {"dw 20 3x3 d2 @9x5", 2, 20, 9, 5, 20, 3, 1, 2, 2, 20},
+        {"dw 40 3x3 @6", 3, 40, 6, 6, 40, 3, 1, 1, 1, 40},
+        {"dw 44 3x3 s2 @10", 2, 44, 10, 10, 44, 3, 2, 1, 1, 44},
+        {"dw 36 3x3 no pad @8", 2, 36, 8, 8, 36, 3, 1, 0, 1, 36},
+    };
+    check_all(cs, (int)(sizeof cs / sizeof cs[0]));
+}
+
 /* More workers than cores, and N=1 with few bands. */
 static void test_threads(void) {
     const int prev = dnas_cpu_conv_impl;
     dnas_cpu_conv_impl = DNAS_CONV_OURS;
     const icase a = {"N=3 32->32 3x3 @16 t=3", 3, 32, 16, 16, 32, 3, 1, 1, 1, 1};
     const icase b = {"N=1 36->36 3x3 @8 t=4", 1, 36, 8, 8, 36, 3, 1, 1, 1, 1};
+    const icase d = {"N=3 dw 36 5x5 @9 t=3", 3, 36, 9, 9, 36, 5, 1, 2, 1, 36};
     check_case(&a, 3, 1, 0);
     check_case(&b, 4, 0, 1);
+    check_case(&d, 3, 1, 1);
     dnas_cpu_conv_impl = prev;
 }
 
@@ -252,6 +286,7 @@ int main(void) {
     RUN(test_kernels_5x5_1x1);
     RUN(test_stride_dilation);
     RUN(test_groups);
+    RUN(test_depthwise);
     RUN(test_threads);
     printf("%d cases compared between ISAs (AVX-512 %s)\n", n_compared,
            dnas_cpu_has_avx512() ? "on" : "off: fallback compared");

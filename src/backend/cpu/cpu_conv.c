@@ -26,7 +26,8 @@
  * dense paths use 16-lane versions of both micro-kernels (kd5, kw5): channel blocks of 16
  * (Dpad, Cpad multiples of 16), taken in pairs, 12-pixel / 12-16-row strips. They do per
  * output the same FMAs in the same order as the 8-lane ones, so results are bit-identical
- * whichever runs (test_conv_isa). Depthwise convolutions keep their 8-lane kernels.
+ * whichever runs (test_conv_isa). Depthwise convolutions have 16-lane kernels too (kdw5,
+ * kdww5; Dpad, Cpad multiples of 16), likewise bit-identical.
  *
  * Threads and determinism: forward and backward-data hand out bands dynamically (each output
  * is computed by one thread in a fixed order, so the schedule cannot change it). The weight
@@ -795,6 +796,172 @@ static const kdww_fn kdww_tab[2][DWT] = {
     {kdww_1_1, kdww_2_1, kdww_3_1, kdww_4_1, kdww_5_1, kdww_6_1, kdww_7_1, kdww_8_1},
 };
 
+#if DNAS_HAVE_AVX512
+/* AVX-512 depthwise kernels (dnas_cpu_isa_used): 16-channel blocks, Dpad / Cpad multiples of
+ * 16. Each output lane gets the FMAs of kdw_impl / kdww_impl in the same order (taps in
+ * order; band pixels in order onto the same partial), then the same final add, so results are
+ * bit-identical to the 8-lane kernels. Tails of exactly 8 or 4 channels (72, 36) use 256- /
+ * 128-bit vectors (plain loads and stores), other tails a k-masked 16-lane block. Pixels are
+ * 4*C bytes apart, so with C = 36 or 72 most 64-byte loads straddle cache lines: the gain
+ * over AVX2 is smaller there than at C = 144 (bench_kernels isa). */
+#define MDW5 8  /* most pixels per depthwise gather strip */
+#define DWT5 9  /* most taps per depthwise weight-gradient call (a 3x3 kernel in one pass) */
+
+/* TAIL: the channels after the nblk 16-channel blocks, in the same pass over the strip (a
+ * second pass would re-walk the pixels and touch their cache lines again): 0 none, 4 or 8 in
+ * 128- / 256-bit vectors, 16: nvalid (< 16) lanes of a masked block. */
+/* One 16-channel block at channel c0 of a strip; MASKED: only the lanes of m. */
+static ALWAYS_INLINE DNAS_T512 void kdw5_blk(const int R, const int MASKED, const kdw_args *A,
+                                             const float *const *sp, float *const *dp, int c0,
+                                             __mmask16 m) {
+    const float *w = A->w + c0;
+    __m512 a[MDW5];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) a[r] = _mm512_setzero_ps();
+    for (int t = 0; t < A->nt; t++) {
+        const __m512 wv = _mm512_loadu_ps(w + (ptrdiff_t)A->tidx[t] * A->wstride);
+        const int o = A->toff[t] + c0;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const __m512 xv = MASKED ? _mm512_maskz_loadu_ps(m, sp[r] + o)
+                                     : _mm512_loadu_ps(sp[r] + o);
+            a[r] = _mm512_fmadd_ps(xv, wv, a[r]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        float *d = dp[r] + c0;
+        __m512 v = a[r];
+        if (A->add)
+            v = _mm512_add_ps(v, MASKED ? _mm512_maskz_loadu_ps(m, d) : _mm512_loadu_ps(d));
+        else if (A->bias)
+            v = _mm512_add_ps(v, _mm512_loadu_ps(A->bias + c0));
+        if (MASKED) _mm512_mask_storeu_ps(d, m, v);
+        else _mm512_storeu_ps(d, v);
+    }
+}
+
+static ALWAYS_INLINE DNAS_T512 void kdw5_impl(const int R, const int TAIL, const kdw_args *A,
+                                              const ptrdiff_t *so, const ptrdiff_t *dof) {
+    const float *sp[MDW5];
+    float *dp[MDW5];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+        sp[r] = A->sb + so[r];
+        dp[r] = A->db + dof[r];
+    }
+    const int nb = A->nblk;
+    for (int b = 0; b < nb; b++) kdw5_blk(R, 0, A, sp, dp, 16 * b, (__mmask16)0xFFFF);
+    if (TAIL == 16) kdw5_blk(R, 1, A, sp, dp, 16 * nb, k16_first(A->nvalid));
+    if (TAIL == 8) {
+        const int c0 = 16 * nb;
+        __m256 a[MDW5];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) a[r] = _mm256_setzero_ps();
+        for (int t = 0; t < A->nt; t++) {
+            const __m256 wv = _mm256_loadu_ps(A->w + c0 + (ptrdiff_t)A->tidx[t] * A->wstride);
+            const int o = A->toff[t] + c0;
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                a[r] = _mm256_fmadd_ps(_mm256_loadu_ps(sp[r] + o), wv, a[r]);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            float *d = dp[r] + c0;
+            __m256 v = a[r];
+            if (A->add) v = _mm256_add_ps(v, _mm256_loadu_ps(d));
+            else if (A->bias) v = _mm256_add_ps(v, _mm256_loadu_ps(A->bias + c0));
+            _mm256_storeu_ps(d, v);
+        }
+    }
+    if (TAIL == 4) {
+        const int c0 = 16 * nb;
+        __m128 a[MDW5];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) a[r] = _mm_setzero_ps();
+        for (int t = 0; t < A->nt; t++) {
+            const __m128 wv = _mm_loadu_ps(A->w + c0 + (ptrdiff_t)A->tidx[t] * A->wstride);
+            const int o = A->toff[t] + c0;
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) a[r] = _mm_fmadd_ps(_mm_loadu_ps(sp[r] + o), wv, a[r]);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            float *d = dp[r] + c0;
+            __m128 v = a[r];
+            if (A->add) v = _mm_add_ps(v, _mm_loadu_ps(d));
+            else if (A->bias) v = _mm_add_ps(v, _mm_loadu_ps(A->bias + c0));
+            _mm_storeu_ps(d, v);
+        }
+    }
+}
+
+#define KDW5_INST(R, TL)                                                                       \
+    static NOINLINE DNAS_T512 void kdw5_##R##_##TL(const kdw_args *A, int ns) {                \
+        for (int s_ = 0; s_ < ns; s_++) kdw5_impl(R, TL, A, A->so + s_ * R, A->dof + s_ * R);  \
+    }
+#define KDW5_INST_R(TL)                                                                        \
+    KDW5_INST(1, TL) KDW5_INST(2, TL) KDW5_INST(3, TL) KDW5_INST(4, TL) KDW5_INST(5, TL)      \
+    KDW5_INST(6, TL) KDW5_INST(7, TL) KDW5_INST(8, TL)
+KDW5_INST_R(0) KDW5_INST_R(4) KDW5_INST_R(8) KDW5_INST_R(16)
+#define KDW5_ROW(TL)                                                                           \
+    {kdw5_1_##TL, kdw5_2_##TL, kdw5_3_##TL, kdw5_4_##TL,                                       \
+     kdw5_5_##TL, kdw5_6_##TL, kdw5_7_##TL, kdw5_8_##TL}
+/* by tail: none, 4, 8, masked */
+static const kdw_fn kdw5_tab[4][MDW5] = {KDW5_ROW(0), KDW5_ROW(4), KDW5_ROW(8), KDW5_ROW(16)};
+
+/* As kdww_impl over one 16-channel block and NT taps; part rows are 16-aligned (Cpad). */
+static ALWAYS_INLINE DNAS_T512 void kdww5_impl(const int NT, const int MASKED, const float *srow,
+                                               int nrows, int ncols, ptrdiff_t rstep,
+                                               ptrdiff_t pstep, const float *dy, ptrdiff_t dys,
+                                               const int *toff, float *part, ptrdiff_t cpad,
+                                               int nvalid) {
+    __m512 a[DWT5];
+    ptrdiff_t o[DWT5];
+    const __mmask16 m = MASKED ? k16_first(nvalid) : (__mmask16)0xFFFF;
+#pragma GCC unroll 9
+    for (int t = 0; t < NT; t++) {
+        a[t] = _mm512_load_ps(part + t * cpad);
+        o[t] = toff[t];
+    }
+    for (int i = 0; i < nrows; i++) {
+        const float *s = srow + i * rstep;
+        for (int j = 0; j < ncols; j++) {
+            const __m512 d = MASKED ? _mm512_maskz_loadu_ps(m, dy) : _mm512_loadu_ps(dy);
+#pragma GCC unroll 9
+            for (int t = 0; t < NT; t++) {
+                const __m512 xv = MASKED ? _mm512_maskz_loadu_ps(m, s + o[t])
+                                         : _mm512_loadu_ps(s + o[t]);
+                a[t] = _mm512_fmadd_ps(xv, d, a[t]);
+            }
+            s += pstep;
+            dy += dys;
+        }
+    }
+#pragma GCC unroll 9
+    for (int t = 0; t < NT; t++) _mm512_store_ps(part + t * cpad, a[t]);
+}
+
+#define KDWW5_INST(NT, M)                                                                      \
+    static NOINLINE DNAS_T512 void kdww5_##NT##_##M(                                           \
+        const float *srow, int nrows, int ncols, ptrdiff_t rstep, ptrdiff_t pstep,             \
+        const float *dy, ptrdiff_t dys, const int *toff, float *part, ptrdiff_t cpad,          \
+        int nvalid) {                                                                          \
+        kdww5_impl(NT, M, srow, nrows, ncols, rstep, pstep, dy, dys, toff, part, cpad,         \
+                   nvalid);                                                                    \
+    }
+#define KDWW5_INST_NT(M)                                                                       \
+    KDWW5_INST(1, M) KDWW5_INST(2, M) KDWW5_INST(3, M) KDWW5_INST(4, M) KDWW5_INST(5, M)      \
+    KDWW5_INST(6, M) KDWW5_INST(7, M) KDWW5_INST(8, M) KDWW5_INST(9, M)
+KDWW5_INST_NT(0) KDWW5_INST_NT(1)
+static const kdww_fn kdww5_tab[2][DWT5] = {
+    {kdww5_1_0, kdww5_2_0, kdww5_3_0, kdww5_4_0, kdww5_5_0, kdww5_6_0, kdww5_7_0, kdww5_8_0,
+     kdww5_9_0},
+    {kdww5_1_1, kdww5_2_1, kdww5_3_1, kdww5_4_1, kdww5_5_1, kdww5_6_1, kdww5_7_1, kdww5_8_1,
+     kdww5_9_1},
+};
+#endif
+
 /* ------------------------------------------------------------------------------------------
  * Workspace carving: sizes are summed first, then one dnas_cpu_workspace call. */
 typedef struct {
@@ -832,7 +999,7 @@ typedef struct {
     int add;
     const int *ttoff, *ttidx, *ttcnt; /* per phase combination: taps */
     int ttmax;                        /* KH*KW: stride of ttoff/ttidx */
-    int isa512;                       /* dense: AVX-512 kernels (Dpad a multiple of 16) */
+    int isa512;                       /* AVX-512 kernels (Dpad a multiple of 16) */
 } gather_t;
 
 /* Tap tables per phase combination (ph_h * div_w + ph_w): element offsets relative to the
@@ -890,6 +1057,34 @@ static void gather_dense512(const gather_t *A, const float *base, const int *seg
             }
             co0 += 16 * NB;
         }
+    }
+}
+
+/* Runs ka over cnt pixels (from ka->so / ka->dof) in strips of at most rmax pixels, of as
+ * equal length as possible. */
+static void dw_strips(const kdw_fn *tab, int rmax, kdw_args *ka, int cnt) {
+    const int ns = (cnt + rmax - 1) / rmax, rs = cnt / ns, nbig = cnt % ns;
+    if (nbig) { /* nbig strips of rs + 1, then ns - nbig of rs */
+        tab[rs](ka, nbig);
+        ka->so += nbig * (rs + 1);
+        ka->dof += nbig * (rs + 1);
+    }
+    tab[rs - 1](ka, ns - nbig);
+}
+
+/* Depthwise gather of one band with the AVX-512 kernels: per strip of pixels, the 16-channel
+ * blocks and the tail (see kdw5_impl). */
+static void gather_dw512(const gather_t *A, const float *base, const int *seg, int nph,
+                         const ptrdiff_t *soff, const ptrdiff_t *doff) {
+    const int C = A->G, tail = C & 15;
+    const kdw_fn *tab = kdw5_tab[!tail ? 0 : tail == 4 ? 1 : tail == 8 ? 2 : 3];
+    for (int c = 0; c < nph; c++) {
+        const int k0 = seg[c], cnt = seg[c + 1] - k0;
+        if (!cnt) continue;
+        kdw_args ka = {base, A->dst, soff + k0, doff + k0, A->ttoff + c * A->ttmax,
+                       A->ttidx + c * A->ttmax, A->ttcnt[c], A->wpk, A->Dpad, A->bpk,
+                       A->add, tail, C / 16};
+        dw_strips(tab, MDW5, &ka, cnt);
     }
 }
 #endif
@@ -950,6 +1145,12 @@ static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
         }
         seg[nph] = np;
 
+#if DNAS_HAVE_AVX512
+        if (A->depthwise && A->isa512) {
+            gather_dw512(A, base, seg, nph, soff, doff);
+            continue;
+        }
+#endif
         if (A->depthwise) {
             const int C = A->G, C8 = C & ~7;
             for (int c = 0; c < nph; c++) {
@@ -1197,6 +1398,11 @@ static int fast_ok(const dnas_conv_p *p) {
 static int is_depthwise(const dnas_conv_p *p) {
     return p->groups == p->cin && p->groups == p->cout;
 }
+/* Whether a convolution runs the AVX-512 kernels; DNAS_CONV_IMPL=old keeps the depthwise
+ * kernels it names (8-lane) for old-vs-new comparisons. */
+static int isa512_for(int depthwise) {
+    return dnas_cpu_isa_used() == DNAS_ISA_AVX512 && !(depthwise && dnas_conv_old());
+}
 
 /* ------------------------------------------------------------------------------------------
  * Pointwise (1x1, stride 1, no padding, one group) convolutions are plain GEMMs over the
@@ -1340,8 +1546,8 @@ dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y
     A.depthwise = dw;
     A.K = p->cin / G;
     A.Dg = p->cout / G;
-    A.isa512 = !dw && dnas_cpu_isa_used() == DNAS_ISA_AVX512;
-    A.Dpad = dw ? round8(p->cout) : A.isa512 ? round16(A.Dg) : round8(A.Dg);
+    A.isa512 = isa512_for(dw);
+    A.Dpad = A.isa512 ? round16(A.Dg * (dw ? G : 1)) : round8(A.Dg * (dw ? G : 1));
     A.add = 0;
     return gather_run(be, &A, &P, pack_fwd, p, w, b);
 }
@@ -1375,8 +1581,8 @@ dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, flo
     A.depthwise = dw;
     A.K = p->cout / G;
     A.Dg = p->cin / G;
-    A.isa512 = !dw && dnas_cpu_isa_used() == DNAS_ISA_AVX512;
-    A.Dpad = dw ? round8(p->cin) : A.isa512 ? round16(A.Dg) : round8(A.Dg);
+    A.isa512 = isa512_for(dw);
+    A.Dpad = A.isa512 ? round16(A.Dg * (dw ? G : 1)) : round8(A.Dg * (dw ? G : 1));
     A.add = acc != 0;
     return gather_run(be, &A, &P, pack_bwd, p, w, NULL);
 }
@@ -1391,7 +1597,7 @@ typedef struct {
     const int *offs;           /* dense: [g][KK]; depthwise: [tap] */
     int want_w, want_b;
     int old;                   /* DNAS_CONV_IMPL=old: the kernels before the 4-lane tails */
-    int isa512;                /* dense: AVX-512 kernels (Cpad a multiple of 16) */
+    int isa512;                /* AVX-512 kernels (Cpad a multiple of 16) */
 } wgrad_t;
 
 #if DNAS_HAVE_AVX512
@@ -1418,6 +1624,28 @@ static void wgrad_dense512(const wgrad_t *A, const float *srow, int nrows, int n
                     ci += R;
                 }
             co0 += 16 * NB;
+        }
+    }
+}
+
+/* Depthwise weight gradient of one band with the AVX-512 kernels: 16-channel blocks (a tail
+ * of 8 or 4 channels by the 8- / 4-lane kernels, any other masked), taps in balanced chunks
+ * (a 3x3 kernel in one pass, 5x5 as 9 + 8 + 8). */
+static void wgrad_dw512(const wgrad_t *A, const float *srow, int nrows, int ncols,
+                        ptrdiff_t rstep, ptrdiff_t pstep, const float *dyb, float *part) {
+    const int tt = A->P->KH * A->P->KW, C = A->P->DC;
+    for (int c0 = 0; c0 < C; c0 += 16) {
+        const int nvalid = imin(16, C - c0), narrow = nvalid == 8 || nvalid == 4;
+        const kdww_fn *tab = nvalid == 16 ? kdww5_tab[0]
+                             : nvalid == 8 ? kdww_tab[0]
+                             : nvalid == 4 ? kdww4_tab
+                                           : kdww5_tab[1];
+        const int maxt = narrow ? DWT : DWT5, nchunk = (tt + maxt - 1) / maxt;
+        for (int q = 0, t = 0; q < nchunk; q++) {
+            const int nt = (tt - t) / (nchunk - q);
+            tab[nt - 1](srow + c0, nrows, ncols, rstep, pstep, dyb + c0, C, A->offs + t,
+                        part + (size_t)t * A->Cpad + c0, A->Cpad, nvalid);
+            t += nt;
         }
     }
 }
@@ -1460,6 +1688,12 @@ static void wgrad_chunk(const wgrad_t *A, long t0, long t1, float *buf, int *cac
         const float *srow = base + (ptrdiff_t)(i0 * A->stride - A->pad - rlo) * P->rs +
                             (ptrdiff_t)(-A->pad - P->clo) * P->SC;
         const ptrdiff_t rstep = A->stride * P->rs, pstep = (ptrdiff_t)A->stride * P->SC;
+#if DNAS_HAVE_AVX512
+        if (A->depthwise && A->isa512) {
+            wgrad_dw512(A, srow, i1 - i0, OW, rstep, pstep, dyb, part);
+            continue;
+        }
+#endif
         if (A->depthwise) {
             const int tt = P->KH * P->KW;
             for (int c0 = 0; c0 < C; c0 += 8) {
@@ -1544,10 +1778,11 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
     const int G = p->groups, Cig = p->cin / G, Cog = p->cout / G, tt = p->kh * p->kw;
     const int depthwise = is_depthwise(p);
     const int fast = fast_ok(p) && xs.h > 0 && xs.w > 0;
-    /* AVX-512 for dense convolutions with at least 8 input channels per group (fewer make
-     * too short strips: the 8-lane kernels' strips cross taps) */
-    const int isa512 = !depthwise && Cig >= 8 && dnas_cpu_isa_used() == DNAS_ISA_AVX512;
-    const int Cpad = depthwise ? round8(p->cout) : isa512 ? round16(Cog) : round8(Cog);
+    /* AVX-512 for depthwise convolutions and for dense ones with at least 8 input channels
+     * per group (fewer make too short strips: the 8-lane kernels' strips cross taps) */
+    const int isa512 = (depthwise || Cig >= 8) && isa512_for(depthwise);
+    const int Cpad = isa512 ? round16(depthwise ? p->cout : Cog)
+                            : round8(depthwise ? p->cout : Cog);
     const int KK = tt * Cig;
     /* partial layout: fast dense [g][tap*Cig+ci][Cpad]; fast depthwise [tap][Cpad];
      * fallback OHWI as dw itself */
