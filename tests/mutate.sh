@@ -118,8 +118,10 @@ MUTANTS=(
 "maxpool-s2-columns-swapped~src/backend/cpu/cpu_pool.c~s|vo += pick(at, dyimg, ro\[0\] + (size_t)m, C, q2\[0\], cw);|vo += pick(at, dyimg, ro[0] + (size_t)m, C, q0[0], cw);|~$T_KERN"
 "bn-relu-bwd-unmasked~src/backend/cpu/cpu_bn.c~s|    if (!RELU) return v;|    return v;|~$T_KERN"
 "bn-relu-fwd-no-max~src/backend/cpu/cpu_bn.c~s|v8f_store(y + o, RELU ? (dnas_v8f)((dnas_v8i)v \& (dnas_v8i)(v > z)) : v);|v8f_store(y + o, v + 0 * z);|~$T_KERN"
-"avx512-gather-unfused~src/backend/cpu/cpu_conv.c~s|a\[r\]\[0\] = _mm512_fmadd_ps(b, w0, a\[r\]\[0\]);|a[r][0] = _mm512_add_ps(_mm512_mul_ps(b, w0), a[r][0]);|~$T_ISA"
-"avx512-wgrad-unfused~src/backend/cpu/cpu_conv.c~s|a\[r\]\[0\] = _mm512_fmadd_ps(b, d0, a\[r\]\[0\]);|a[r][0] = _mm512_add_ps(_mm512_mul_ps(b, d0), a[r][0]);|~$T_ISA"
+# (the *_round_ forms, rounding 8 = to nearest without exceptions: the build's
+# -ffp-contract=fast would fuse a plain mul + add back into the FMA)
+"avx512-gather-unfused~src/backend/cpu/cpu_conv.c~s|a\[r\]\[0\] = _mm512_fmadd_ps(b, w0, a\[r\]\[0\]);|a[r][0] = _mm512_add_round_ps(_mm512_mul_round_ps(b, w0, 8), a[r][0], 8);|~$T_ISA"
+"avx512-wgrad-unfused~src/backend/cpu/cpu_conv.c~s|a\[r\]\[0\] = _mm512_fmadd_ps(b, d0, a\[r\]\[0\]);|a[r][0] = _mm512_add_round_ps(_mm512_mul_round_ps(b, d0, 8), a[r][0], 8);|~$T_ISA"
 "split-file-duplicate-allowed~src/data/split_file.c~s|if (seen\[v\] == tag)|if (0 \&\& seen[v] == tag)|~$T_SPLIT"
 "gaea-edge-lr-ignored~src/search/gaea.c~s|if (s->cfg\.edge_lr > 0) eta = (float)s->cfg\.edge_lr;|(void)0;|~$T_GCOMBO"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"

@@ -1,12 +1,15 @@
 /* Batch norm on NHWC floats.
  *
  * Layout: channels are innermost, so every pass walks pixel blocks and, inside a block, chunks
- * of 8 channels (one AVX2 register of floats) with the per-channel state held in registers.
+ * of 8 channels (one AVX2 register of floats) with the per-channel state held in registers;
+ * with AVX-512 (dnas_cpu_isa_used) chunks of 16 first, the block functions' c0 = the channel
+ * where the 8-lane code takes over (each channel's arithmetic is the same in either).
  * Per-channel reductions over N*H*W go to one partial per (block, channel) in double; the
  * partials are then summed in block order. The block partition depends only on the shape, so
  * results are bit-identical across runs and across thread counts (no atomics anywhere). */
 #include "cpu_kernels.h"
 #include <math.h>
+#include "cpu_simd512.h"
 
 /* A block is about this many floats (16 KiB) so that a pass that re-reads it per channel chunk
  * hits L1; at most BN_MAX_BLOCKS blocks bound the partials to BN_MAX_BLOCKS*C*2 doubles. */
@@ -32,9 +35,9 @@ static bn_blocks bn_partition(size_t npix, int C) {
 /* For one block of np pixels: s[c] = sum(x - k[c]), q[c] = sum((x - k[c])^2) in double.
  * The shift k (a sample of the channel) keeps E[x^2] - E[x]^2 free of cancellation when
  * |mean| >> std. Two pixels per iteration with separate sums halve the add latency chain. */
-static void stats_block(const float *x, size_t np, int C, const float *k, double *s, double *q) {
+static void stats_block(const float *x, size_t np, int C, const float *k, double *s, double *q,
+                        int c0) {
     const size_t C2 = 2 * (size_t)C;
-    int c0 = 0;
     for (; c0 + 8 <= C; c0 += 8) {
         const dnas_v4d kl = v4d_load_f(k + c0), kh = v4d_load_f(k + c0 + 4);
         dnas_v4d s0l = {0}, s0h = {0}, q0l = {0}, q0h = {0};
@@ -125,10 +128,9 @@ static DNAS_INLINE dnas_v4d bn_dy4(const int RELU, const float *g, const float *
 }
 static DNAS_INLINE void bwd_stats_impl(const int RELU, const float *dy, const float *ry,
                                        const float *x, size_t np, int C, const float *mean,
-                                       double *s, double *q) {
+                                       double *s, double *q, int c0) {
     const size_t C2 = 2 * (size_t)C;
     const ptrdiff_t yo = RELU ? ry - dy : 0; /* ry's element at g is g[yo] */
-    int c0 = 0;
     for (; c0 + 8 <= C; c0 += 8) {
         const dnas_v4d ml = v4d_load_f(mean + c0), mh = v4d_load_f(mean + c0 + 4);
         dnas_v4d s0l = {0}, s0h = {0}, q0l = {0}, q0h = {0};
@@ -199,12 +201,12 @@ static DNAS_INLINE void bwd_stats_impl(const int RELU, const float *dy, const fl
     }
 }
 static void bwd_stats_block(const float *dy, const float *x, size_t np, int C, const float *mean,
-                            double *s, double *q) {
-    bwd_stats_impl(0, dy, NULL, x, np, C, mean, s, q);
+                            double *s, double *q, int c0) {
+    bwd_stats_impl(0, dy, NULL, x, np, C, mean, s, q, c0);
 }
 static void bwd_stats_relu_block(const float *dy, const float *ry, const float *x, size_t np,
-                                 int C, const float *mean, double *s, double *q) {
-    bwd_stats_impl(1, dy, ry, x, np, C, mean, s, q);
+                                 int C, const float *mean, double *s, double *q, int c0) {
+    bwd_stats_impl(1, dy, ry, x, np, C, mean, s, q, c0);
 }
 
 static inline dnas_v4f v4f_ld(const float *p) {
@@ -217,8 +219,8 @@ static inline void v4f_st(float *p, dnas_v4f v) { memcpy(p, &v, sizeof v); }
 /* y = (x - m[c]) * a[c] + b[c] for one block, then max(0, .) when RELU (y == x is fine: each
  * vector is loaded before it is stored). */
 static DNAS_INLINE void affine_block_impl(const int RELU, float *y, const float *x, size_t np,
-                                          int C, const float *m, const float *a, const float *b) {
-    int c0 = 0;
+                                          int C, const float *m, const float *a, const float *b,
+                                          int c0) {
     for (; c0 + 8 <= C; c0 += 8) {
         const dnas_v8f mm = v8f_load(m + c0), aa = v8f_load(a + c0), bb = v8f_load(b + c0);
         const dnas_v8f z = {0};
@@ -250,12 +252,12 @@ static DNAS_INLINE void affine_block_impl(const int RELU, float *y, const float 
     }
 }
 static void affine_block(float *y, const float *x, size_t np, int C, const float *m,
-                         const float *a, const float *b) {
-    affine_block_impl(0, y, x, np, C, m, a, b);
+                         const float *a, const float *b, int c0) {
+    affine_block_impl(0, y, x, np, C, m, a, b, c0);
 }
 static void affine_relu_block(float *y, const float *x, size_t np, int C, const float *m,
-                              const float *a, const float *b) {
-    affine_block_impl(1, y, x, np, C, m, a, b);
+                              const float *a, const float *b, int c0) {
+    affine_block_impl(1, y, x, np, C, m, a, b, c0);
 }
 
 /* dx (=/+=) dy*A[c] + (x - m[c])*B[c] + D[c] for one block: the whole BN backward once the
@@ -269,8 +271,7 @@ static DNAS_INLINE dnas_v8f bn_dy8(const int RELU, const float *g, const float *
 static DNAS_INLINE void bwd_dx_impl(const int RELU, float *dx, int acc, const float *dy,
                                     const float *ry, const float *x, size_t np, int C,
                                     const float *m, const float *A, const float *B,
-                                    const float *D) {
-    int c0 = 0;
+                                    const float *D, int c0) {
     for (; c0 + 8 <= C; c0 += 8) {
         const dnas_v8f mm = v8f_load(m + c0), aa = v8f_load(A + c0), bb = v8f_load(B + c0),
                        dd = v8f_load(D + c0);
@@ -310,14 +311,241 @@ static DNAS_INLINE void bwd_dx_impl(const int RELU, float *dx, int acc, const fl
     }
 }
 static void bwd_dx_block(float *dx, int acc, const float *dy, const float *x, size_t np, int C,
-                         const float *m, const float *A, const float *B, const float *D) {
-    bwd_dx_impl(0, dx, acc, dy, dy, x, np, C, m, A, B, D);
+                         const float *m, const float *A, const float *B, const float *D, int c0) {
+    bwd_dx_impl(0, dx, acc, dy, dy, x, np, C, m, A, B, D, c0);
 }
 static void bwd_dx_relu_block(float *dx, int acc, const float *dy, const float *ry,
                               const float *x, size_t np, int C, const float *m, const float *A,
-                              const float *B, const float *D) {
-    bwd_dx_impl(1, dx, acc, dy, ry, x, np, C, m, A, B, D);
+                              const float *B, const float *D, int c0) {
+    bwd_dx_impl(1, dx, acc, dy, ry, x, np, C, m, A, B, D, c0);
 }
+
+/* ------------------------------------------------------------------------------------------
+ * AVX-512 kernels, chosen at run time (dnas_cpu_isa_used): 16-channel chunks, one zmm of
+ * floats or two of doubles (channels c0..c0+7, c0+8..c0+15), each returning the first channel
+ * it left to the 8/4-lane and scalar code above. Every lane gets the operations of the 8-lane
+ * code in the same order: the same even/odd pixel sums joined at the end, the same per-(block,
+ * channel) partials. Products and sums are separate mul / add intrinsics written as the 8-lane
+ * expressions are: GCC's are plain vector operators, so the build's -ffp-contract=fast fuses
+ * both ISAs' code alike (into FMAs, as it does now), and a build without contraction fuses
+ * neither. Explicit FMAs here would break that. */
+#if DNAS_HAVE_AVX512
+#define BN5_INLINE inline __attribute__((always_inline)) DNAS_T512
+
+static BN5_INLINE __m512d bn5_lo(__m512 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+static BN5_INLINE __m512d bn5_hi(__m512 v) {
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+}
+static BN5_INLINE __m512d bn5_ld8(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+/* g where ry > 0, else +0 (the 8-lane bn_mask4 / bn_dy8: an AND with the compare mask) */
+static BN5_INLINE __m512 bn5_dy(const int RELU, const float *g, const float *ry) {
+    const __m512 v = _mm512_loadu_ps(g);
+    if (!RELU) return v;
+    return _mm512_maskz_mov_ps(
+        _mm512_cmp_ps_mask(_mm512_loadu_ps(ry), _mm512_setzero_ps(), _CMP_GT_OQ), v);
+}
+
+/* stats_block's sums for the 16-channel chunks */
+static DNAS_T512 int stats_block5(const float *x, size_t np, int C, const float *k, double *s,
+                                  double *q) {
+    const size_t C2 = 2 * (size_t)C;
+    int c0 = 0;
+    for (; c0 + 16 <= C; c0 += 16) {
+        const __m512d kl = bn5_ld8(k + c0), kh = bn5_ld8(k + c0 + 8);
+        __m512d s0l = _mm512_setzero_pd(), s0h = s0l, q0l = s0l, q0h = s0l;
+        __m512d s1l = s0l, s1h = s0l, q1l = s0l, q1h = s0l;
+        const float *r = x + c0;
+        size_t p = 0;
+        for (; p + 2 <= np; p += 2, r += C2) {
+            const __m512 u = _mm512_loadu_ps(r), v = _mm512_loadu_ps(r + C);
+            const __m512d a = _mm512_sub_pd(bn5_lo(u), kl), b = _mm512_sub_pd(bn5_hi(u), kh);
+            const __m512d c = _mm512_sub_pd(bn5_lo(v), kl), d = _mm512_sub_pd(bn5_hi(v), kh);
+            s0l = _mm512_add_pd(s0l, a);
+            q0l = _mm512_add_pd(q0l, _mm512_mul_pd(a, a));
+            s0h = _mm512_add_pd(s0h, b);
+            q0h = _mm512_add_pd(q0h, _mm512_mul_pd(b, b));
+            s1l = _mm512_add_pd(s1l, c);
+            q1l = _mm512_add_pd(q1l, _mm512_mul_pd(c, c));
+            s1h = _mm512_add_pd(s1h, d);
+            q1h = _mm512_add_pd(q1h, _mm512_mul_pd(d, d));
+        }
+        if (p < np) {
+            const __m512 u = _mm512_loadu_ps(r);
+            const __m512d a = _mm512_sub_pd(bn5_lo(u), kl), b = _mm512_sub_pd(bn5_hi(u), kh);
+            s0l = _mm512_add_pd(s0l, a);
+            q0l = _mm512_add_pd(q0l, _mm512_mul_pd(a, a));
+            s0h = _mm512_add_pd(s0h, b);
+            q0h = _mm512_add_pd(q0h, _mm512_mul_pd(b, b));
+        }
+        _mm512_storeu_pd(s + c0, _mm512_add_pd(s0l, s1l));
+        _mm512_storeu_pd(s + c0 + 8, _mm512_add_pd(s0h, s1h));
+        _mm512_storeu_pd(q + c0, _mm512_add_pd(q0l, q1l));
+        _mm512_storeu_pd(q + c0 + 8, _mm512_add_pd(q0h, q1h));
+    }
+    return c0;
+}
+
+/* bwd_stats_impl's sums for the 16-channel chunks */
+static BN5_INLINE int bwd_stats5_impl(const int RELU, const float *dy, const float *ry,
+                                      const float *x, size_t np, int C, const float *mean,
+                                      double *s, double *q) {
+    const size_t C2 = 2 * (size_t)C;
+    const ptrdiff_t yo = RELU ? ry - dy : 0; /* ry's element at g is g[yo] */
+    int c0 = 0;
+    for (; c0 + 16 <= C; c0 += 16) {
+        const __m512d ml = bn5_ld8(mean + c0), mh = bn5_ld8(mean + c0 + 8);
+        __m512d s0l = _mm512_setzero_pd(), s0h = s0l, q0l = s0l, q0h = s0l;
+        __m512d s1l = s0l, s1h = s0l, q1l = s0l, q1h = s0l;
+        const float *g = dy + c0, *r = x + c0;
+        size_t p = 0;
+        for (; p + 2 <= np; p += 2, r += C2, g += C2) {
+            const __m512 gu = bn5_dy(RELU, g, g + yo), gv = bn5_dy(RELU, g + C, g + C + yo);
+            const __m512 u = _mm512_loadu_ps(r), v = _mm512_loadu_ps(r + C);
+            const __m512d ga = bn5_lo(gu), gb = bn5_hi(gu), gc = bn5_lo(gv), gd = bn5_hi(gv);
+            s0l = _mm512_add_pd(s0l, ga);
+            q0l = _mm512_add_pd(q0l, _mm512_mul_pd(ga, _mm512_sub_pd(bn5_lo(u), ml)));
+            s0h = _mm512_add_pd(s0h, gb);
+            q0h = _mm512_add_pd(q0h, _mm512_mul_pd(gb, _mm512_sub_pd(bn5_hi(u), mh)));
+            s1l = _mm512_add_pd(s1l, gc);
+            q1l = _mm512_add_pd(q1l, _mm512_mul_pd(gc, _mm512_sub_pd(bn5_lo(v), ml)));
+            s1h = _mm512_add_pd(s1h, gd);
+            q1h = _mm512_add_pd(q1h, _mm512_mul_pd(gd, _mm512_sub_pd(bn5_hi(v), mh)));
+        }
+        if (p < np) {
+            const __m512 gu = bn5_dy(RELU, g, g + yo), u = _mm512_loadu_ps(r);
+            const __m512d ga = bn5_lo(gu), gb = bn5_hi(gu);
+            s0l = _mm512_add_pd(s0l, ga);
+            q0l = _mm512_add_pd(q0l, _mm512_mul_pd(ga, _mm512_sub_pd(bn5_lo(u), ml)));
+            s0h = _mm512_add_pd(s0h, gb);
+            q0h = _mm512_add_pd(q0h, _mm512_mul_pd(gb, _mm512_sub_pd(bn5_hi(u), mh)));
+        }
+        _mm512_storeu_pd(s + c0, _mm512_add_pd(s0l, s1l));
+        _mm512_storeu_pd(s + c0 + 8, _mm512_add_pd(s0h, s1h));
+        _mm512_storeu_pd(q + c0, _mm512_add_pd(q0l, q1l));
+        _mm512_storeu_pd(q + c0 + 8, _mm512_add_pd(q0h, q1h));
+    }
+    return c0;
+}
+static DNAS_T512 int bwd_stats_block5(const float *dy, const float *x, size_t np, int C,
+                                      const float *mean, double *s, double *q) {
+    return bwd_stats5_impl(0, dy, NULL, x, np, C, mean, s, q);
+}
+static DNAS_T512 int bwd_stats_relu_block5(const float *dy, const float *ry, const float *x,
+                                           size_t np, int C, const float *mean, double *s,
+                                           double *q) {
+    return bwd_stats5_impl(1, dy, ry, x, np, C, mean, s, q);
+}
+
+/* affine_block_impl for the 16-channel chunks */
+static BN5_INLINE int affine5_impl(const int RELU, float *y, const float *x, size_t np, int C,
+                                   const float *m, const float *a, const float *b) {
+    int c0 = 0;
+    for (; c0 + 16 <= C; c0 += 16) {
+        const __m512 mm = _mm512_loadu_ps(m + c0), aa = _mm512_loadu_ps(a + c0),
+                     bb = _mm512_loadu_ps(b + c0);
+        size_t o = (size_t)c0;
+        for (size_t p = 0; p < np; p++, o += (size_t)C) {
+            __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + o), mm), aa),
+                                     bb);
+            if (RELU)
+                v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+            _mm512_storeu_ps(y + o, v);
+        }
+    }
+    return c0;
+}
+static DNAS_T512 int affine_block5(float *y, const float *x, size_t np, int C, const float *m,
+                                   const float *a, const float *b) {
+    return affine5_impl(0, y, x, np, C, m, a, b);
+}
+static DNAS_T512 int affine_relu_block5(float *y, const float *x, size_t np, int C,
+                                        const float *m, const float *a, const float *b) {
+    return affine5_impl(1, y, x, np, C, m, a, b);
+}
+
+/* bwd_dx_impl for the 16-channel chunks: t = dy*A + D + (x - m)*B, in that order */
+static BN5_INLINE int bwd_dx5_impl(const int RELU, float *dx, int acc, const float *dy,
+                                   const float *ry, const float *x, size_t np, int C,
+                                   const float *m, const float *A, const float *B,
+                                   const float *D) {
+    int c0 = 0;
+    for (; c0 + 16 <= C; c0 += 16) {
+        const __m512 mm = _mm512_loadu_ps(m + c0), aa = _mm512_loadu_ps(A + c0),
+                     bb = _mm512_loadu_ps(B + c0), dd = _mm512_loadu_ps(D + c0);
+        size_t o = (size_t)c0;
+        for (size_t p = 0; p < np; p++, o += (size_t)C) {
+            const __m512 t = _mm512_add_ps(
+                _mm512_add_ps(_mm512_mul_ps(bn5_dy(RELU, dy + o, ry + o), aa), dd),
+                _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + o), mm), bb));
+            _mm512_storeu_ps(dx + o, acc ? _mm512_add_ps(_mm512_loadu_ps(dx + o), t) : t);
+        }
+    }
+    return c0;
+}
+static DNAS_T512 int bwd_dx_block5(float *dx, int acc, const float *dy, const float *x,
+                                   size_t np, int C, const float *m, const float *A,
+                                   const float *B, const float *D) {
+    return bwd_dx5_impl(0, dx, acc, dy, dy, x, np, C, m, A, B, D);
+}
+static DNAS_T512 int bwd_dx_relu_block5(float *dx, int acc, const float *dy, const float *ry,
+                                        const float *x, size_t np, int C, const float *m,
+                                        const float *A, const float *B, const float *D) {
+    return bwd_dx5_impl(1, dx, acc, dy, ry, x, np, C, m, A, B, D);
+}
+#endif /* DNAS_HAVE_AVX512 */
+
+/* One block with the ISA the caller chose once per kernel call (w: the AVX-512 chunks first,
+ * then the rest as above). */
+static void stats_any(int w, const float *x, size_t np, int C, const float *k, double *s,
+                      double *q) {
+    int c0 = 0;
+#if DNAS_HAVE_AVX512
+    if (w) c0 = stats_block5(x, np, C, k, s, q);
+#else
+    (void)w;
+#endif
+    stats_block(x, np, C, k, s, q, c0);
+}
+static void affine_any(int w, int relu, float *y, const float *x, size_t np, int C,
+                       const float *m, const float *a, const float *b) {
+    int c0 = 0;
+#if DNAS_HAVE_AVX512
+    if (w) c0 = relu ? affine_relu_block5(y, x, np, C, m, a, b) : affine_block5(y, x, np, C, m, a, b);
+#else
+    (void)w;
+#endif
+    if (relu) affine_relu_block(y, x, np, C, m, a, b, c0);
+    else affine_block(y, x, np, C, m, a, b, c0);
+}
+static void bwd_stats_any(int w, const float *dy, const float *ry, const float *x, size_t np,
+                          int C, const float *mean, double *s, double *q) {
+    int c0 = 0;
+#if DNAS_HAVE_AVX512
+    if (w)
+        c0 = ry ? bwd_stats_relu_block5(dy, ry, x, np, C, mean, s, q)
+                : bwd_stats_block5(dy, x, np, C, mean, s, q);
+#else
+    (void)w;
+#endif
+    if (ry) bwd_stats_relu_block(dy, ry, x, np, C, mean, s, q, c0);
+    else bwd_stats_block(dy, x, np, C, mean, s, q, c0);
+}
+static void bwd_dx_any(int w, float *dx, int acc, const float *dy, const float *ry,
+                       const float *x, size_t np, int C, const float *m, const float *A,
+                       const float *B, const float *D) {
+    int c0 = 0;
+#if DNAS_HAVE_AVX512
+    if (w)
+        c0 = ry ? bwd_dx_relu_block5(dx, acc, dy, ry, x, np, C, m, A, B, D)
+                : bwd_dx_block5(dx, acc, dy, x, np, C, m, A, B, D);
+#else
+    (void)w;
+#endif
+    if (ry) bwd_dx_relu_block(dx, acc, dy, ry, x, np, C, m, A, B, D, c0);
+    else bwd_dx_block(dx, acc, dy, x, np, C, m, A, B, D, c0);
+}
+/* Once per kernel call, not per block: the choice reads a global that tests flip. */
+static int bn_wide(void) { return dnas_cpu_isa_used() == DNAS_ISA_AVX512; }
 
 static dnas_status bn_check(const char *who, dnas_shape xs) {
     if (xs.n <= 0 || xs.h <= 0 || xs.w <= 0 || xs.c <= 0)
@@ -340,6 +568,33 @@ static void reduce_partials(const double *s, const double *q, long nb, int C, do
         }
 }
 
+/* For test_bn_isa: the per-(block, channel) partial sums, with the ISA in force, of the forward
+ * statistics (dy NULL: shift = the first pixel, as dnas_cpu_bn_fwd_train) or of the backward
+ * ones (about mean; ReLU mask ry or NULL). A change in their summation order almost never
+ * reaches the float outputs, so the test compares these doubles. *nb = the block count; s and
+ * q (nb*C doubles each) may be NULL to ask for it. Serial: the partials do not depend on the
+ * thread count. */
+dnas_status dnas_cpu_bn_partials(const float *x, const float *dy, const float *ry,
+                                 const float *mean, dnas_shape xs, double *s, double *q,
+                                 long *nb) {
+    DNAS_TRY(bn_check("bn_partials", xs));
+    const int C = xs.c;
+    const size_t npix = (size_t)xs.n * xs.h * xs.w;
+    const bn_blocks bk = bn_partition(npix, C);
+    *nb = bk.nb;
+    if (!s || !q) return DNAS_OK;
+    const int w = bn_wide();
+    for (long b = 0; b < bk.nb; b++) {
+        size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
+        if (dy)
+            bwd_stats_any(w, dy + p0 * C, ry ? ry + p0 * C : NULL, x + p0 * C, np, C, mean,
+                          s + (size_t)b * C, q + (size_t)b * C);
+        else
+            stats_any(w, x + p0 * C, np, C, x, s + (size_t)b * C, q + (size_t)b * C);
+    }
+    return DNAS_OK;
+}
+
 dnas_status dnas_cpu_bn_fwd_train(dnas_backend *be, const dnas_bn_p *p, float *y,
                                   float *save_mean, float *save_invstd, float *running_mean,
                                   float *running_var, const float *x, dnas_shape xs,
@@ -359,10 +614,11 @@ dnas_status dnas_cpu_bn_fwd_train(dnas_backend *be, const dnas_bn_p *p, float *y
     double *ps = ws, *pq = ps + (size_t)bk.nb * C, *S = pq + (size_t)bk.nb * C, *Q = S + C;
     float *fm = (float *)(Q + C), *fa = fm + C, *fb = fa + C;
 
+    const int w = bn_wide();
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        stats_block(x + p0 * C, np, C, x, ps + (size_t)b * C, pq + (size_t)b * C);
+        stats_any(w, x + p0 * C, np, C, x, ps + (size_t)b * C, pq + (size_t)b * C);
     }
     reduce_partials(ps, pq, bk.nb, C, S, Q);
 
@@ -391,10 +647,7 @@ dnas_status dnas_cpu_bn_fwd_train(dnas_backend *be, const dnas_bn_p *p, float *y
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        if (p->relu)
-            affine_relu_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
-        else
-            affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+        affine_any(w, p->relu, y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
     }
     return DNAS_OK;
 }
@@ -411,6 +664,7 @@ dnas_status dnas_cpu_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y,
     void *ws;
     DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * 3 * (size_t)C, &ws));
     float *fm = ws, *fa = fm + C, *fb = fa + C;
+    const int w = bn_wide();
     for (int c = 0; c < C; c++) {
         double g = gamma ? gamma[c] : 1.0;
         fm[c] = running_mean ? running_mean[c] : 0.0f;
@@ -420,10 +674,7 @@ dnas_status dnas_cpu_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y,
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        if (p->relu)
-            affine_relu_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
-        else
-            affine_block(y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
+        affine_any(w, p->relu, y + p0 * C, x + p0 * C, np, C, fm, fa, fb);
     }
     return DNAS_OK;
 }
@@ -445,16 +696,13 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
                                 &ws));
     double *ps = ws, *pq = ps + (size_t)bk.nb * C, *S = pq + (size_t)bk.nb * C, *Q = S + C;
     float *fA = (float *)(Q + C), *fB = fA + C, *fD = fB + C;
+    const int w = bn_wide();
 
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        if (relu_y)
-            bwd_stats_relu_block(dy + p0 * C, relu_y + p0 * C, x + p0 * C, np, C, save_mean,
-                                 ps + (size_t)b * C, pq + (size_t)b * C);
-        else
-            bwd_stats_block(dy + p0 * C, x + p0 * C, np, C, save_mean, ps + (size_t)b * C,
-                            pq + (size_t)b * C);
+        bwd_stats_any(w, dy + p0 * C, relu_y ? relu_y + p0 * C : NULL, x + p0 * C, np, C,
+                      save_mean, ps + (size_t)b * C, pq + (size_t)b * C);
     }
     reduce_partials(ps, pq, bk.nb, C, S, Q); /* S = sum dy, Q = sum dy*(x-mean) */
 
@@ -477,12 +725,8 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
-        if (relu_y)
-            bwd_dx_relu_block(dx + p0 * C, acc, dy + p0 * C, relu_y + p0 * C, x + p0 * C, np, C,
-                              save_mean, fA, fB, fD);
-        else
-            bwd_dx_block(dx + p0 * C, acc, dy + p0 * C, x + p0 * C, np, C, save_mean, fA, fB,
-                         fD);
+        bwd_dx_any(w, dx + p0 * C, acc, dy + p0 * C, relu_y ? relu_y + p0 * C : NULL,
+                   x + p0 * C, np, C, save_mean, fA, fB, fD);
     }
     return DNAS_OK;
 }

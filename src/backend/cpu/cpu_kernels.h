@@ -93,6 +93,10 @@ dnas_status dnas_cpu_bn_fwd_eval(dnas_backend *be, const dnas_bn_p *p, float *y,
                                  dnas_shape xs, const float *running_mean,
                                  const float *running_var, const float *gamma,
                                  const float *beta);
+/* test_bn_isa's view of the per-(block, channel) double partial sums (cpu_bn.c). */
+dnas_status dnas_cpu_bn_partials(const float *x, const float *dy, const float *ry,
+                                 const float *mean, dnas_shape xs, double *s, double *q,
+                                 long *nb);
 dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
                             const float *dy, float dy_scale, const float *relu_y, const float *x,
                             dnas_shape xs, const float *save_mean, const float *save_invstd,
