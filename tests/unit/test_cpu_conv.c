@@ -10,17 +10,11 @@
 #include "backend/cpu/cpu_internal.h"
 #include "backend/ref/ref.h"
 #include "core/status.h"
+#define KC_SEED 88172645463325252ull
+#include "kernel_check.h"
 
 #define TOL 1e-4
 
-static unsigned long long rng_state = 88172645463325252ull;
-static float frand(void) { /* xorshift64*, uniform in [-1, 1) */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    unsigned long long r = rng_state * 2685821657736338717ull;
-    return (float)((double)(r >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
-}
 static float *rnd(size_t n) {
     float *a = malloc((n ? n : 1) * sizeof *a);
     for (size_t i = 0; i < n; i++) a[i] = frand();
@@ -30,20 +24,6 @@ static double *todbl(const float *a, size_t n) {
     double *d = malloc((n ? n : 1) * sizeof *d);
     for (size_t i = 0; i < n; i++) d[i] = a ? a[i] : 0.0;
     return d;
-}
-static float *dup(const float *a, size_t n) {
-    float *d = malloc((n ? n : 1) * sizeof *d);
-    if (n) memcpy(d, a, n * sizeof *d);
-    return d;
-}
-static double scaled_err(const float *got, const double *ref, size_t n) {
-    double md = 0.0, mr = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - ref[i]);
-        if (!(d <= md)) md = d; /* NaN propagates as a failure */
-        if (fabs(ref[i]) > mr) mr = fabs(ref[i]);
-    }
-    return md / (mr + 1e-6);
 }
 
 typedef struct {
