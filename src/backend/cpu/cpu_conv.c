@@ -1432,12 +1432,7 @@ int dnas_cpu_isa = -1; /* -1: not yet read from DNAS_CPU_ISA */
 
 int dnas_cpu_has_avx512(void) {
 #if DNAS_HAVE_AVX512
-    static int have = -1;
-    if (have < 0) { /* libgcc / compiler-rt also check that the OS saves the zmm state */
-        __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx512f") != 0;
-    }
-    return have;
+    return dnas_cpu_runs_avx512();
 #else
     return 0;
 #endif

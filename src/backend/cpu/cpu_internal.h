@@ -45,6 +45,9 @@ extern int dnas_cpu_isa; /* -1: not yet read from DNAS_CPU_ISA */
 /* The kernels that run now: DNAS_ISA_AVX512 or DNAS_ISA_AVX2 (the 8-lane kernels, which are
  * portable vector code on builds without AVX2). */
 int dnas_cpu_isa_used(void);
+/* 1 when this CPU (and OS) runs AVX-512F, whatever this build was compiled for (cpu_peak.c;
+ * the peak loop measures the machine, the kernels need the build too). */
+int dnas_cpu_runs_avx512(void);
 /* 1 when this build has the AVX-512 kernels and this CPU (and OS) can run them. */
 int dnas_cpu_has_avx512(void);
 

@@ -15,6 +15,7 @@
 #include "../../../include/dnas.h"
 #include "../../core/clock.h"
 #include "../../core/status.h"
+#include "cpu_internal.h"
 #include "cpu_simd.h"
 #ifdef _OPENMP
 #include <omp.h>
@@ -44,13 +45,17 @@ static __attribute__((noinline, target("avx512f"))) float fma_run512(long iters,
     for (int j = 1; j < NACC512; j++) all = _mm512_add_ps(all, acc[j]);
     return _mm512_reduce_add_ps(all);
 }
-static int cpu_has_512(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+int dnas_cpu_runs_avx512(void) {
+    static int have = -1;
+    if (have < 0) { /* libgcc / compiler-rt also check that the OS saves the zmm state */
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx512f") != 0;
+    }
+    return have;
 }
 #else
 #define HAVE_X86_512 0
-static int cpu_has_512(void) { return 0; }
+int dnas_cpu_runs_avx512(void) { return 0; }
 #endif
 
 /* noinline: the loop must stay a loop, not be folded into its caller's constants. */
@@ -95,14 +100,14 @@ static double timed_run(int wide, int threads, long iters, volatile float *sink)
 }
 
 const char *dnas_cpu_simd(void) { return DNAS_CPU_SIMD; }
-const char *dnas_bench_peak_isa(void) { return cpu_has_512() ? "avx512" : DNAS_CPU_SIMD; }
+const char *dnas_bench_peak_isa(void) { return dnas_cpu_runs_avx512() ? "avx512" : DNAS_CPU_SIMD; }
 
 dnas_status dnas_bench_peak_for(int threads, double seconds, const char *isa,
                                     double *gflops, int *used) {
     int wide = 0;
-    if (!isa || !strcmp(isa, "best")) wide = cpu_has_512();
+    if (!isa || !strcmp(isa, "best")) wide = dnas_cpu_runs_avx512();
     else if (!strcmp(isa, "avx512")) {
-        if (!cpu_has_512())
+        if (!dnas_cpu_runs_avx512())
             return dnas_fail(DNAS_ERR_UNSUPPORTED, "peak: this CPU has no AVX-512");
         wide = 1;
     } else if (strcmp(isa, DNAS_CPU_SIMD))
