@@ -70,6 +70,11 @@ struct dnas_backend {
     /* dw += x (*) dy ; db += sum dy (db may be NULL) */
     dnas_status (*conv2d_bwd_weight)(dnas_backend *be, const dnas_conv_p *p, float *dw, float *db,
                                      const float *x, dnas_shape xs, const float *dy, dnas_shape ys);
+    /* Optional (NULL: not offered): both of the above in one call, dx (=/+= per acc) and
+     * dw += (db may be NULL), so a backend can read dy once for the two products. */
+    dnas_status (*conv2d_bwd)(dnas_backend *be, const dnas_conv_p *p, float *dx, int acc,
+                              float *dw, float *db, const float *x, dnas_shape xs,
+                              const float *dy, dnas_shape ys, const float *w);
 
     /* Batch norm over (N,H,W) per channel. Training mode: batch statistics; saves mean and
      * invstd = 1/sqrt(var_biased + eps) (C each) for backward; if running_mean != NULL, updates

@@ -10,6 +10,10 @@ static dnas_status fwd(dnas_graph *g, dnas_node *n) {
 static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
     float *dx = dnas_in_grad(g, n, 0);
+    if (dx && (wants & DNAS_WANT_WEIGHTS) && g->be->conv2d_bwd)
+        return g->be->conv2d_bwd(g->be, &n->a.conv, dx, n->acc[0], dnas_param_grad(g, n->par[0]),
+                                 dnas_param_grad(g, n->par[1]), x->data, x->shape, y->grad,
+                                 y->shape, dnas_param_data(g, n->par[0]));
     if (dx)
         DNAS_TRY(g->be->conv2d_bwd_data(g->be, &n->a.conv, dx, n->acc[0], x->shape, y->grad,
                                         y->shape, dnas_param_data(g, n->par[0])));

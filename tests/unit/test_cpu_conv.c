@@ -83,6 +83,19 @@ static double run_case(const conv_case *c, int threads, int with_bias, int acc) 
     double ew = scaled_err(dw, dwr, nw);
     double eb = with_bias ? scaled_err(db, dbr, c->cout) : 0.0;
 
+    /* both products in one call (conv2d_bwd: for pointwise convs one chunked pass) */
+    float *dxc = dup(dx0, nx), *dwc = dup(dw0, nw), *dbc = with_bias ? dup(db0, c->cout) : NULL;
+    CHECK(be->conv2d_bwd != NULL, "cpu backend offers conv2d_bwd");
+    if (be->conv2d_bwd) {
+        st = be->conv2d_bwd(be, &p, dxc, acc, dwc, dbc, x, xs, dy, ys, w);
+        CHECK(st == DNAS_OK, "%s bwd: %s", c->name, dnas_last_error());
+        double e1 = scaled_err(dxc, dxr, nx), e2 = scaled_err(dwc, dwr, nw);
+        double e3 = with_bias ? scaled_err(dbc, dbr, c->cout) : 0.0;
+        CHECK(e1 < TOL && e2 < TOL && e3 < TOL, "%s combined bwd errors %.3g %.3g %.3g",
+              c->name, e1, e2, e3);
+    }
+    free(dxc), free(dwc), free(dbc);
+
     /* determinism: same thread count -> bit-identical */
     float *y2 = rnd(ny), *dx2 = dup(dx0, nx), *dw2 = dup(dw0, nw);
     float *db2 = with_bias ? dup(db0, c->cout) : NULL;
@@ -239,6 +252,46 @@ static void test_batch_split(void) {
     run_case(&big, 7, 1, 0);
 }
 
+/* Pointwise backward over several pixel chunks (conv2d_bwd): against the reference, and
+ * bit-identical at 1, 2 and 3 threads, since the chunks depend on the shape only. */
+static void test_pw_bwd_chunks(void) {
+    const int shapes[][5] = {{4, 36, 32, 32, 36}, {6, 144, 16, 16, 36}, {9, 72, 15, 17, 144}};
+    for (int k = 0; k < 3; k++) {
+        const int N = shapes[k][0], ci = shapes[k][1], H = shapes[k][2], W = shapes[k][3];
+        const int co = shapes[k][4];
+        dnas_conv_p p = {ci, co, 1, 1, 1, 0, 1, 1};
+        dnas_shape xs = dnas_shape4(N, ci, H, W), ys = dnas_shape4(N, co, H, W);
+        size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys), nw = (size_t)ci * co;
+        float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *dx0 = rnd(nx), *dw0 = rnd(nw);
+        double *dxr = todbl(dx0, nx), *dwr = todbl(dw0, nw), *xd = todbl(x, nx);
+        double *wd = todbl(w, nw), *dyd = todbl(dy, ny);
+        dnas_ref_conv2d_bwd_data(&p, dxr, 1, xs, dyd, ys, wd);
+        dnas_ref_conv2d_bwd_weight(&p, dwr, NULL, xd, xs, dyd, ys);
+        float *dx1 = NULL, *dw1 = NULL;
+        for (int T = 1; T <= 3; T++) {
+            dnas_backend *be = make_be(T);
+            CHECK(be != NULL, "backend");
+            if (!be) break;
+            float *dx = dup(dx0, nx), *dw = dup(dw0, nw);
+            CHECK(be->conv2d_bwd(be, &p, dx, 1, dw, NULL, x, xs, dy, ys, w) == DNAS_OK,
+                  "pw bwd: %s", dnas_last_error());
+            double e1 = scaled_err(dx, dxr, nx), e2 = scaled_err(dw, dwr, nw);
+            printf("  pw %d->%d %dx%d n%d t=%d  dx %.1e  dw %.1e\n", ci, co, H, W, N, T, e1, e2);
+            CHECK(e1 < TOL && e2 < TOL, "pw bwd errors %.3g %.3g", e1, e2);
+            if (!dx1) {
+                dx1 = dx, dw1 = dw;
+            } else {
+                CHECK(!memcmp(dx, dx1, nx * sizeof *dx) && !memcmp(dw, dw1, nw * sizeof *dw),
+                      "pw %d->%d: %d threads differ from 1 thread", ci, co, T);
+                free(dx), free(dw);
+            }
+            dnas_backend_destroy(be);
+        }
+        free(x), free(w), free(dy), free(dx0), free(dw0), free(dxr), free(dwr), free(xd);
+        free(wd), free(dyd), free(dx1), free(dw1);
+    }
+}
+
 /* NULL gradients are skipped; bad shapes are refused with a message. */
 static void test_nulls_and_errors(void) {
     dnas_backend *be = make_be(2);
@@ -275,6 +328,7 @@ int main(void) {
     RUN(test_nonsquare_kernel);
     RUN(test_fallback);
     RUN(test_batch_split);
+    RUN(test_pw_bwd_chunks);
     RUN(test_nulls_and_errors);
     TEST_EXIT();
 }

@@ -70,6 +70,7 @@ dnas_status dnas_backend_cpu_create(int threads, dnas_backend **out) {
     be->conv2d_fwd = dnas_cpu_conv2d_fwd;
     be->conv2d_bwd_data = dnas_cpu_conv2d_bwd_data;
     be->conv2d_bwd_weight = dnas_cpu_conv2d_bwd_weight;
+    be->conv2d_bwd = dnas_cpu_conv2d_bwd;
     be->bn_fwd_train = dnas_cpu_bn_fwd_train;
     be->bn_fwd_eval = dnas_cpu_bn_fwd_eval;
     be->bn_bwd = dnas_cpu_bn_bwd;

@@ -26,6 +26,9 @@ dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, flo
 dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, float *dw,
                                        float *db, const float *x, dnas_shape xs, const float *dy,
                                        dnas_shape ys);
+dnas_status dnas_cpu_conv2d_bwd(dnas_backend *be, const dnas_conv_p *p, float *dx, int acc,
+                                float *dw, float *db, const float *x, dnas_shape xs,
+                                const float *dy, dnas_shape ys, const float *w);
 
 /* Convolution implementation choice (cpu_conv.c), from DNAS_CONV_IMPL (auto|ours|dnnl|blas|
  * old) on first use, or set directly by benchmarks that alternate implementations in one

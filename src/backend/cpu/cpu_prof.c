@@ -140,6 +140,22 @@ static dnas_status p_conv_bw(dnas_backend *be, const dnas_conv_p *p, float *dw, 
     kp_add(f, s, dnas_now_s() - t0);
     return st;
 }
+/* Both directions in one call: a pointwise conv with both products wanted is timed as
+ * "pw.bwd" (one chunked pass when oneDNN is there); anything else as its two parts. */
+static dnas_status p_conv_bwd(dnas_backend *be, const dnas_conv_p *p, float *dx, int acc,
+                              float *dw, float *db, const float *x, dnas_shape xs,
+                              const float *dy, dnas_shape ys, const float *w) {
+    char f[24], s[48];
+    conv_key("bwd", p, xs, ys, f, s);
+    if (strncmp(f, "pw.", 3) || !dx || !dw || db) {
+        DNAS_TRY(p_conv_bd(be, p, dx, acc, xs, dy, ys, w));
+        return p_conv_bw(be, p, dw, db, x, xs, dy, ys);
+    }
+    double t0 = dnas_now_s();
+    dnas_status st = dnas_cpu_conv2d_bwd(be, p, dx, acc, dw, db, x, xs, dy, ys, w);
+    kp_add(f, s, dnas_now_s() - t0);
+    return st;
+}
 static dnas_status p_bn_fwd(dnas_backend *be, const dnas_bn_p *p, float *y, float *sm, float *si,
                             float *rm, float *rv, const float *x, dnas_shape xs, const float *g,
                             const float *b) {
@@ -224,6 +240,7 @@ void dnas_cpu_prof_install(dnas_backend *be) {
     be->conv2d_fwd = p_conv_fwd;
     be->conv2d_bwd_data = p_conv_bd;
     be->conv2d_bwd_weight = p_conv_bw;
+    be->conv2d_bwd = p_conv_bwd;
     be->bn_fwd_train = p_bn_fwd;
     be->bn_fwd_eval = p_bn_eval;
     be->bn_bwd = p_bn_bwd;
