@@ -42,6 +42,7 @@ typedef enum {
     DNAS_K_CONV2D, DNAS_K_BN, DNAS_K_RELU, DNAS_K_AVGPOOL, DNAS_K_MAXPOOL, DNAS_K_WSUM,
     DNAS_K_GAP, DNAS_K_LINEAR, DNAS_K_XENT, DNAS_K_CHANCOPY,
     DNAS_K_BN_RELU, /* BN with its ReLU fused: dnas_bn_p.relu and bn_bwd's relu_y */
+    DNAS_K_CONCAT_RELU, /* concat with its ReLU fused: chancopy_relu */
     DNAS_K_COUNT
 } dnas_kernel_kind;
 #define DNAS_KBIT(k) (1u << (k))
@@ -144,6 +145,13 @@ struct dnas_backend {
      * backward are all this. */
     dnas_status (*chancopy)(dnas_backend *be, float *dst, int dst_c, int doff, int acc,
                             const float *src, int src_c, int soff, int count, size_t npix);
+    /* ReLU of a channel concat (backends with DNAS_K_CONCAT_RELU), k inputs of c[i] channels,
+     * npix pixels, one pass over memory each way. Forward: y = max(0, concat(x_0..x_k-1)).
+     * Backward: dx[i] (=/+= per acc[i]) block i of dy where y > 0, else 0 (dx[i] NULL: none). */
+    dnas_status (*concat_relu_fwd)(dnas_backend *be, float *y, int k, const float *const *x,
+                                   const int *c, size_t npix);
+    dnas_status (*concat_relu_bwd)(dnas_backend *be, float *const *dx, const int *acc, int k,
+                                   const int *c, const float *dy, const float *y, size_t npix);
 };
 
 /* The CPU backend (always built). threads <= 0: use OpenMP's default. */

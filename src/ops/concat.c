@@ -31,7 +31,7 @@ static dnas_status cat_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
 }
 static const dnas_op op_concat = {"concat", 0, DNAS_KBIT(DNAS_K_CHANCOPY), cat_fwd, cat_bwd, dnas_flops_copy};
 
-int dnas_op_concat(dnas_graph *g, const char *name, const int *x, int k) {
+static int cat_node(dnas_graph *g, const dnas_op *op, const char *name, const int *x, int k) {
     if (g->build_status) return -1;
     int c = 0;
     for (int i = 0; i < k; i++) {
@@ -45,8 +45,67 @@ int dnas_op_concat(dnas_graph *g, const char *name, const int *x, int k) {
     }
     dnas_shape s = g->vals[x[0]].shape;
     s.c = c;
-    int id = dnas_graph_node(g, &op_concat, name, x, k, s);
+    int id = dnas_graph_node(g, op, name, x, k, s);
     return id < 0 ? -1 : g->nodes[id].out;
+}
+
+int dnas_op_concat(dnas_graph *g, const char *name, const int *x, int k) {
+    return cat_node(g, &op_concat, name, x, k);
+}
+
+/* Concat then ReLU in one node (DNAS_K_CONCAT_RELU): a DARTS cell's output is only ever read
+ * through a ReLU (the next cells' preprocessing, the auxiliary head), so the raw concatenation
+ * need not exist. Its backward reads the output for the mask, as the ReLU's does. */
+static dnas_status catr_kinks_ok(const dnas_graph *g, const dnas_node *n) {
+    if (g->kinks != DNAS_KINKS_FREE)
+        return dnas_fail(DNAS_ERR_UNSUPPORTED, "concat+ReLU %s: kink recording/freezing needs a "
+                         "separate ReLU node", n->name);
+    return DNAS_OK;
+}
+/* Inputs of one node, at most DNAS_MAX_IN (the graph's own bound on a node's inputs). */
+static dnas_status catr_fwd(dnas_graph *g, dnas_node *n) {
+    DNAS_TRY(catr_kinks_ok(g, n));
+    dnas_value *y = &g->vals[n->out];
+    const float *x[DNAS_MAX_IN];
+    int c[DNAS_MAX_IN];
+    for (int i = 0; i < n->n_in; i++) {
+        x[i] = g->vals[n->in[i]].data;
+        c[i] = g->vals[n->in[i]].shape.c;
+    }
+    return g->be->concat_relu_fwd(g->be, y->data, n->n_in, x, c,
+                                  (size_t)y->shape.n * y->shape.h * y->shape.w);
+}
+static dnas_status catr_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
+    (void)wants;
+    DNAS_TRY(catr_kinks_ok(g, n));
+    dnas_value *y = &g->vals[n->out];
+    float *dx[DNAS_MAX_IN];
+    int c[DNAS_MAX_IN], acc[DNAS_MAX_IN], any = 0;
+    for (int i = 0; i < n->n_in; i++) {
+        dx[i] = dnas_in_grad(g, n, i);
+        acc[i] = n->acc[i];
+        c[i] = g->vals[n->in[i]].shape.c;
+        any |= dx[i] != NULL;
+    }
+    if (!any) return DNAS_OK;
+    return g->be->concat_relu_bwd(g->be, dx, acc, n->n_in, c, y->grad, y->data,
+                                  (size_t)y->shape.n * y->shape.h * y->shape.w);
+}
+/* The same passes as the plain concat, one element op each (max / mask) on top. */
+static double catr_flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
+    double f = dnas_flops_copy(g, n, c);
+    return f > 0.0 ? 2.0 * f : 0.0;
+}
+static const dnas_op op_concat_relu = {"concat_relu", DNAS_OPF_SAVE_OUT,
+                                       DNAS_KBIT(DNAS_K_CONCAT_RELU), catr_fwd, catr_bwd,
+                                       catr_flops};
+
+int dnas_op_concat_relu(dnas_graph *g, const char *name, const char *relu_name, const int *x,
+                        int k) {
+    if (g->build_status) return -1;
+    if (!(g->be->supports && g->be->supports(g->be, DNAS_K_CONCAT_RELU)))
+        return dnas_op_relu(g, relu_name, dnas_op_concat(g, name, x, k));
+    return cat_node(g, &op_concat_relu, name, x, k);
 }
 
 static dnas_status sl_fwd(dnas_graph *g, dnas_node *n) {

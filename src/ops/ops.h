@@ -18,6 +18,11 @@ int dnas_op_relu(dnas_graph *g, const char *name, int x);
  * record or freeze kinks (the fused ReLU has no pattern): those build dnas_op_relu. */
 int dnas_op_batchnorm_relu(dnas_graph *g, const char *name, const char *relu_name, int x,
                            int affine, int track);
+/* Channel concat followed by ReLU (the same values): one node where the backend fuses them
+ * (DNAS_K_CONCAT_RELU), else a concat node `name` and a ReLU node `relu_name`. Like
+ * dnas_op_batchnorm_relu, not for graphs that record or freeze kinks. */
+int dnas_op_concat_relu(dnas_graph *g, const char *name, const char *relu_name, const int *x,
+                        int k);
 int dnas_op_avgpool(dnas_graph *g, const char *name, int x, int k, int stride, int pad,
                     int count_include_pad);
 int dnas_op_maxpool(dnas_graph *g, const char *name, int x, int k, int stride, int pad);

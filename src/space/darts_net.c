@@ -140,9 +140,11 @@ static int edge_all_node(dnas_graph *g, const dnas_darts_edge_all *gt, int k, in
 }
 
 /* Cell k of type t (0 normal, 1 reduce) on inputs s0, s1 (their ReLUs cached in r0, r1, shared
- * with the neighbouring cells and the auxiliary head); C = this cell's channels. */
+ * with the neighbouring cells and the auxiliary head); C = this cell's channels. With relu_out,
+ * the output is read only through its ReLU: the cell returns that ReLU (concat and ReLU one
+ * node where the backend fuses them) and *relu_out says whether it did. */
 static int cell(dnas_graph *g, const dnas_darts_edge_all *gt, int k, int t, int red_prev, int s0,
-                int *r0, int s1, int *r1, int C, int drop) {
+                int *r0, int s1, int *r1, int C, int drop, int *relu_out) {
     char p[96], n[96];
     int st[DNAS_DARTS_NODES + 2], relu[DNAS_DARTS_NODES + 2];
     for (int j = 0; j < DNAS_DARTS_NODES + 2; j++) relu[j] = -1;
@@ -184,7 +186,14 @@ static int cell(dnas_graph *g, const dnas_darts_edge_all *gt, int k, int t, int 
             return -1;
         }
     }
-    return nc == 1 ? cat[0] : dnas_op_concat(g, nm(n, "cells.%d.concat", k), cat, nc);
+    if (nc == 1) {
+        if (relu_out) *relu_out = 0;
+        return cat[0];
+    }
+    if (!relu_out) return dnas_op_concat(g, nm(n, "cells.%d.concat", k), cat, nc);
+    *relu_out = 1;
+    return dnas_op_concat_relu(g, nm(n, "cells.%d.concat", k), nm(p, "cells.%d.relu", k), cat,
+                               nc);
 }
 
 /* AuxiliaryHeadCIFAR on x (8x8; relu = its cached ReLU): AvgPool 5 stride 3 (-> 2x2, padding
@@ -238,17 +247,21 @@ dnas_status dnas_darts_build_net(dnas_graph *g, const dnas_net_config *c, const 
                          (double)c->aux_weight);
     int x = dnas_graph_input(g, dnas_shape4(c->batch, 3, c->image, c->image));
     x = dnas_op_conv2d(g, "stem.0", x, 3 * C, 3, 1, 1, 1, 1, 0);
-    x = dnas_op_batchnorm(g, "stem.1", x, 1, 1);
-    int s0 = x, s1 = x, r0 = -1, r1 = -1, C_curr = C, red_prev = 0, aux_loss = -1;
+    /* Like every cell's output, the stem's is only read through ReLUs (cells 0 and 1's
+     * preprocessing): one BN+ReLU node, shared by both. */
+    x = dnas_op_batchnorm_relu(g, "stem.1", "stem.relu", x, 1, 1);
+    int s0 = x, s1 = x, r0 = x, r1 = x, C_curr = C, red_prev = 0, aux_loss = -1;
     for (int k = 0; k < L; k++) {
-        int red = k == L / 3 || k == 2 * L / 3;
+        int red = k == L / 3 || k == 2 * L / 3, relu_out = 0;
         if (red) C_curr *= 2;
-        int out = cell(g, &gt, k, red, red_prev, s0, &r0, s1, &r1, C_curr, c->drop_path);
+        /* the last cell's output feeds the global pooling as it is */
+        int out = cell(g, &gt, k, red, red_prev, s0, &r0, s1, &r1, C_curr, c->drop_path,
+                       k < L - 1 ? &relu_out : NULL);
         red_prev = red;
         s0 = s1;
         r0 = r1;
         s1 = out;
-        r1 = -1;
+        r1 = relu_out ? out : -1;
         if (k == 2 * L / 3 && c->auxiliary) {
             /* Built here, as in the reference's forward; its nodes (and only they) are
              * training-only, so an eval forward never runs them. */
@@ -256,8 +269,9 @@ dnas_status dnas_darts_build_net(dnas_graph *g, const dnas_net_config *c, const 
             int logits = aux_head(g, s1, &r1, c->classes);
             aux_loss = dnas_op_xent_aux(g, "auxiliary_loss", logits);
             dnas_graph_set_train_only(g, first, g->n_nodes);
-            /* The next cell's preprocess1 must not read the training-only ReLU. */
-            r1 = -1;
+            /* The next cell's preprocess1 must not read a training-only ReLU (the head's own,
+             * made when the cell's output is not already its ReLU). */
+            if (!relu_out) r1 = -1;
         }
     }
     x = dnas_op_gap(g, "global_pooling", s1);

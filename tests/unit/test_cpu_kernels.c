@@ -493,6 +493,75 @@ static void test_chancopy(void) {
     tfree_all();
 }
 
+/* concat + ReLU (DNAS_K_CONCAT_RELU): three inputs of 5, 16 and 3 channels (vector bodies
+ * and scalar tails), forward and masked backward (one input's dx NULL, the others = and +=)
+ * against the reference, and equal bit for bit to chancopy then relu / relu_bwd then chancopy
+ * (what a backend without the fusion runs). Inputs include exact zeros and a NaN. */
+static void test_concat_relu(void) {
+    worst_reset();
+    CHECK(be->supports(be, DNAS_K_CONCAT_RELU) && be->concat_relu_fwd && be->concat_relu_bwd,
+          "cpu offers concat_relu");
+    const size_t npixs[] = {4 * 8 * 8, 2 * 5 * 7, 64 * 32 * 32};
+    const int c[3] = {5, 16, 3}, ct = 24, off[3] = {0, 5, 21};
+    for (int pi = 0; pi < 3; pi++) {
+        size_t np = npixs[pi];
+        float *x[3];
+        const double *xd[3];
+        for (int i = 0; i < 3; i++) {
+            x[i] = fvec(np * c[i], -1, 1);
+            for (size_t e = 0; e < np * c[i]; e += 7) x[i][e] = 0.0f;
+            xd[i] = dvec(x[i], np * c[i]);
+        }
+        x[1][3] = NAN;
+        float *y = fvec(np * ct, -1, 1), *yc = fvec(np * ct, -1, 1), *tmp = fvec(np * ct, 0, 0);
+        double *yd = dzero(np * ct);
+        expect_ok(be->concat_relu_fwd(be, y, 3, (const float *const *)x, c, np), "fwd");
+        for (int i = 0; i < 3; i++) expect_ok(be->chancopy(be, tmp, ct, off[i], 0, x[i], c[i], 0, c[i], np), "chancopy");
+        expect_ok(be->relu_fwd(be, yc, tmp, np * ct), "relu");
+        CHECK(!memcmp(y, yc, np * ct * sizeof *y), "npix=%zu: fused forward differs from "
+              "chancopy + relu", np);
+        x[1][3] = 0.5f; /* the reference and the error measure want finite values */
+        xd[1] = dvec(x[1], np * c[1]);
+        y[3 + 5] = 0.5f, yc[3 + 5] = 0.5f;
+        dnas_ref_concat_relu_fwd(yd, 3, xd, c, np);
+        expect_close(WHAT("npix=%zu fwd", np), y, yd, np * ct, TOL);
+        for (int acc = 0; acc <= 1; acc++) {
+            float *dy = fvec(np * ct, -1, 1), *dx[3], *dxc[3];
+            double *dxd[3];
+            int accs[3] = {acc, 0, 1};
+            for (int i = 0; i < 3; i++) {
+                dx[i] = fvec(np * c[i], -1, 1);
+                dxc[i] = fcopy(dx[i], np * c[i]);
+                dxd[i] = dvec(dx[i], np * c[i]);
+            }
+            float *keep = fcopy(dx[2], np * c[2]);
+            float *dxn[3] = {dx[0], dx[1], NULL};
+            double *dxdn[3] = {dxd[0], dxd[1], NULL};
+            expect_ok(be->concat_relu_bwd(be, dxn, accs, 3, c, dy, y, np), "bwd");
+            dnas_ref_concat_relu_bwd(dxdn, accs, 3, c, dvec(dy, np * ct), dvec(y, np * ct), np);
+            float *dr = fvec(np * ct, 0, 0);
+            expect_ok(be->relu_bwd(be, dr, 0, dy, y, np * ct), "relu_bwd");
+            for (int i = 0; i < 2; i++) {
+                expect_close(WHAT("npix=%zu bwd input %d acc=%d", np, i, accs[i]), dx[i], dxd[i],
+                             np * c[i], TOL);
+                expect_ok(be->chancopy(be, dxc[i], c[i], 0, accs[i], dr, ct, off[i], c[i], np),
+                          "chancopy");
+                CHECK(!memcmp(dx[i], dxc[i], np * c[i] * sizeof(float)), "npix=%zu input %d: "
+                      "fused backward differs from relu_bwd + chancopy", np, i);
+            }
+            CHECK(!memcmp(dx[2], keep, np * c[2] * sizeof(float)), "a NULL dx was written");
+        }
+    }
+    const int bad[2] = {4, 0};
+    float a[8] = {0};
+    const float *xa[2] = {a, a};
+    CHECK(be->concat_relu_fwd(be, a, 2, xa, bad, 1) == DNAS_ERR_INVALID_ARG,
+          "an input with 0 channels accepted");
+    CHECK(be->concat_relu_fwd(be, a, 0, xa, bad, 1) == DNAS_ERR_INVALID_ARG, "k = 0 accepted");
+    worst_report();
+    tfree_all();
+}
+
 /* ================================ pooling ================================ */
 
 /* {k, stride, pad, count_include_pad}: the 3x3 fast paths (stride 1 and 2, with and without
@@ -839,6 +908,7 @@ int main(void) {
     RUN(test_wsum_bwd);
     RUN(test_wsum_deterministic);
     RUN(test_chancopy);
+    RUN(test_concat_relu);
     RUN(test_avgpool_fwd);
     RUN(test_avgpool_bwd);
     RUN(test_maxpool_fwd);

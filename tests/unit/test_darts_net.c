@@ -583,6 +583,57 @@ static void test_aux_gradient_weighting(void) {
 }
 
 /* ---- errors ------------------------------------------------------------------------------- */
+/* The fused nodes (BN+ReLU, concat+ReLU) against the same network on a backend that offers
+ * neither (separate ReLU nodes, as the CUDA backend builds it): DARTS_V2 at C 4, L 5 (the
+ * auxiliary head on cell 3, not the last, so it reads a fused concat+ReLU), drop path on.
+ * A ReLU's max and mask are exact, so loss and every gradient must agree bit for bit. */
+static int plain_supports(const dnas_backend *b, dnas_kernel_kind k) {
+    (void)b;
+    return (int)k >= 0 && k < DNAS_K_COUNT && k != DNAS_K_BN_RELU && k != DNAS_K_CONCAT_RELU;
+}
+
+static void test_fused_relus_match_plain(void) {
+    dnas_backend plain = *be; /* the same kernels; only `supports` differs */
+    plain.supports = plain_supports;
+    dnas_graph g[2];
+    int fused_nodes[2] = {0, 0};
+    for (int v = 0; v < 2; v++) {
+        dnas_graph_init(&g[v], v ? &plain : be);
+        dnas_net_config c = {.batch = 4, .classes = 10, .image = 32, .channels = 4, .cells = 5,
+                             .auxiliary = 1, .aux_weight = 0.4f, .drop_path = 1};
+        dnas_status st = dnas_darts_build_net(&g[v], &c, "DARTS_V2");
+        if (st == DNAS_OK) st = dnas_graph_plan(&g[v]);
+        CHECK(st == DNAS_OK, "build %d: %s", v, dnas_last_error());
+        if (st != DNAS_OK) return;
+        for (int i = 0; i < g[v].n_nodes; i++)
+            fused_nodes[v] += !strcmp(g[v].nodes[i].op->name, "concat_relu") ||
+                              !strcmp(g[v].nodes[i].op->name, "batchnorm_relu");
+        dnas_graph_init_weights(&g[v], 31);
+        dnas_rng r = dnas_rng_make(33, 0);
+        dnas_value *x = &g[v].vals[g[v].input];
+        for (size_t i = 0; i < dnas_shape_numel(x->shape); i++) x->data[i] = dnas_rng_normal(&r);
+        for (int i = 0; i < 4; i++) g[v].labels[i] = (int)dnas_rng_below(&r, 10);
+        g[v].drop_prob = 0.2f;
+        g[v].rng_key = 5;
+        st = dnas_graph_forward(&g[v]);
+        if (st == DNAS_OK) st = dnas_graph_backward(&g[v], DNAS_WANT_WEIGHTS);
+        CHECK(st == DNAS_OK, "step %d: %s", v, dnas_last_error());
+    }
+    printf("  fused nodes: %d with the fusions, %d without; nodes %d vs %d\n", fused_nodes[0],
+           fused_nodes[1], g[0].n_nodes, g[1].n_nodes);
+    CHECK(fused_nodes[0] > 0 && fused_nodes[1] == 0, "fusion not exercised (%d / %d)",
+          fused_nodes[0], fused_nodes[1]);
+    CHECK(g[0].n_params == g[1].n_params && g[0].n_weights == g[1].n_weights,
+          "the two networks have different parameters");
+    CHECK(g[0].loss_value == g[1].loss_value, "loss %.9g fused, %.9g plain", g[0].loss_value,
+          g[1].loss_value);
+    if (g[0].n_weights == g[1].n_weights)
+        CHECK(!memcmp(g[0].gw, g[1].gw, g[0].n_weights * sizeof *g[0].gw),
+              "weight gradients differ between fused and plain networks");
+    dnas_graph_free(&g[0]);
+    dnas_graph_free(&g[1]);
+}
+
 static void test_errors(void) {
     dnas_graph g;
     dnas_net_config c = {.batch = 2, .classes = 10, .image = 16, .channels = 4, .cells = 3, .auxiliary = 1,
@@ -630,6 +681,7 @@ int main(void) {
     RUN(test_droppath_gradcheck);
     RUN(test_aux_loss_and_accuracy);
     RUN(test_aux_gradient_weighting);
+    RUN(test_fused_relus_match_plain);
     RUN(test_errors);
     dnas_backend_destroy(be);
     TEST_EXIT();

@@ -715,6 +715,51 @@ static void chancopy_semantics(void) {
     free_all();
 }
 
+/* concat + ReLU: two inputs (3 and 4 channels) into a 7-channel relu(concat); each input's
+ * gradient is the masked backward of its block, checked by central differences (inputs kept
+ * off the kink, as in relu_grad). */
+typedef struct {
+    size_t np;
+    double *a, *b, *y, *r;
+} catr_ctx;
+
+static const int catr_c[2] = {3, 4};
+
+static double catr_loss(void *v) {
+    catr_ctx *c = v;
+    const double *x[2] = {c->a, c->b};
+    dnas_ref_concat_relu_fwd(c->y, 2, x, catr_c, c->np);
+    return dot(c->y, c->r, c->np * 7);
+}
+
+static void concat_relu_grad(void) {
+    rng_seed(1003);
+    catr_ctx c = {5, NULL, NULL, NULL, NULL};
+    c.a = drand(c.np * 3);
+    c.b = drand(c.np * 4);
+    for (size_t i = 0; i < c.np * 3; i++)
+        while (fabs(c.a[i]) < 0.05) c.a[i] = srand1();
+    for (size_t i = 0; i < c.np * 4; i++)
+        while (fabs(c.b[i]) < 0.05) c.b[i] = srand1();
+    c.y = dalloc(c.np * 7);
+    c.r = drand(c.np * 7);
+    catr_loss(&c);
+    double *da = dfill(c.np * 3, 7.0), *db = dfill(c.np * 4, 7.0);
+    double *dx[2] = {da, db};
+    const int acc0[2] = {0, 0}, acc1[2] = {1, 0};
+    dnas_ref_concat_relu_bwd(dx, acc0, 2, catr_c, c.r, c.y, c.np);
+    gc_check("d/da", catr_loss, &c, c.a, c.np * 3, da);
+    gc_check("d/db", catr_loss, &c, c.b, c.np * 4, db);
+    /* acc = 1 adds the same masked block; a NULL dx is skipped */
+    double *da2 = dcopy(da, c.np * 3);
+    double *dx2[2] = {da2, NULL};
+    dnas_ref_concat_relu_bwd(dx2, acc1, 2, catr_c, c.r, c.y, c.np);
+    int bad = 0;
+    for (size_t i = 0; i < c.np * 3; i++) bad += da2[i] != 2.0 * da[i];
+    CHECK(bad == 0, "concat_relu acc=1: %d elements are not twice the written gradient", bad);
+    free_all();
+}
+
 /* ---- acc semantics: acc=1 adds exactly what acc=0 writes; parameter grads always add ---- */
 static void check_acc(const char *what, const double *a0, const double *a1, const double *base,
                       size_t n) {
@@ -848,6 +893,7 @@ int main(void) {
     RUN(xent_grad);
     RUN(xent_fwd_values);
     RUN(chancopy_semantics);
+    RUN(concat_relu_grad);
     RUN(acc_conv);
     RUN(acc_bn);
     RUN(acc_pool_relu_gap);

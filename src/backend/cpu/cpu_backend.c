@@ -89,6 +89,8 @@ dnas_status dnas_backend_cpu_create(int threads, dnas_backend **out) {
     be->xent_fwd = dnas_cpu_xent_fwd;
     be->xent_bwd = dnas_cpu_xent_bwd;
     be->chancopy = dnas_cpu_chancopy;
+    be->concat_relu_fwd = dnas_cpu_concat_relu_fwd;
+    be->concat_relu_bwd = dnas_cpu_concat_relu_bwd;
     dnas_cpu_prof_install(be);
     *out = be;
     return DNAS_OK;

@@ -113,6 +113,10 @@ dnas_status dnas_cpu_wsum_bwd(dnas_backend *be, float *const *dx, const int *acc
                               const float *m);
 dnas_status dnas_cpu_chancopy(dnas_backend *be, float *dst, int dst_c, int doff, int acc,
                               const float *src, int src_c, int soff, int count, size_t npix);
+dnas_status dnas_cpu_concat_relu_fwd(dnas_backend *be, float *y, int k, const float *const *x,
+                                     const int *c, size_t npix);
+dnas_status dnas_cpu_concat_relu_bwd(dnas_backend *be, float *const *dx, const int *acc, int k,
+                                     const int *c, const float *dy, const float *y, size_t npix);
 
 /* cpu_pool.c */
 dnas_status dnas_cpu_avgpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,

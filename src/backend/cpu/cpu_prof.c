@@ -195,6 +195,16 @@ static dnas_status p_chancopy(dnas_backend *be, float *dst, int dst_c, int doff,
     KP_TIME(dnas_cpu_chancopy(be, dst, dst_c, doff, acc, src, src_c, soff, count, npix),
             "chancopy", "%d of %d->%d px%zu acc%d", count, src_c, dst_c, npix, acc);
 }
+static dnas_status p_catr_fwd(dnas_backend *be, float *y, int k, const float *const *x,
+                             const int *c, size_t npix) {
+    KP_TIME(dnas_cpu_concat_relu_fwd(be, y, k, x, c, npix), "concat_relu.fwd", "k%d %dc px%zu",
+            k, c[0], npix);
+}
+static dnas_status p_catr_bwd(dnas_backend *be, float *const *dx, const int *acc, int k,
+                             const int *c, const float *dy, const float *y, size_t npix) {
+    KP_TIME(dnas_cpu_concat_relu_bwd(be, dx, acc, k, c, dy, y, npix), "concat_relu.bwd",
+            "k%d %dc px%zu", k, c[0], npix);
+}
 static dnas_status p_avg_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                              const float *x, dnas_shape xs) {
     KP_TIME(dnas_cpu_avgpool_fwd(be, p, y, ys, x, xs), "avgpool.fwd", "%dc k%d s%d %dx%d", xs.c,
@@ -249,6 +259,8 @@ void dnas_cpu_prof_install(dnas_backend *be) {
     be->wsum_fwd = p_wsum_fwd;
     be->wsum_bwd = p_wsum_bwd;
     be->chancopy = p_chancopy;
+    be->concat_relu_fwd = p_catr_fwd;
+    be->concat_relu_bwd = p_catr_bwd;
     be->avgpool_fwd = p_avg_fwd;
     be->avgpool_bwd = p_avg_bwd;
     be->maxpool_fwd = p_max_fwd;

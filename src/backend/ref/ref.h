@@ -53,6 +53,12 @@ void dnas_ref_xent_fwd(double *probs, double *loss, int *correct, const double *
 void dnas_ref_xent_bwd(double *dlogits, const double *probs, const int *labels, int n, int k,
                        double scale);
 
+/* ReLU of a channel concat of k inputs (c[i] channels each), and its backward: dx[i] (=/+=
+ * per acc[i]) block i of dy where y > 0 (dx[i] NULL: skipped). */
+void dnas_ref_concat_relu_fwd(double *y, int k, const double *const *x, const int *c,
+                              size_t npix);
+void dnas_ref_concat_relu_bwd(double *const *dx, const int *acc, int k, const int *c,
+                              const double *dy, const double *y, size_t npix);
 void dnas_ref_chancopy(double *dst, int dst_c, int doff, int acc, const double *src, int src_c,
                        int soff, int count, size_t npix);
 

@@ -133,3 +133,28 @@ void dnas_ref_chancopy(double *dst, int dst_c, int doff, int acc, const double *
             *d = acc ? *d + s : s;
         }
 }
+
+void dnas_ref_concat_relu_fwd(double *y, int k, const double *const *x, const int *c,
+                              size_t npix) {
+    int ct = 0;
+    for (int i = 0; i < k; i++) ct += c[i];
+    for (size_t p = 0; p < npix; p++)
+        for (int i = 0, off = 0; i < k; off += c[i], i++)
+            for (int j = 0; j < c[i]; j++) {
+                const double v = x[i][p * (size_t)c[i] + (size_t)j];
+                y[p * (size_t)ct + (size_t)(off + j)] = v > 0.0 ? v : 0.0;
+            }
+}
+
+void dnas_ref_concat_relu_bwd(double *const *dx, const int *acc, int k, const int *c,
+                              const double *dy, const double *y, size_t npix) {
+    int ct = 0;
+    for (int i = 0; i < k; i++) ct += c[i];
+    for (size_t p = 0; p < npix; p++)
+        for (int i = 0, off = 0; i < k; off += c[i], i++)
+            for (int j = 0; dx[i] && j < c[i]; j++) {
+                const size_t o = p * (size_t)ct + (size_t)(off + j);
+                double *d = &dx[i][p * (size_t)c[i] + (size_t)j];
+                *d = (acc[i] ? *d : 0.0) + (y[o] > 0.0 ? dy[o] : 0.0);
+            }
+}
