@@ -263,32 +263,37 @@ static void test_pw_bwd_chunks(void) {
         dnas_shape xs = dnas_shape4(N, ci, H, W), ys = dnas_shape4(N, co, H, W);
         size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys), nw = (size_t)ci * co;
         float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *dx0 = rnd(nx), *dw0 = rnd(nw);
+        float *db0 = rnd(co);
         double *dxr = todbl(dx0, nx), *dwr = todbl(dw0, nw), *xd = todbl(x, nx);
-        double *wd = todbl(w, nw), *dyd = todbl(dy, ny);
+        double *wd = todbl(w, nw), *dyd = todbl(dy, ny), *dbr = todbl(db0, co);
         dnas_ref_conv2d_bwd_data(&p, dxr, 1, xs, dyd, ys, wd);
-        dnas_ref_conv2d_bwd_weight(&p, dwr, NULL, xd, xs, dyd, ys);
-        float *dx1 = NULL, *dw1 = NULL;
+        dnas_ref_conv2d_bwd_weight(&p, dwr, dbr, xd, xs, dyd, ys);
+        float *dx1 = NULL, *dw1 = NULL, *db1 = NULL;
         for (int T = 1; T <= 3; T++) {
             dnas_backend *be = make_be(T);
             CHECK(be != NULL, "backend");
             if (!be) break;
-            float *dx = dup(dx0, nx), *dw = dup(dw0, nw);
-            CHECK(be->conv2d_bwd(be, &p, dx, 1, dw, NULL, x, xs, dy, ys, w) == DNAS_OK,
+            /* the second shape with a bias (NB201's 1x1 convs have one) */
+            float *dx = dup(dx0, nx), *dw = dup(dw0, nw), *db = k == 1 ? dup(db0, co) : NULL;
+            CHECK(be->conv2d_bwd(be, &p, dx, 1, dw, db, x, xs, dy, ys, w) == DNAS_OK,
                   "pw bwd: %s", dnas_last_error());
             double e1 = scaled_err(dx, dxr, nx), e2 = scaled_err(dw, dwr, nw);
-            printf("  pw %d->%d %dx%d n%d t=%d  dx %.1e  dw %.1e\n", ci, co, H, W, N, T, e1, e2);
-            CHECK(e1 < TOL && e2 < TOL, "pw bwd errors %.3g %.3g", e1, e2);
+            double e3 = db ? scaled_err(db, dbr, co) : 0.0;
+            printf("  pw %d->%d %dx%d n%d t=%d  dx %.1e  dw %.1e  db %.1e\n", ci, co, H, W, N, T,
+                   e1, e2, e3);
+            CHECK(e1 < TOL && e2 < TOL && e3 < TOL, "pw bwd errors %.3g %.3g %.3g", e1, e2, e3);
             if (!dx1) {
-                dx1 = dx, dw1 = dw;
+                dx1 = dx, dw1 = dw, db1 = db;
             } else {
-                CHECK(!memcmp(dx, dx1, nx * sizeof *dx) && !memcmp(dw, dw1, nw * sizeof *dw),
+                CHECK(!memcmp(dx, dx1, nx * sizeof *dx) && !memcmp(dw, dw1, nw * sizeof *dw) &&
+                          (!db || !memcmp(db, db1, co * sizeof *db)),
                       "pw %d->%d: %d threads differ from 1 thread", ci, co, T);
-                free(dx), free(dw);
+                free(dx), free(dw), free(db);
             }
             dnas_backend_destroy(be);
         }
         free(x), free(w), free(dy), free(dx0), free(dw0), free(dxr), free(dwr), free(xd);
-        free(wd), free(dyd), free(dx1), free(dw1);
+        free(wd), free(dyd), free(dx1), free(dw1), free(db0), free(dbr), free(db1);
     }
 }
 

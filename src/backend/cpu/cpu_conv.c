@@ -1908,10 +1908,13 @@ static long pw_chunk_px(int cin, int cout) {
 }
 
 static dnas_status pw_bwd_chunked(dnas_backend *be, int gk, int T, const dnas_conv_p *p,
-                                  float *dx, int acc, float *dw, const float *x, const float *dy,
-                                  const float *w, long P) {
+                                  float *dx, int acc, float *dw, float *db, const float *x,
+                                  const float *dy, const float *w, long P) {
     const long px = pw_chunk_px(p->cin, p->cout), nch = (P + px - 1) / px;
-    const size_t wn = (size_t)p->cout * p->cin, partb = align64(wn * sizeof(float));
+    const int co = p->cout;
+    /* a chunk's partial: dW (cout x cin), then its bias gradient (cout) when wanted */
+    const size_t wn = (size_t)co * p->cin, bn = db ? (size_t)co : 0;
+    const size_t partb = align64((wn + bn) * sizeof(float));
     void *ws;
     DNAS_TRY(dnas_cpu_workspace(be, partb * (size_t)nch, &ws));
     char *wsb = ws;
@@ -1924,14 +1927,22 @@ static dnas_status pw_bwd_chunked(dnas_backend *be, int gk, int T, const dnas_co
             const float *dyc = dy + (size_t)p0 * p->cout;
             gemm_rm(gk, 1, 'N', 'N', np, p->cin, p->cout, dyc, p->cout, w, p->cin, beta,
                     dx + (size_t)p0 * p->cin, p->cin);
-            gemm_rm(gk, 1, 'T', 'N', p->cout, p->cin, np, dyc, p->cout, x + (size_t)p0 * p->cin,
-                    p->cin, 0.0f, (float *)(wsb + partb * (size_t)ch), p->cin);
+            float *part = (float *)(wsb + partb * (size_t)ch);
+            gemm_rm(gk, 1, 'T', 'N', co, p->cin, np, dyc, co, x + (size_t)p0 * p->cin, p->cin,
+                    0.0f, part, p->cin);
+            if (db) { /* column sums of the chunk's dy, pixels in order */
+                float *pb = part + wn;
+                for (int c = 0; c < co; c++) pb[c] = 0.0f;
+                for (long q = 0; q < np; q++)
+                    for (int c = 0; c < co; c++) pb[c] += dyc[(size_t)q * co + c];
+            }
         }
         OMP(omp for schedule(static))
-        for (long i = 0; i < (long)wn; i++) {
+        for (long i = 0; i < (long)(wn + bn); i++) {
             float s = ((const float *)wsb)[i];
             for (long ch = 1; ch < nch; ch++) s += ((const float *)(wsb + partb * (size_t)ch))[i];
-            dw[i] += s;
+            if (i < (long)wn) dw[i] += s;
+            else db[i - (long)wn] += s;
         }
     }
     return DNAS_OK;
@@ -1945,9 +1956,9 @@ dnas_status dnas_cpu_conv2d_bwd(dnas_backend *be, const dnas_conv_p *p, float *d
 #ifdef DNAS_HAVE_DNNL
     /* oneDNN only: its sgemm runs single-threaded inside our threads (OpenBLAS's thread count
      * is process-wide, so it cannot) */
-    if (dx && dw && !db && P > 0 && is_pointwise(p, xs, ys) && pw_gemm() == DNAS_CONV_DNNL)
+    if (dx && dw && P > 0 && is_pointwise(p, xs, ys) && pw_gemm() == DNAS_CONV_DNNL)
         return pw_bwd_chunked(be, DNAS_CONV_DNNL, imax(1, dnas_cpu_threads(be)), p, dx, acc, dw,
-                              x, dy, w, P);
+                              db, x, dy, w, P);
 #endif
     (void)P;
     DNAS_TRY(dnas_cpu_conv2d_bwd_data(be, p, dx, acc, xs, dy, ys, w));

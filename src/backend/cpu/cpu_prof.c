@@ -147,7 +147,7 @@ static dnas_status p_conv_bwd(dnas_backend *be, const dnas_conv_p *p, float *dx,
                               const float *dy, dnas_shape ys, const float *w) {
     char f[24], s[48];
     conv_key("bwd", p, xs, ys, f, s);
-    if (strncmp(f, "pw.", 3) || !dx || !dw || db) {
+    if (strncmp(f, "pw.", 3) || !dx || !dw) {
         DNAS_TRY(p_conv_bd(be, p, dx, acc, xs, dy, ys, w));
         return p_conv_bw(be, p, dw, db, x, xs, dy, ys);
     }
