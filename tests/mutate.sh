@@ -43,7 +43,7 @@ else
     (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
 fi
 
-BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels $B/tests/unit/test_conv_isa $B/tests/unit/test_split_file $B/tests/unit/test_gaea_combo"
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels $B/tests/unit/test_conv_isa $B/tests/unit/test_split_file $B/tests/unit/test_gaea_combo $B/tests/unit/test_cpu_conv"
 if [ $all = 1 ]; then
     BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
 fi
@@ -88,6 +88,7 @@ T_KERN=$B/tests/unit/test_cpu_kernels
 T_ISA=$B/tests/unit/test_conv_isa
 T_SPLIT=$B/tests/unit/test_split_file
 T_GCOMBO=$B/tests/unit/test_gaea_combo
+T_CONV=$B/tests/unit/test_cpu_conv
 MUTANTS=(
 "adam-no-weight-decay~src/train/adam.c~s/float d = g\[i\] + o->weight_decay \* w\[i\];/float d = g[i];/~$T_TRAIN $T_TWIN"
 "bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f, 0}/(dnas_bn_p){1e-5f, 0.9f, 0}/~$T_TWIN"
@@ -124,6 +125,9 @@ MUTANTS=(
 "avx512-wgrad-unfused~src/backend/cpu/cpu_conv.c~s|a\[r\]\[0\] = _mm512_fmadd_ps(b, d0, a\[r\]\[0\]);|a[r][0] = _mm512_add_round_ps(_mm512_mul_round_ps(b, d0, 8), a[r][0], 8);|~$T_ISA"
 "split-file-duplicate-allowed~src/data/split_file.c~s|if (seen\[v\] == tag)|if (0 \&\& seen[v] == tag)|~$T_SPLIT"
 "gaea-edge-lr-ignored~src/search/gaea.c~s|if (s->cfg\.edge_lr > 0) eta = (float)s->cfg\.edge_lr;|(void)0;|~$T_GCOMBO"
+"pw-chunk-partial-skipped~src/backend/cpu/cpu_conv.c~s|for (long ch = 1; ch < nch; ch++) s += ((const float \*)(wsb + partb \* (size_t)ch))\[i\];|for (long ch = 2; ch < nch; ch++) s += ((const float *)(wsb + partb * (size_t)ch))[i];|~$T_CONV"
+"pw-bias-grad-last-row~src/backend/cpu/cpu_conv.c~s|for (int c = 0; c < co; c++) pb\[c\] += dyc\[(size_t)q \* co + c\];|for (int c = 0; c < co; c++) pb[c] = dyc[(size_t)q * co + c];|~$T_CONV"
+"concat-relu-bwd-unmasked~src/backend/cpu/cpu_eltwise.c~s|(dnas_v8f)((dnas_v8i)v8f_load(s + i) \& (dnas_v8i)(v8f_load(q + i) > z))|v8f_load(s + i) + 0 * z|~$T_KERN $T_DNET"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
 )
