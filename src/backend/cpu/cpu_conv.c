@@ -1898,6 +1898,7 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
  * chunking depends on the shape only, so dW is bit-identical at any thread count.
  * (Measured at 36->36 channels, 32x32, batch 96, caches cold, 2 threads: 3.0 ms as two
  * 2-thread GEMMs, 1.9-2.1 ms chunked.) */
+#ifdef DNAS_HAVE_DNNL /* oneDNN only: see dnas_cpu_conv2d_bwd */
 #define PW_CHUNK_BYTES (1536L * 1024)
 
 static long pw_chunk_px(int cin, int cout) {
@@ -1947,6 +1948,7 @@ static dnas_status pw_bwd_chunked(dnas_backend *be, int gk, int T, const dnas_co
     }
     return DNAS_OK;
 }
+#endif
 
 dnas_status dnas_cpu_conv2d_bwd(dnas_backend *be, const dnas_conv_p *p, float *dx, int acc,
                                 float *dw, float *db, const float *x, dnas_shape xs,
