@@ -6,7 +6,7 @@
 #   sh bench/quality.sh darts1 darts1-pt darts1-fix-pt idarts gaea-erm --seeds 3 [--first-seed 1]
 #   sh bench/quality.sh --table-only
 # Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm, snas,
-# gdas, pcdarts, pcdarts-k2, drnas, fairdarts, darts-es, rdarts-l2, prime-clip (flags_of below);
+# gdas, pcdarts, pcdarts-k2, pcdarts-drnas201, drnas, fairdarts, darts-es, rdarts-l2, prime-clip (flags_of below);
 # idarts-nb = iDARTS as its NB201 notebook runs (supernet never trained, one hypergradient per
 # batch), darts1-frozen = DARTS-V1's alpha on the untrained supernet.
 set -eu
@@ -45,6 +45,11 @@ flags_of() {
     # Diagnostic, not a tuning: K = 2 gives each op 4 channels at C = 8, the count the paper's
     # C = 16, K = 4 gives; separates "too few channels per op" from the rest of the protocol.
     pcdarts-k2) echo "--algo pcdarts --pc-k 2" ;;
+    # Diagnostic, not a tuning: PC-DARTS as DrNAS' NB201 code runs it (201-space/train_search.py
+    # --method darts --k 4), where the paper table's PC-DARTS row most likely comes from: batch
+    # 64, lr 0.025 -> 0.001, alpha Adam 3e-4, no edge normalisation, no warm-up; partial
+    # channels and shuffle as ours. Tells PC-DARTS' DARTS-space settings apart from the method.
+    pcdarts-drnas201) echo "--algo pcdarts --batch 64 --lr 0.025 --lr-min 0.001 --arch-lr 3e-4 --edge-norm 0 --warmup-epochs 0" ;;
     drnas) echo "--algo drnas" ;;
     fairdarts) echo "--algo fairdarts" ;;
     # DARTS-V1 (its weight decay, first order) stopped by the eigenvalue rule: the same run as
