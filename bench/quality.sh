@@ -6,7 +6,7 @@
 #   sh bench/quality.sh darts1 darts1-pt darts1-fix-pt idarts gaea-erm --seeds 3 [--first-seed 1]
 #   sh bench/quality.sh --table-only
 # Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm, snas,
-# gdas, pcdarts, pcdarts-k2, pcdarts-drnas201, drnas, fairdarts, darts-es, rdarts-l2, prime-clip (flags_of below);
+# gdas, pcdarts, pcdarts-k2, pcdarts-drnas201, drnas, fairdarts, darts-es, rdarts-l2, prime-clip, prime-clip-f1 (flags_of below);
 # idarts-nb = iDARTS as its NB201 notebook runs (supernet never trained, one hypergradient per
 # batch), darts1-frozen = DARTS-V1's alpha on the untrained supernet.
 set -eu
@@ -59,6 +59,10 @@ flags_of() {
     rdarts-l2) echo "--algo rdarts --rdarts-order 1 --rdarts-es none --rdarts-factor 2.7e-3" ;;
     # DARTS-PRIME's clipped activation with its pruning mask, on NB201.
     prime-clip) echo "--algo prime --space nb201 --prime-act clip" ;;
+    # Diagnostic, not a tuning: the same with f = 1 (an alpha step in half the iterations, 5.5x
+    # prime-clip's alpha steps, data split 1:1), to see whether the clip activation prunes once
+    # alpha can travel far enough; prime-clip moved its lowest alpha only 0.25 -> 0.148.
+    prime-clip-f1) echo "--algo prime --space nb201 --prime-act clip --sched-freq 1" ;;
     *) echo "quality.sh: unknown method '$1'" >&2; return 2 ;;
     esac
 }
