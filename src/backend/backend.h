@@ -42,7 +42,7 @@ typedef enum {
     DNAS_K_CONV2D, DNAS_K_BN, DNAS_K_RELU, DNAS_K_AVGPOOL, DNAS_K_MAXPOOL, DNAS_K_WSUM,
     DNAS_K_GAP, DNAS_K_LINEAR, DNAS_K_XENT, DNAS_K_CHANCOPY,
     DNAS_K_BN_RELU, /* BN with its ReLU fused: dnas_bn_p.relu and bn_bwd's relu_y */
-    DNAS_K_CONCAT_RELU, /* concat with its ReLU fused: chancopy_relu */
+    DNAS_K_CONCAT_RELU, /* concat with its ReLU fused: concat_relu_fwd / concat_relu_bwd */
     DNAS_K_COUNT
 } dnas_kernel_kind;
 #define DNAS_KBIT(k) (1u << (k))

@@ -1646,6 +1646,28 @@ static void wgrad_dw512(const wgrad_t *A, const float *srow, int nrows, int ncol
 }
 #endif
 
+/* pdb[c] += sum over npx rows of dy[q*C + c]: a bias gradient's column sums, in registers.
+ * pdb is 32-byte aligned with round8(C) floats. */
+static void colsum_add(const float *dy, long npx, int C, float *pdb) {
+    for (int c0 = 0; c0 < C; c0 += 8) {
+        const m8 m = m8_first(C - c0);
+        const int full = C - c0 >= 8;
+        f8 s0 = f8_zero(), s1 = s0, s2 = s0, s3 = s0;
+        const float *d = dy + c0;
+        long q = 0;
+        if (full) /* four chains hide the add latency */
+            for (; q + 4 <= npx; q += 4, d += 4 * C) {
+                s0 = f8_add(s0, f8_loadu(d));
+                s1 = f8_add(s1, f8_loadu(d + C));
+                s2 = f8_add(s2, f8_loadu(d + 2 * C));
+                s3 = f8_add(s3, f8_loadu(d + 3 * C));
+            }
+        for (; q < npx; q++, d += C) s0 = f8_add(s0, f8_maskload(d, m));
+        const f8 t = f8_add(f8_add(s0, s1), f8_add(s2, s3));
+        f8_store(pdb + c0, f8_add(f8_load(pdb + c0), t));
+    }
+}
+
 /* Bands [t0, t1) summed into one chunk's partials part / pdb. buf and *cached are the
  * calling thread's source buffer and the image it holds. */
 static void wgrad_chunk(const wgrad_t *A, long t0, long t1, float *buf, int *cached, float *part,
@@ -1657,25 +1679,7 @@ static void wgrad_chunk(const wgrad_t *A, long t0, long t1, float *buf, int *cac
         const int i0 = band * P->band_rows, i1 = imin(P->DH, i0 + P->band_rows);
         const float *dyb = A->dy + (((size_t)n * P->DH + i0) * OW) * C;
         const int npx = (i1 - i0) * OW;
-        if (A->want_b) { /* bias gradient: column sums of the band's dy, in registers */
-            for (int c0 = 0; c0 < C; c0 += 8) {
-                const m8 m = m8_first(C - c0);
-                const int full = C - c0 >= 8;
-                f8 s0 = f8_zero(), s1 = s0, s2 = s0, s3 = s0;
-                const float *d = dyb + c0;
-                int q = 0;
-                if (full) /* four chains hide the add latency */
-                    for (; q + 4 <= npx; q += 4, d += 4 * C) {
-                        s0 = f8_add(s0, f8_loadu(d));
-                        s1 = f8_add(s1, f8_loadu(d + C));
-                        s2 = f8_add(s2, f8_loadu(d + 2 * C));
-                        s3 = f8_add(s3, f8_loadu(d + 3 * C));
-                    }
-                for (; q < npx; q++, d += C) s0 = f8_add(s0, f8_maskload(d, m));
-                const f8 t = f8_add(f8_add(s0, s1), f8_add(s2, s3));
-                f8_store(pdb + c0, f8_add(f8_load(pdb + c0), t));
-            }
-        }
+        if (A->want_b) colsum_add(dyb, npx, C, pdb); /* the bias gradient */
         if (!A->want_w) continue;
         int rlo;
         const float *base = plan_source(P, A->x, n, i0, i1, buf, cached, &rlo);
@@ -1913,9 +1917,10 @@ static dnas_status pw_bwd_chunked(dnas_backend *be, int gk, int T, const dnas_co
                                   const float *dy, const float *w, long P) {
     const long px = pw_chunk_px(p->cin, p->cout), nch = (P + px - 1) / px;
     const int co = p->cout;
-    /* a chunk's partial: dW (cout x cin), then its bias gradient (cout) when wanted */
-    const size_t wn = (size_t)co * p->cin, bn = db ? (size_t)co : 0;
-    const size_t partb = align64((wn + bn) * sizeof(float));
+    /* a chunk's partial: dW (cout x cin), then from a 64-byte boundary its bias gradient
+     * (round8(cout), colsum_add's layout) when wanted */
+    const size_t wn = (size_t)co * p->cin, wnb = align64(wn * sizeof(float)) / sizeof(float);
+    const size_t partb = align64((wnb + (db ? (size_t)round8(co) : 0)) * sizeof(float));
     void *ws;
     DNAS_TRY(dnas_cpu_workspace(be, partb * (size_t)nch, &ws));
     char *wsb = ws;
@@ -1931,19 +1936,21 @@ static dnas_status pw_bwd_chunked(dnas_backend *be, int gk, int T, const dnas_co
             float *part = (float *)(wsb + partb * (size_t)ch);
             gemm_rm(gk, 1, 'T', 'N', co, p->cin, np, dyc, co, x + (size_t)p0 * p->cin, p->cin,
                     0.0f, part, p->cin);
-            if (db) { /* column sums of the chunk's dy, pixels in order */
-                float *pb = part + wn;
-                for (int c = 0; c < co; c++) pb[c] = 0.0f;
-                for (long q = 0; q < np; q++)
-                    for (int c = 0; c < co; c++) pb[c] += dyc[(size_t)q * co + c];
+            if (db) {
+                memset(part + wnb, 0, sizeof(float) * (size_t)round8(co));
+                colsum_add(dyc, np, co, part + wnb);
             }
         }
+        /* dW entries, then the bias entries, each summed over the chunks in chunk order */
+        const long nw = (long)wn, nall = nw + (db ? co : 0);
         OMP(omp for schedule(static))
-        for (long i = 0; i < (long)(wn + bn); i++) {
-            float s = ((const float *)wsb)[i];
-            for (long ch = 1; ch < nch; ch++) s += ((const float *)(wsb + partb * (size_t)ch))[i];
-            if (i < (long)wn) dw[i] += s;
-            else db[i - (long)wn] += s;
+        for (long i = 0; i < nall; i++) {
+            const size_t at = i < nw ? (size_t)i : wnb + (size_t)(i - nw);
+            float s = ((const float *)wsb)[at];
+            for (long ch = 1; ch < nch; ch++)
+                s += ((const float *)(wsb + partb * (size_t)ch))[at];
+            if (i < nw) dw[i] += s;
+            else db[i - nw] += s;
         }
     }
     return DNAS_OK;
