@@ -119,6 +119,14 @@ static inline const char *e2e_cifar_dir(void) {
     return path;
 }
 
+/* main()'s precondition: 1 when the decoded CIFAR-10 directory exists, else 0 after printing
+ * the FAIL line (these tests need the real data; its absence must not pass as nothing run). */
+static inline int e2e_require_cifar(void) {
+    if (e2e_file_exists(e2e_cifar_dir())) return 1;
+    printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
+    return 0;
+}
+
 /* 0 after printing the SKIP line of test `test` when the decoded CIFAR-10 is missing, else 1. */
 static inline int e2e_have_cifar(const char *test) {
     char p[600];

@@ -129,10 +129,7 @@ static void test_resume_bit_identical_s4(void) { resume_case("s4"); }
 static void test_resume_bit_identical_full(void) { resume_case("all"); }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_every_strategy_searches_darts);
     RUN(test_variants_search);
     RUN(test_resume_bit_identical_s4);

@@ -60,10 +60,7 @@ static void test_fairdarts_darts(void) { resume_case("fairdarts", "darts", "5");
 static void test_drnas_darts(void) { resume_case("drnas", "darts", "5"); }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_fairdarts_nb201);
     RUN(test_drnas_nb201);
     RUN(test_fairdarts_darts);

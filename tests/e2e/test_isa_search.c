@@ -48,10 +48,7 @@ static void test_nb201_resume_across_isas(void) { across_isas("nb201", "16"); }
 static void test_darts_resume_across_isas(void) { across_isas("darts", "8"); }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_nb201_resume_across_isas);
     RUN(test_darts_resume_across_isas);
     TEST_EXIT();

@@ -77,10 +77,7 @@ static void test_nb201_search_and_resume(void) { resume_case("nb201", "1", 6 * 5
 static void test_darts_search_and_resume(void) { resume_case("darts", "5", 2 * 14 * 9 + 28); }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_nb201_search_and_resume);
     RUN(test_darts_search_and_resume);
     TEST_EXIT();

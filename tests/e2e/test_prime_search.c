@@ -172,10 +172,7 @@ static void test_clean_admm_nb201(void) {
 }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_clip_prox_nb201);
     RUN(test_clip_admm_darts);
     RUN(test_dyno_split_resume);

@@ -97,10 +97,7 @@ static void test_snas_darts(void) { search_and_resume("darts", "snas"); }
 static void test_gdas_darts(void) { search_and_resume("darts", "gdas"); }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_snas_nb201);
     RUN(test_gdas_nb201);
     RUN(test_snas_darts);

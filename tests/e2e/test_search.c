@@ -211,10 +211,7 @@ static void test_sigterm_checkpoints(void) {
 
 int main(void) {
     snprintf(table, sizeof table, "%s/nb201/nb201.csv", t_shared_data());
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_reduced_darts1_learns);
     RUN(test_reduced_darts2_learns);
     RUN(test_sigkill_resume_bit_identical);

@@ -141,10 +141,7 @@ static void test_open_allocation_failures(void) {
 
 int main(void) {
     snprintf(base, sizeof base, "/tmp/dnas-e2e-%d-session", (int)getpid());
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     CHECK(strcmp(dnas_version(), DNAS_VERSION_STRING) == 0, "version %s", dnas_version());
     RUN(test_session_matches_search_run);
     RUN(test_open_allocation_failures);

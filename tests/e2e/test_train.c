@@ -460,10 +460,7 @@ static void test_darts_edge_all_tiny(void) {
 }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_nb201_tiny);
     RUN(test_nb201_resume_bit_identical);
     RUN(test_sigterm_checkpoints);

@@ -103,10 +103,7 @@ static void test_train_and_report_lines(void) {
 }
 
 int main(void) {
-    if (!e2e_file_exists(e2e_cifar_dir())) {
-        printf("FAIL e2e: %s missing (run make testdata)\n", e2e_cifar_dir());
-        return 1;
-    }
+    if (!e2e_require_cifar()) return 1;
     RUN(test_train_and_report_lines);
     TEST_EXIT();
 }
