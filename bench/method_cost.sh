@@ -10,7 +10,7 @@ T=${1:-2}
 run() { # name, flags...
     n=$1; shift
     # shellcheck disable=SC2086
-    ms=$(OMP_WAIT_POLICY=passive "$DNAS" bench step --space nb201 --channels 8 --cells 1 --batch 64 \
+    ms=$("$DNAS" bench step --space nb201 --channels 8 --cells 1 --batch 64 \
         --threads "$T" --steps 40 --warmup 5 --anchor none "$@" | sed -n 's/.*: \([0-9.]*\) ms\/step median.*/\1/p')
     echo "$n $ms"
 }
