@@ -127,6 +127,8 @@ MUTANTS=(
 "gaea-edge-lr-ignored~src/search/gaea.c~s|if (s->cfg\.edge_lr > 0) eta = (float)s->cfg\.edge_lr;|(void)0;|~$T_GCOMBO"
 "pw-chunk-partial-skipped~src/backend/cpu/cpu_conv.c~s|for (long ch = 1; ch < nch; ch++)$|for (long ch = 2; ch < nch; ch++)|~$T_CONV"
 "colsum-second-row-repeated~src/backend/cpu/cpu_conv.c~s|s1 = f8_add(s1, f8_loadu(d + C));|s1 = f8_add(s1, f8_loadu(d));|~$T_CONV"
+"dw-flat-bias-dropped~src/backend/cpu/cpu_conv.c~s|A->brep = A->bpk ? br : NULL;|A->brep = NULL;|~$T_ISA"
+"dw-flat-leftover-short~src/backend/cpu/cpu_conv.c~s|for (int j = full; j < DW; j++, nl++) {|for (int j = full; j < DW - 1; j++, nl++) {|~$T_ISA"
 "concat-relu-bwd-unmasked~src/backend/cpu/cpu_eltwise.c~s|(dnas_v8f)((dnas_v8i)v8f_load(s + i) \& (dnas_v8i)(v8f_load(q + i) > z))|v8f_load(s + i) + 0 * z|~$T_KERN $T_DNET"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"

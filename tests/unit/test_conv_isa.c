@@ -237,6 +237,14 @@ static void test_depthwise(void) {
         {"dw 40 3x3 @6", 3, 40, 6, 6, 40, 3, 1, 1, 1, 40},
         {"dw 44 3x3 s2 @10", 2, 44, 10, 10, 44, 3, 2, 1, 1, 44},
         {"dw 36 3x3 no pad @8", 2, 36, 8, 8, 36, 3, 1, 0, 1, 36},
+        /* stride 1 with C = 4 or 8 mod 16: rows in groups of 4 (2) pixels as full vectors
+         * (dw_flat), widths with and without a row's leftover pixels */
+        {"dw 36 3x3 flat @6x16", 2, 36, 6, 16, 36, 3, 1, 1, 1, 36},
+        {"dw 36 5x5 d2 flat @7x4", 2, 36, 7, 4, 36, 5, 1, 4, 2, 36},
+        {"dw 72 5x5 flat @5x10", 2, 72, 5, 10, 72, 5, 1, 2, 1, 72},
+        {"dw 20 3x3 flat @9x12", 2, 20, 9, 12, 20, 3, 1, 1, 1, 20},
+        {"dw 12 3x3 flat @4x3", 2, 12, 4, 3, 12, 3, 1, 1, 1, 12},
+        {"dw 24 3x3 flat no pad @6x5", 2, 24, 6, 5, 24, 3, 1, 0, 1, 24},
     };
     check_all(cs, (int)(sizeof cs / sizeof cs[0]));
 }

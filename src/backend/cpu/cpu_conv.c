@@ -1000,6 +1000,8 @@ typedef struct {
     const int *ttoff, *ttidx, *ttcnt; /* per phase combination: taps */
     int ttmax;                        /* KH*KW: stride of ttoff/ttidx */
     int isa512;                       /* AVX-512 kernels (Dpad a multiple of 16) */
+    int flat;                         /* depthwise: pixels per flat group (0: off), dw_flat */
+    const float *wrep, *brep;         /* depthwise flat: weights [tap][flat*C], bias [flat*C] */
 } gather_t;
 
 /* Tap tables per phase combination (ph_h * div_w + ph_w): element offsets relative to the
@@ -1087,6 +1089,53 @@ static void gather_dw512(const gather_t *A, const float *base, const int *seg, i
         dw_strips(tab, MDW5, &ka, cnt);
     }
 }
+
+/* Depthwise convolutions whose channel count is not a multiple of 16 (36, 72, 20 ...) waste
+ * lanes per pixel (36 = 16 + 16 + 4). Where consecutive destination pixels of a row read
+ * consecutive source pixels (stride 1 in W, one phase) and both tensors are dense (pixel stride
+ * C), `flat` pixels of a row are one vector of flat*C channels, a multiple of 16 (4 x 36 = 9
+ * full vectors instead of 12 partly empty ones), with the weights and bias repeated `flat`
+ * times. Each output still gets its taps' FMAs in order, then the same add: bit-identical to
+ * the per-pixel kernels. A row's last W mod flat pixels take the per-pixel kernels.
+ * Returns the group size for a convolution, 0 when it does not apply. */
+static int dw_flat(const gather_t *A, const plan_t *P) {
+    const int C = A->G;
+    if (!A->depthwise || !A->isa512 || dnas_conv_old() || C % 4 || !(C % 16)) return 0;
+    if (P->ah.div != 1 || P->aw.div != 1 || P->aw.mul != 1 || P->SC != C || P->DC != C)
+        return 0;
+    const int flat = C % 8 ? 4 : 2;
+    return P->DW >= flat ? flat : 0;
+}
+
+/* One band (all pixels in phase 0, rows in order, DW each) in flat groups, then the rows'
+ * leftover pixels. gso/gdo, lso/ldo: space for band_px offsets each. */
+static void gather_dw512_flat(const gather_t *A, const float *base, int np, const ptrdiff_t *soff,
+                              const ptrdiff_t *doff, ptrdiff_t *gso, ptrdiff_t *gdo,
+                              ptrdiff_t *lso, ptrdiff_t *ldo) {
+    const int DW = A->P->DW, F = A->flat, C = A->G, FC = F * C, full = DW - DW % F;
+    int ng = 0, nl = 0;
+    for (int r0 = 0; r0 < np; r0 += DW) {
+        for (int j = 0; j < full; j += F, ng++) {
+            gso[ng] = soff[r0 + j];
+            gdo[ng] = doff[r0 + j];
+        }
+        for (int j = full; j < DW; j++, nl++) {
+            lso[nl] = soff[r0 + j];
+            ldo[nl] = doff[r0 + j];
+        }
+    }
+    if (ng) {
+        kdw_args ka = {base, A->dst, gso, gdo, A->ttoff, A->ttidx, A->ttcnt[0], A->wrep, FC,
+                       A->brep, A->add, 0, FC / 16};
+        dw_strips(kdw5_tab[0], MDW5, &ka, ng);
+    }
+    if (nl) {
+        const int tail = C & 15;
+        kdw_args ka = {base, A->dst, lso, ldo, A->ttoff, A->ttidx, A->ttcnt[0], A->wpk, A->Dpad,
+                       A->bpk, A->add, tail, C / 16};
+        dw_strips(kdw5_tab[tail == 4 ? 1 : tail == 8 ? 2 : 3], MDW5, &ka, nl);
+    }
+}
 #endif
 
 /* Runs inside a parallel region: bands are handed out dynamically (whole images at a time
@@ -1094,7 +1143,7 @@ static void gather_dw512(const gather_t *A, const float *base, const int *seg, i
  * thread in a fixed order, so the schedule does not change the result. Dynamic scheduling
  * keeps both cores busy when the machine is shared. */
 static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
-                          ptrdiff_t *doff) {
+                          ptrdiff_t *doff, ptrdiff_t *flat_off) {
     const plan_t *P = A->P;
     const axis_t *ah = &P->ah, *aw = &P->aw;
     const int nph_w = aw->div, nph = ah->div * nph_w, DH = P->DH, DW = P->DW, SC = P->SC;
@@ -1104,6 +1153,7 @@ static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
     const long ntask = (long)P->N * P->nbands;
     const int chunk = P->N >= 2 * T ? P->nbands : 1;
     (void)chunk;
+    (void)flat_off; /* AVX-512 builds only */
     OMP(omp for schedule(dynamic, chunk))
     for (long task = 0; task < ntask; task++) {
         const int n = (int)(task / P->nbands), band = (int)(task % P->nbands);
@@ -1147,7 +1197,12 @@ static void gather_worker(const gather_t *A, int T, float *buf, ptrdiff_t *soff,
 
 #if DNAS_HAVE_AVX512
         if (A->depthwise && A->isa512) {
-            gather_dw512(A, base, seg, nph, soff, doff);
+            const size_t bp = (size_t)P->band_px;
+            if (A->flat)
+                gather_dw512_flat(A, base, np, soff, doff, flat_off, flat_off + bp,
+                                  flat_off + 2 * bp, flat_off + 3 * bp);
+            else
+                gather_dw512(A, base, seg, nph, soff, doff);
             continue;
         }
 #endif
@@ -1234,9 +1289,16 @@ static dnas_status gather_run(dnas_backend *be, gather_t *A, plan_t *P,
     size_t o_to = carve(&c, (size_t)nph * tt * sizeof(int));
     size_t o_ti = carve(&c, (size_t)nph * tt * sizeof(int));
     size_t o_tc = carve(&c, (size_t)nph * sizeof(int));
+    A->P = P;
+#if DNAS_HAVE_AVX512
+    A->flat = dw_flat(A, P);
+#endif
+    const size_t fc = (size_t)A->flat * A->G; /* flat group width, floats */
+    size_t o_wr = carve(&c, (size_t)tt * fc * sizeof(float));
+    size_t o_br = carve(&c, fc * sizeof(float));
     const size_t bufb = align64(plan_buf_floats(P) * sizeof(float));
     const size_t pxb = align64((size_t)P->band_px * sizeof(ptrdiff_t));
-    const size_t perw = bufb + 2 * pxb;
+    const size_t perw = bufb + (A->flat ? 6 : 2) * pxb;
     size_t o_wk = carve(&c, perw * T);
     void *ws;
     DNAS_TRY(dnas_cpu_workspace(be, c.off, &ws));
@@ -1256,18 +1318,28 @@ static dnas_status gather_run(dnas_backend *be, gather_t *A, plan_t *P,
                     bp[(size_t)g * A->Dpad + k] = b[(size_t)g * A->Dg + k];
         A->bpk = bp;
     }
+    if (A->flat) { /* weights and bias repeated once per pixel of a flat group */
+        float *wr = (float *)(wsb + o_wr), *br = (float *)(wsb + o_br);
+        for (int t = 0; t < tt; t++)
+            for (int f = 0; f < A->flat; f++)
+                memcpy(wr + (size_t)t * fc + (size_t)f * A->G, wpk + (size_t)t * A->Dpad,
+                       sizeof(float) * (size_t)A->G);
+        for (int f = 0; f < A->flat; f++)
+            if (A->bpk) memcpy(br + (size_t)f * A->G, A->bpk, sizeof(float) * (size_t)A->G);
+        A->wrep = wr;
+        A->brep = A->bpk ? br : NULL;
+    }
     int *ttoff = (int *)(wsb + o_to), *ttidx = (int *)(wsb + o_ti), *ttcnt = (int *)(wsb + o_tc);
     build_taps(P, ttoff, ttidx, ttcnt);
     A->ttoff = ttoff;
     A->ttidx = ttidx;
     A->ttcnt = ttcnt;
     A->ttmax = tt;
-    A->P = P;
     OMP(omp parallel num_threads(T))
     {
         char *mine = wsb + o_wk + perw * thread_id();
         gather_worker(A, T, (float *)mine, (ptrdiff_t *)(mine + bufb),
-                      (ptrdiff_t *)(mine + bufb + pxb));
+                      (ptrdiff_t *)(mine + bufb + pxb), (ptrdiff_t *)(mine + bufb + 2 * pxb));
     }
     return DNAS_OK;
 }
