@@ -6,7 +6,8 @@
 #   sh bench/quality.sh darts1 darts1-pt darts1-fix-pt idarts gaea-erm --seeds 3 [--first-seed 1]
 #   sh bench/quality.sh --table-only
 # Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm, snas,
-# gdas, pcdarts, pcdarts-k2, pcdarts-drnas201, drnas, fairdarts, darts-es, rdarts-l2, prime-clip, prime-clip-f1, drnas-25k (flags_of below);
+# gdas, pcdarts, pcdarts-k2, pcdarts-drnas201, drnas, fairdarts, darts-es, rdarts-l2, prime-clip, prime-clip-f1, drnas-25k,
+# gdas-25k (flags_of below);
 # idarts-nb = iDARTS as its NB201 notebook runs (supernet never trained, one hypergradient per
 # batch), darts1-frozen = DARTS-V1's alpha on the untrained supernet.
 set -eu
@@ -67,6 +68,10 @@ flags_of() {
     # epochs (each image seen 100 times, as in the paper, instead of quick's 280 over 5,000);
     # tests whether quick's late collapse to skip comes from the supernet overfitting.
     drnas-25k) echo "--algo drnas --train-images 25000 --epochs 100" ;;
+    # Diagnostic, not a tuning: GDAS on all 25,000 images for AutoDL's 250 epochs (tau 10 ->
+    # 0.1 over them): tells the 5,000-image reduction apart from the 3-cell one (session 6
+    # found AutoDL's own GDAS departs the same way on quick).
+    gdas-25k) echo "--algo gdas --train-images 25000 --epochs 250" ;;
     *) echo "quality.sh: unknown method '$1'" >&2; return 2 ;;
     esac
 }
