@@ -101,12 +101,16 @@ static double measure(const bench *b, int cold, double secs) {
 
 /* ---- `bench_kernels conv [threads=2] [rounds=9] [filter]`: the DARTS evaluation network's
  * convolutions at batch 96, each direction timed per implementation (dnas_cpu_conv_impl) in
- * alternating rounds (A, B, C, A, B, C, ...) so machine load hits all alike; medians. */
+ * alternating rounds (A, B, C, A, B, C, ...) so machine load hits all alike; medians.
+ * DNAS_BENCH_COLD=1: caches evicted before every call (as in a step); DNAS_BENCH_BIAS=1: the
+ * forward adds a bias. */
 typedef struct {
     const char *name;
     int cin, cout, h, k, stride, pad, dil, groups;
 } cshape;
 static const cshape CS[] = {
+    {"pw 8->8 @32", 8, 8, 32, 1, 1, 0, 1, 1},    /* --preset quick's NB201 (C = 8) */
+    {"pw 16->16 @32", 16, 16, 32, 1, 1, 0, 1, 1}, /* the paper's NB201 (C = 16) */
     {"pw 36->36 @32", 36, 36, 32, 1, 1, 0, 1, 1},
     {"pw 72->72 @16", 72, 72, 16, 1, 1, 0, 1, 1},
     {"pw 144->144 @8", 144, 144, 8, 1, 1, 0, 1, 1},
@@ -120,8 +124,17 @@ static const cshape CS[] = {
     {"dw 144 5x5 @8", 144, 144, 8, 5, 1, 2, 1, 144},
     {"dw 36 5x5 s2 @32", 36, 36, 32, 5, 2, 2, 1, 36},
 };
+/* Writes a buffer larger than the L3 so that the next call starts with cold caches, as the
+ * convolutions of a real step mostly do (DNAS_BENCH_COLD=1). */
+static void evict_caches(float *buf, size_t n) {
+    for (size_t i = 0; i < n; i += 16) buf[i] += 1.0f;
+}
+
 static int conv_main(int threads, int rounds, const char *filter) {
     enum { NB = 96, MAXR = 64 };
+    const size_t cold_n = (size_t)96 << 20 >> 2; /* 96 MiB of floats */
+    float *cold = getenv("DNAS_BENCH_COLD") && atoi(getenv("DNAS_BENCH_COLD"))
+                      ? calloc(cold_n, sizeof(float)) : NULL;
     if (rounds > MAXR) rounds = MAXR;
     int impls[4], ni = 0;
     const char *iname[] = {"auto", "ours", "dnnl", "blas", "old"};
@@ -154,13 +167,16 @@ static int conv_main(int threads, int rounds, const char *filter) {
         for (size_t j = 0; j < nx; j++) x[j] = (float)rand() / (float)RAND_MAX - 0.5f;
         for (size_t j = 0; j < ny; j++) y[j] = (float)rand() / (float)RAND_MAX - 0.5f;
         for (size_t j = 0; j < nw; j++) w[j] = (float)rand() / (float)RAND_MAX - 0.5f;
+        /* DNAS_BENCH_BIAS=1: the forward with a bias (NB201's search convs have one) */
+        const float *bias = getenv("DNAS_BENCH_BIAS") && atoi(getenv("DNAS_BENCH_BIAS")) ? w : NULL;
         for (int dir = 0; dir < 3; dir++) {
             static double ts[5][MAXR];
             for (int r = -1; r < rounds; r++)
                 for (int i = 0; i < ni; i++) {
                     dnas_cpu_conv_impl = impls[i];
+                    if (cold) evict_caches(cold, cold_n);
                     double t0 = dnas_now_s();
-                    if (dir == 0) check(be->conv2d_fwd(be, &p, y, ys, x, xs, w, NULL), "fwd");
+                    if (dir == 0) check(be->conv2d_fwd(be, &p, y, ys, x, xs, w, bias), "fwd");
                     else if (dir == 1)
                         check(be->conv2d_bwd_data(be, &p, dx, 0, xs, y, ys, w), "bwd_d");
                     else check(be->conv2d_bwd_weight(be, &p, dwt, NULL, x, xs, y, ys), "bwd_w");
@@ -181,6 +197,7 @@ static int conv_main(int threads, int rounds, const char *filter) {
         free(x), free(y), free(dx), free(w), free(dwt);
     }
     dnas_cpu_conv_impl = DNAS_CONV_AUTO;
+    free(cold);
     (void)threads;
     return 0;
 }
