@@ -1112,7 +1112,7 @@ static int dw_flat(const gather_t *A, const plan_t *P) {
 static void gather_dw512_flat(const gather_t *A, const float *base, int np, const ptrdiff_t *soff,
                               const ptrdiff_t *doff, ptrdiff_t *gso, ptrdiff_t *gdo,
                               ptrdiff_t *lso, ptrdiff_t *ldo) {
-    const int DW = A->P->DW, F = A->flat, C = A->G, FC = F * C, full = DW - DW % F;
+    const int DW = A->P->DW, F = A->flat, FC = F * A->G, full = DW - DW % F;
     int ng = 0, nl = 0;
     for (int r0 = 0; r0 < np; r0 += DW) {
         for (int j = 0; j < full; j += F, ng++) {
@@ -1129,11 +1129,9 @@ static void gather_dw512_flat(const gather_t *A, const float *base, int np, cons
                        A->brep, A->add, 0, FC / 16};
         dw_strips(kdw5_tab[0], MDW5, &ka, ng);
     }
-    if (nl) {
-        const int tail = C & 15;
-        kdw_args ka = {base, A->dst, lso, ldo, A->ttoff, A->ttidx, A->ttcnt[0], A->wpk, A->Dpad,
-                       A->bpk, A->add, tail, C / 16};
-        dw_strips(kdw5_tab[tail == 4 ? 1 : tail == 8 ? 2 : 3], MDW5, &ka, nl);
+    if (nl) { /* the leftovers as one phase of the per-pixel path */
+        const int seg[2] = {0, nl};
+        gather_dw512(A, base, seg, 1, lso, ldo);
     }
 }
 #endif
@@ -1324,8 +1322,9 @@ static dnas_status gather_run(dnas_backend *be, gather_t *A, plan_t *P,
             for (int f = 0; f < A->flat; f++)
                 memcpy(wr + (size_t)t * fc + (size_t)f * A->G, wpk + (size_t)t * A->Dpad,
                        sizeof(float) * (size_t)A->G);
-        for (int f = 0; f < A->flat; f++)
-            if (A->bpk) memcpy(br + (size_t)f * A->G, A->bpk, sizeof(float) * (size_t)A->G);
+        if (A->bpk)
+            for (int f = 0; f < A->flat; f++)
+                memcpy(br + (size_t)f * A->G, A->bpk, sizeof(float) * (size_t)A->G);
         A->wrep = wr;
         A->brep = A->bpk ? br : NULL;
     }
