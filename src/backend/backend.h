@@ -43,6 +43,9 @@ typedef enum {
     DNAS_K_GAP, DNAS_K_LINEAR, DNAS_K_XENT, DNAS_K_CHANCOPY,
     DNAS_K_BN_RELU, /* BN with its ReLU fused: dnas_bn_p.relu and bn_bwd's relu_y */
     DNAS_K_CONCAT_RELU, /* concat with its ReLU fused: concat_relu_fwd / concat_relu_bwd */
+    /* BN whose normalisation the weighted sum reading it applies (the BN output is never
+     * stored): bn_fwd_train with y NULL, wsum_affine_fwd, bn_bwd_sums */
+    DNAS_K_LAZY_BN,
     DNAS_K_COUNT
 } dnas_kernel_kind;
 #define DNAS_KBIT(k) (1u << (k))
@@ -79,7 +82,8 @@ struct dnas_backend {
 
     /* Batch norm over (N,H,W) per channel. Training mode: batch statistics; saves mean and
      * invstd = 1/sqrt(var_biased + eps) (C each) for backward; if running_mean != NULL, updates
-     * running stats with the unbiased variance (PyTorch). gamma/beta NULL = affine off. */
+     * running stats with the unbiased variance (PyTorch). gamma/beta NULL = affine off.
+     * y NULL (backends with DNAS_K_LAZY_BN): the statistics only. */
     dnas_status (*bn_fwd_train)(dnas_backend *be, const dnas_bn_p *p, float *y, float *save_mean,
                                 float *save_invstd, float *running_mean, float *running_var,
                                 const float *x, dnas_shape xs, const float *gamma,
@@ -96,6 +100,14 @@ struct dnas_backend {
                           const float *dy, float dy_scale, const float *relu_y, const float *x,
                           dnas_shape xs,
                           const float *save_mean, const float *save_invstd, const float *gamma);
+    /* bn_bwd that also writes, in double, sums[c] = sum of dy and sums[C + c] = sum of
+     * dy * (x - save_mean) over channel c's N*H*W values, of dy itself (before dy_scale); the
+     * sums are taken even when dx, dgamma and dbeta are all NULL (DNAS_K_LAZY_BN: the
+     * mixing-weight gradient <dy, BN(x)> of a BN output that was never stored). */
+    dnas_status (*bn_bwd_sums)(dnas_backend *be, float *dx, int acc, float *dgamma, float *dbeta,
+                               const float *dy, float dy_scale, const float *relu_y,
+                               const float *x, dnas_shape xs, const float *save_mean,
+                               const float *save_invstd, const float *gamma, double *sums);
 
     dnas_status (*relu_fwd)(dnas_backend *be, float *y, const float *x, size_t n);
     /* dx (=/+=) dy * (y > 0) */
@@ -120,6 +132,14 @@ struct dnas_backend {
     dnas_status (*wsum_bwd)(dnas_backend *be, float *const *dx, const int *acc, float *dm,
                             size_t n, int k, const float *dy, const float *const *x,
                             const float *m);
+    /* The weighted sum of NHWC values of C channels (n floats, a multiple of C) whose inputs
+     * may be BN outputs left unstored (DNAS_K_LAZY_BN): input i contributes
+     * m[i] * ((x[i] - mean[i][c]) * a[i][c] + b[i][c]) where mean[i] != NULL (x[i] the BN's
+     * input, a and b its per-channel scale and shift), m[i] * x[i] where mean[i] == NULL. */
+    dnas_status (*wsum_affine_fwd)(dnas_backend *be, float *y, size_t n, int C, int k,
+                                   const float *const *x, const float *m,
+                                   const float *const *mean, const float *const *a,
+                                   const float *const *b);
 
     /* Global average pool: y(N,C) = mean over H,W. */
     dnas_status (*gap_fwd)(dnas_backend *be, float *y, const float *x, dnas_shape xs);

@@ -29,6 +29,7 @@ void dnas_graph_free(dnas_graph *g) {
     dnas_free(g->labels);
     dnas_free(g->arena);
     dnas_free(g->dm_tmp);
+    dnas_free(g->lazy_sums);
     dnas_free(g->kink_mask);
     memset(g, 0, sizeof *g);
 }

@@ -24,7 +24,11 @@ enum { DNAS_OPF_SAVE_IN = 1, DNAS_OPF_SAVE_OUT = 2,
         * sum is the output's only reader, the planner lets the output gradient be the sum's own
         * output gradient times the input's weight, so the sum never writes m_i * dy. */
        DNAS_OPF_DY_SCALE = 8,
-       DNAS_OPF_MIX_SUM = 16 /* weighted sum: input i's gradient is mix[i] * dy (or dy) */ };
+       DNAS_OPF_MIX_SUM = 16, /* weighted sum: input i's gradient is mix[i] * dy (or dy) */
+       /* Its output is a per-channel affine map of its input (BN without ReLU): where the
+        * output also has a gradient alias, the planner may leave it unstored and let the
+        * weighted sum apply the map (dnas_value.lazy, DNAS_K_LAZY_BN). */
+       DNAS_OPF_LAZY_AFFINE = 32 };
 
 /* Kink freezing, for second-order products by finite differences (graph/hvp.h): a recording
  * forward stores every kinked op's on/off pattern; while frozen, forward and backward use
@@ -73,6 +77,10 @@ typedef struct {
     uint8_t needs_grad;  /* set per backward call from `wants` */
     uint8_t grad_written;
     uint8_t scalar;      /* a loss (1,1,1,1): not batch-sized, set_batch leaves it alone */
+    /* A BN output never stored (data NULL): its only reader, a weighted sum, normalises the
+     * BN's input itself, and its mixing-weight gradient comes from BN's backward sums
+     * (ops/batchnorm.c). Set by the planner (DNAS_OPF_LAZY_AFFINE, DNAS_K_LAZY_BN). */
+    uint8_t lazy;
 } dnas_value;
 
 typedef struct {
@@ -143,6 +151,8 @@ struct dnas_graph {
     size_t peak_bytes;
     int planned;
     int no_grad_alias;          /* set before planning: 1 = no gradient aliases (tests compare) */
+    int no_lazy_bn;             /* set before planning: 1 = every BN output stored (tests compare) */
+    double *lazy_sums;          /* 2 * (widest lazy BN's C) doubles: its backward sums */
     float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
     /* Stochastic ops (drop path, S4's noise) draw from Philox at (rng_key, a counter derived
      * from rng_step and the node), a pure function of them: the loop that runs the graph sets

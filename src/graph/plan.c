@@ -86,6 +86,28 @@ static dnas_status plan_grad_aliases(dnas_graph *g) {
     return DNAS_OK;
 }
 
+/* Lazy BN (dnas_value.lazy): a BN output with a gradient alias (so a weighted sum is its only
+ * reader) is not stored when the backend can normalise inside the sum. That saves BN's pass
+ * writing it, the sum's backward reading it for the mixing-weight gradient (BN's backward
+ * sums give that), and its memory, which was kept for the whole step. Returns the widest
+ * such BN's channel count (0: none). */
+static int plan_lazy_bn(dnas_graph *g) {
+    int widest = 0;
+    if (g->no_lazy_bn || !(g->be->supports && g->be->supports(g->be, DNAS_K_LAZY_BN)) ||
+        !g->be->wsum_affine_fwd || !g->be->bn_bwd_sums || !g->be->bn_fwd_train)
+        return 0;
+    for (int v = 0; v < g->n_vals; v++) {
+        dnas_value *x = &g->vals[v];
+        if (x->grad_alias < 0 || x->producer < 0) continue;
+        dnas_node *p = &g->nodes[x->producer];
+        if (!(p->op->flags & DNAS_OPF_LAZY_AFFINE)) continue;
+        x->lazy = 1;
+        p->scratch_n = 5 * (size_t)x->shape.c; /* + the sum's mean, scale, shift */
+        if (x->shape.c > widest) widest = x->shape.c;
+    }
+    return widest;
+}
+
 dnas_status dnas_graph_plan(dnas_graph *g) {
     if (g->build_status) return g->build_status;
     if (g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph planned twice");
@@ -122,6 +144,7 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
     if (g->logits >= 0) g->vals[g->logits].keep = 1;
 
     DNAS_TRY(plan_grad_aliases(g));
+    int lazy_c = plan_lazy_bn(g);
 
     int n_iv = 2 * g->n_vals + n;
     interval *iv = dnas_alloc((size_t)n_iv * sizeof *iv, "memory plan");
@@ -145,7 +168,7 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
         size_t sz = round16(dnas_shape_numel(x->shape));
         int start = x->producer < 0 ? 0 : x->producer;
         int end = x->keep ? T : (x->last_use < 0 ? start : x->last_use);
-        iv[k++] = (interval){start, end, sz, &x->data_off};
+        if (!x->lazy) iv[k++] = (interval){start, end, sz, &x->data_off};
         if (x->grad_alias >= 0) continue; /* shares its reader's output gradient */
         int gstart = x->last_use < 0 ? T - 1 - (x->producer < 0 ? 0 : x->producer) : T - 1 - x->last_use;
         int gend = x->producer < 0 ? T : T - 1 - x->producer;
@@ -171,7 +194,9 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
     g->gmix = dnas_calloc((size_t)(g->n_mix ? g->n_mix : 1) * sizeof(float), "mixing-weight gradients");
     g->labels = dnas_calloc((size_t)(g->batch > 0 ? g->batch : 1) * sizeof(int), "labels");
     g->dm_tmp = dnas_calloc(DNAS_MAX_IN * sizeof(float), "mixing scratch");
-    if (!g->arena || !g->w || !g->gw || !g->bufs || !g->mix || !g->gmix || !g->labels || !g->dm_tmp)
+    if (lazy_c) g->lazy_sums = dnas_calloc(2 * (size_t)lazy_c * sizeof(double), "lazy BN sums");
+    if (!g->arena || !g->w || !g->gw || !g->bufs || !g->mix || !g->gmix || !g->labels ||
+        !g->dm_tmp || (lazy_c && !g->lazy_sums))
         return DNAS_ERR_OOM;
     /* Activations are fully overwritten before being read; zeroing once keeps valgrind and
      * debugging honest and costs nothing per step. */
@@ -179,7 +204,7 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
     for (int v = 0; v < g->n_vals; v++) {
         dnas_value *x = &g->vals[v];
         if (x->grad_alias >= 0) x->grad_off = g->vals[x->grad_alias].grad_off;
-        x->data = g->arena + x->data_off;
+        x->data = x->lazy ? NULL : g->arena + x->data_off;
         x->grad = g->arena + x->grad_off;
     }
     for (int i = 0; i < n; i++)

@@ -1,4 +1,5 @@
 #include "ops.h"
+#include <math.h>
 #include <stdio.h>
 
 /* Batch statistics whenever training, or whenever no running statistics are kept
@@ -16,18 +17,47 @@ static dnas_status kinks_ok(const dnas_graph *g, const dnas_node *n) {
     return DNAS_OK;
 }
 
+/* Lazy output (graph.h dnas_value.lazy): scratch holds save_mean, save_invstd, then the map
+ * the weighted sum applies, y = (x - mean) * a + b per channel. Training: the batch
+ * statistics only; evaluation: the running ones. */
+static dnas_status fwd_lazy(dnas_graph *g, dnas_node *n, const float *gamma, const float *beta,
+                            float *rm, float *rv) {
+    dnas_value *x = &g->vals[n->in[0]];
+    int c = x->shape.c;
+    float *sm = n->scratch, *si = sm + c, *lm = si + c, *la = lm + c, *lb = la + c;
+    int batch = uses_batch_stats(g, n);
+    if (batch)
+        DNAS_TRY(g->be->bn_fwd_train(g->be, &n->a.bn.p, NULL, sm, si, g->training ? rm : NULL,
+                                     g->training ? rv : NULL, x->data, x->shape, gamma, beta));
+    for (int k = 0; k < c; k++) {
+        double gk = gamma ? gamma[k] : 1.0;
+        lm[k] = batch ? sm[k] : rm[k];
+        la[k] = (float)(batch ? gk * si[k] : gk / sqrt((double)rv[k] + n->a.bn.p.eps));
+        lb[k] = beta ? beta[k] : 0.0f;
+    }
+    return DNAS_OK;
+}
+
 static dnas_status fwd(dnas_graph *g, dnas_node *n) {
     dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
     DNAS_TRY(kinks_ok(g, n));
     int c = x->shape.c;
     const float *gamma = dnas_param_data(g, n->par[0]), *beta = dnas_param_data(g, n->par[1]);
     float *rm = dnas_buffer_data(g, n->buf[0]), *rv = dnas_buffer_data(g, n->buf[1]);
+    if (y->lazy) return fwd_lazy(g, n, gamma, beta, rm, rv);
     if (uses_batch_stats(g, n))
         return g->be->bn_fwd_train(g->be, &n->a.bn.p, y->data, n->scratch, n->scratch + c,
                                    g->training ? rm : NULL, g->training ? rv : NULL, x->data,
                                    x->shape, gamma, beta);
     return g->be->bn_fwd_eval(g->be, &n->a.bn.p, y->data, x->data, x->shape, rm, rv, gamma, beta);
 }
+
+/* A backward that wants the mixing weight of the lazy output v: BN's sums give it. */
+static int lazy_dot_wanted(const dnas_graph *g, int v, unsigned wants) {
+    const dnas_value *y = &g->vals[v];
+    return y->lazy && (wants & DNAS_WANT_ARCH) && y->grad_mix >= 0;
+}
+static double lazy_dot(const dnas_node *n, const double *sums);
 
 static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
@@ -37,6 +67,17 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     DNAS_TRY(kinks_ok(g, n));
     int c = x->shape.c;
     int w = (wants & DNAS_WANT_WEIGHTS) != 0;
+    if (lazy_dot_wanted(g, n->out, wants)) {
+        /* The mixing-weight gradient of the unstored output, from the same pass's sums. */
+        DNAS_TRY(g->be->bn_bwd_sums(g->be, dnas_in_grad(g, n, 0), n->acc[0],
+                                    w ? dnas_param_grad(g, n->par[0]) : NULL,
+                                    w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad,
+                                    dnas_grad_scale(g, n->out), NULL, x->data, x->shape,
+                                    n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]),
+                                    g->lazy_sums));
+        g->gmix[y->grad_mix] += (float)lazy_dot(n, g->lazy_sums);
+        return DNAS_OK;
+    }
     return g->be->bn_bwd(g->be, dnas_in_grad(g, n, 0), n->acc[0],
                          w ? dnas_param_grad(g, n->par[0]) : NULL,
                          w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad,
@@ -45,17 +86,52 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
                          n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]));
 }
 
+/* <dy, y> for the lazy output y = (x - mean) * a + b from the sums of dy and of
+ * dy * (x - mean) per channel: sum_c a[c] * Q[c] + b[c] * S[c]. */
+static double lazy_dot(const dnas_node *n, const double *sums) {
+    int c = (int)(n->scratch_n / 5);
+    const float *la = n->scratch + 3 * c, *lb = la + c;
+    double d = 0.0;
+    for (int k = 0; k < c; k++) d += (double)la[k] * sums[c + k] + (double)lb[k] * sums[k];
+    return d;
+}
+
+void dnas_bn_lazy_map(const dnas_graph *g, int v, const float **x, const float **mean,
+                      const float **a, const float **b) {
+    const dnas_node *n = &g->nodes[g->vals[v].producer];
+    int c = g->vals[v].shape.c;
+    *x = g->vals[n->in[0]].data;
+    *mean = n->scratch + 2 * c;
+    *a = *mean + c;
+    *b = *a + c;
+}
+
+dnas_status dnas_bn_lazy_dot(dnas_graph *g, int v, const float *dy, double *dot) {
+    dnas_node *n = &g->nodes[g->vals[v].producer];
+    const dnas_value *x = &g->vals[n->in[0]];
+    int c = x->shape.c;
+    const float *lm = n->scratch + 2 * c;
+    DNAS_TRY(g->be->bn_bwd_sums(g->be, NULL, 0, NULL, NULL, dy, 1.0f, NULL, x->data, x->shape,
+                                lm, lm + c, NULL, g->lazy_sums));
+    *dot = lazy_dot(n, g->lazy_sums);
+    return DNAS_OK;
+}
+
 /* Per element (cpu_bn.c): batch statistics 4 (shift, sum, multiply-add of the square), the
- * affine 3; backward: its two sums 4 whenever anything is wanted, dx 5 (+1 added into). */
+ * affine 3 (a lazy output's is counted by the weighted sum that applies it); backward: its two
+ * sums 4 whenever anything is wanted (a lazy output's mixing weight included), dx 5 (+1 added
+ * into). */
 static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
     size_t e = dnas_shape_numel(g->vals[n->in[0]].shape);
-    if (!c->backward) return (uses_batch_stats(g, n) ? 7.0 : 3.0) * (double)e;
+    int lazy = g->vals[n->out].lazy; /* the affine map is the weighted sum's */
+    if (!c->backward) return (uses_batch_stats(g, n) ? 4.0 : 0.0) * (double)e + (lazy ? 0.0 : 3.0 * (double)e);
     int dx = dnas_flop_dx(n, c, 0), dgb = (c->wants & DNAS_WANT_WEIGHTS) && n->par[0] >= 0;
-    if (!dx && !dgb) return 0.0;
+    if (!dx && !dgb && !lazy_dot_wanted(g, n->out, c->wants)) return 0.0;
     return 4.0 * (double)e + (dx ? 5.0 * (double)e + dnas_flop_acc(n, c, 0, e) : 0.0);
 }
 
-static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN | DNAS_OPF_DY_SCALE, DNAS_KBIT(DNAS_K_BN), fwd, bwd, flops};
+static const dnas_op op_bn = {"batchnorm", DNAS_OPF_SAVE_IN | DNAS_OPF_DY_SCALE | DNAS_OPF_LAZY_AFFINE,
+                              DNAS_KBIT(DNAS_K_BN), fwd, bwd, flops};
 
 /* BN then ReLU in one node: the ReLU's max and mask ride on BN's passes (one element op each
  * way more, counted); its backward reads the output for the mask. */

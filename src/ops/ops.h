@@ -12,6 +12,13 @@ int dnas_op_conv2d(dnas_graph *g, const char *name, int x, int cout, int k, int 
 /* BN: affine adds "<name>.weight"/"<name>.bias"; track adds running_mean/running_var buffers.
  * Without running statistics it uses batch statistics in training and evaluation alike. */
 int dnas_op_batchnorm(dnas_graph *g, const char *name, int x, int affine, int track);
+/* A lazy BN output v (graph.h dnas_value.lazy): the BN's input data and the per-channel map
+ * y = (x - mean) * a + b of this forward, for the weighted sum that applies it. */
+void dnas_bn_lazy_map(const dnas_graph *g, int v, const float **x, const float **mean,
+                      const float **a, const float **b);
+/* <dy, y> for a lazy BN output v, for a backward in which the BN's own backward does not run
+ * (nothing upstream of it wants a gradient). */
+dnas_status dnas_bn_lazy_dot(dnas_graph *g, int v, const float *dy, double *dot);
 int dnas_op_relu(dnas_graph *g, const char *name, int x);
 /* BN followed by ReLU (the same values): one node where the backend fuses them
  * (DNAS_K_BN_RELU), else a BN node `name` and a ReLU node `relu_name`. Not for graphs that

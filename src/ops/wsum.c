@@ -3,13 +3,21 @@
  * of the sum, exactly as if their weight were zero, and never read. */
 #include "ops.h"
 
-/* Collect the active inputs: pointers and weights. Returns their count. */
-static int gather(dnas_graph *g, dnas_node *n, const float **x, float *m, int *idx) {
+/* Collect the active inputs: pointers and weights, and for a lazy BN output (graph.h) its
+ * input and the map to apply (mean NULL otherwise). Returns their count. */
+static int gather(dnas_graph *g, dnas_node *n, const float **x, float *m, int *idx,
+                  const float **mean, const float **a, const float **b, int *n_lazy) {
     int k = 0;
+    *n_lazy = 0;
     for (int i = 0; i < n->n_in; i++) {
         dnas_value *v = &g->vals[n->in[i]];
         if (v->producer >= 0 && !g->nodes[v->producer].active) continue;
         x[k] = v->data;
+        mean[k] = a[k] = b[k] = NULL;
+        if (v->lazy) {
+            dnas_bn_lazy_map(g, n->in[i], &x[k], &mean[k], &a[k], &b[k]);
+            (*n_lazy)++;
+        }
         m[k] = n->mix[i] >= 0 ? g->mix[n->mix[i]] : 1.0f;
         idx[k] = i;
         k++;
@@ -18,50 +26,78 @@ static int gather(dnas_graph *g, dnas_node *n, const float **x, float *m, int *i
 }
 
 static dnas_status fwd(dnas_graph *g, dnas_node *n) {
-    const float *x[DNAS_MAX_IN];
+    const float *x[DNAS_MAX_IN], *mean[DNAS_MAX_IN], *a[DNAS_MAX_IN], *b[DNAS_MAX_IN];
     float m[DNAS_MAX_IN];
-    int idx[DNAS_MAX_IN];
-    int k = gather(g, n, x, m, idx);
+    int idx[DNAS_MAX_IN], n_lazy;
+    int k = gather(g, n, x, m, idx, mean, a, b, &n_lazy);
     dnas_value *y = &g->vals[n->out];
+    if (n_lazy)
+        return g->be->wsum_affine_fwd(g->be, y->data, dnas_shape_numel(y->shape), y->shape.c, k,
+                                      x, m, mean, a, b);
     return g->be->wsum_fwd(g->be, y->data, dnas_shape_numel(y->shape), k, x, m);
 }
 
+/* Lazy inputs are left out of the backend's backward: their gradient is an alias, and their
+ * mixing-weight gradient comes from BN's backward sums, taken here only when BN's own
+ * backward does not run (nothing upstream of it wants a gradient). */
 static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
-    const float *x[DNAS_MAX_IN];
+    const float *x[DNAS_MAX_IN], *mean[DNAS_MAX_IN], *a[DNAS_MAX_IN], *b[DNAS_MAX_IN];
     float m[DNAS_MAX_IN], *dx[DNAS_MAX_IN];
-    int idx[DNAS_MAX_IN], acc[DNAS_MAX_IN];
-    int k = gather(g, n, x, m, idx);
-    int want_dm = 0;
+    int idx[DNAS_MAX_IN], acc[DNAS_MAX_IN], n_lazy;
+    int k = gather(g, n, x, m, idx, mean, a, b, &n_lazy);
+    dnas_value *y = &g->vals[n->out];
+    int want_dm = 0, kp = 0;
     for (int j = 0; j < k; j++) {
         int i = idx[j];
-        dx[j] = dnas_in_grad(g, n, i);
-        acc[j] = n->acc[i];
-        if ((wants & DNAS_WANT_ARCH) && n->mix[i] >= 0) want_dm = 1;
+        int wants_m = (wants & DNAS_WANT_ARCH) && n->mix[i] >= 0;
+        if (mean[j]) {
+            const dnas_value *v = &g->vals[n->in[i]];
+            if (wants_m && !(v->needs_grad && dnas_node_runs(g, &g->nodes[v->producer]))) {
+                double d;
+                DNAS_TRY(dnas_bn_lazy_dot(g, n->in[i], y->grad, &d));
+                g->gmix[n->mix[i]] += (float)d;
+            }
+            continue;
+        }
+        x[kp] = x[j];
+        m[kp] = m[j];
+        idx[kp] = i;
+        dx[kp] = dnas_in_grad(g, n, i);
+        acc[kp] = n->acc[i];
+        if (wants_m) want_dm = 1;
+        kp++;
     }
-    dnas_value *y = &g->vals[n->out];
     DNAS_TRY(g->be->wsum_bwd(g->be, dx, acc, want_dm ? g->dm_tmp : NULL,
-                             dnas_shape_numel(y->shape), k, y->grad, x, m));
+                             dnas_shape_numel(y->shape), kp, y->grad, x, m));
     if (want_dm)
-        for (int j = 0; j < k; j++)
+        for (int j = 0; j < kp; j++)
             if (n->mix[idx[j]] >= 0) g->gmix[n->mix[idx[j]]] += g->dm_tmp[j];
     return DNAS_OK;
 }
 
 /* Over the k inputs that run (as gather): forward a multiply then k-1 multiply-adds per
- * element; backward a dot product per input (2 per element) when a mixing-weight gradient is
- * wanted, and m*dy per input gradient (+1 when added into). */
+ * element, and for a lazy BN input 2 more (the subtraction of its mean and the add of its
+ * shift); backward a dot product per stored input (2 per element) when a mixing-weight
+ * gradient is wanted, BN's two sums (4) for a lazy input whose BN backward does not run, and
+ * m*dy per input gradient (+1 when added into). */
 static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
     double e = (double)dnas_shape_numel(g->vals[n->out].shape), f = 0.0;
-    int k = 0, want_dm = 0;
+    int k = 0, want_dm = 0, lazy = 0;
     for (int i = 0; i < n->n_in; i++) {
         const dnas_value *v = &g->vals[n->in[i]];
         if (v->producer >= 0 && !g->nodes[v->producer].active) continue;
         k++;
-        if ((c->wants & DNAS_WANT_ARCH) && n->mix[i] >= 0) want_dm = 1;
+        int wants_m = (c->wants & DNAS_WANT_ARCH) && n->mix[i] >= 0;
+        if (v->lazy) {
+            lazy++;
+            if (c->backward && wants_m && !c->need[n->in[i]]) f += 4.0 * e;
+            continue;
+        }
+        if (wants_m) want_dm++;
         if (dnas_flop_dx(n, c, i) && v->grad_alias < 0) f += e + dnas_flop_acc(n, c, i, (size_t)e);
     }
-    if (!c->backward) return k ? (2.0 * k - 1.0) * e : 0.0;
-    return f + (want_dm ? 2.0 * k * e : 0.0);
+    if (!c->backward) return k ? (2.0 * k - 1.0 + 2.0 * lazy) * e : 0.0;
+    return f + (want_dm ? 2.0 * (k - lazy) * e : 0.0);
 }
 
 static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN | DNAS_OPF_MIX_SUM, DNAS_KBIT(DNAS_K_WSUM), fwd, bwd, flops};

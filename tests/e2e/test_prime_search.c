@@ -106,7 +106,13 @@ static void resume_case(const char *space, const char *cells, const char *reg, c
     CHECK(iters == want_iters && fabs(clock - 2.0) < 1e-9, "%s %s f %s: %d iterations an epoch (want "
           "%d), clock %.6f after 2 epochs (want 2)", space, reg, f, iters, want_iters, clock);
     CHECK(pra > 0, "%s %s: clip mode pruned %d ops in 2 epochs", space, reg, pra);
-    CHECK(sa > 4, "%s %s: only %d alpha steps", space, reg, sa);
+    /* With tau0 = 8 under the first FIs, the first epoch takes no alpha step while tau grows;
+     * the schedule settles at alpha steps in 1/(1 + f) of the iterations (ALGORITHMS-2.md
+     * B(a)), so ask the second epoch for that share. (It was "> 4" until the lazy BN outputs
+     * changed the rounding: this 4-channel supernet's trajectory is chaotic, 6 steps before, 4
+     * after.) */
+    int want_sa = want_iters / (1 + atoi(f));
+    CHECK(sa >= want_sa, "%s %s: only %d alpha steps (want >= %d)", space, reg, sa, want_sa);
     int upd = admm_updates;
     if (strcmp(reg, "admm") == 0) CHECK(upd >= 2, "%s admm: %d Z/U updates", space, upd);
     char ta[2048], tb[2048];

@@ -123,7 +123,8 @@ static void test_backend_create_supports(void) {
     CHECK(be->conv2d_fwd && be->conv2d_bwd_data && be->conv2d_bwd_weight && be->bn_fwd_train &&
               be->bn_fwd_eval && be->bn_bwd && be->relu_fwd && be->relu_bwd &&
               be->avgpool_fwd && be->avgpool_bwd && be->maxpool_fwd && be->maxpool_bwd &&
-              be->wsum_fwd && be->wsum_bwd && be->gap_fwd && be->gap_bwd && be->linear_fwd &&
+              be->wsum_fwd && be->wsum_bwd && be->wsum_affine_fwd && be->bn_bwd_sums &&
+              be->gap_fwd && be->gap_bwd && be->linear_fwd &&
               be->linear_bwd && be->xent_fwd && be->xent_bwd && be->chancopy,
           "vtable has a NULL kernel");
     dnas_backend *d = NULL;
@@ -461,6 +462,89 @@ static void test_wsum_bwd(void) {
                                  TOL);
             if (dm) expect_close(WHAT("n=%zu dm", n), dm, dmd, (size_t)k, TOL);
         }
+    worst_report();
+    tfree_all();
+}
+
+/* The lazy-BN weighted sum (DNAS_K_LAZY_BN): inputs with and without a per-channel map, C
+ * with 8-lane tails and not (3, 8, 20, 64), more than one pixel block, 1 and 2 threads
+ * bit-identical, and the argument errors. */
+static void test_wsum_affine_fwd(void) {
+    worst_reset();
+    const int Cs[] = {3, 8, 20, 64}, ks[] = {1, 3, 6};
+    for (int ci = 0; ci < 4; ci++)
+        for (int ki = 0; ki < 3; ki++) {
+            const int C = Cs[ci], k = ks[ki];
+            const size_t n = (size_t)C * 333; /* several blocks, the last one short */
+            const float *xs[6], *mean[6], *a[6], *b[6];
+            const double *xd[6], *md[6], *ad[6], *bd[6];
+            for (int i = 0; i < k; i++) {
+                float *v = fvec(n, -2, 3);
+                xs[i] = v;
+                xd[i] = dvec(v, n);
+                int lazy = (i + ci) % 3 != 1; /* a plain input among lazy ones */
+                mean[i] = lazy ? fvec((size_t)C, -1, 1) : NULL;
+                a[i] = lazy ? fvec((size_t)C, 0.2f, 2) : NULL;
+                b[i] = lazy ? fvec((size_t)C, -0.5f, 0.5f) : NULL;
+                md[i] = dvec(mean[i], (size_t)C);
+                ad[i] = dvec(a[i], (size_t)C);
+                bd[i] = dvec(b[i], (size_t)C);
+            }
+            float *m = fvec((size_t)k, -0.5f, 1.0f), *y = fvec(n, 0, 0), *y1 = fvec(n, 0, 0);
+            double *yd = dzero(n);
+            expect_ok(be->wsum_affine_fwd(be, y, n, C, k, xs, m, mean, a, b), "wsum_affine_fwd");
+            expect_ok(be1->wsum_affine_fwd(be1, y1, n, C, k, xs, m, mean, a, b),
+                      "wsum_affine_fwd 1 thread");
+            dnas_ref_wsum_affine_fwd(yd, n, C, k, xd, dvec(m, (size_t)k), md, ad, bd);
+            expect_close(WHAT("C=%d k=%d y", C, k), y, yd, n, TOL);
+            CHECK(!memcmp(y, y1, n * sizeof *y), "C=%d k=%d: 1 and 2 threads differ", C, k);
+        }
+    float v[8] = {0}, mv[1] = {1};
+    const float *xp[1] = {v}, *mp[1] = {v}, *np_[1] = {NULL};
+    CHECK(be->wsum_affine_fwd(be, v, 7, 2, 1, xp, mv, mp, mp, mp) == DNAS_ERR_INVALID_ARG,
+          "n not a multiple of C accepted");
+    CHECK(be->wsum_affine_fwd(be, v, 8, 2, 1, xp, mv, mp, np_, mp) == DNAS_ERR_INVALID_ARG,
+          "a mean without a scale accepted");
+    worst_report();
+    tfree_all();
+}
+
+/* bn_bwd_sums: the per-channel sums of dy and dy * (x - mean) against double loops, taken
+ * alone (dx, dgamma, dbeta NULL) and beside a full backward whose outputs stay bit-identical
+ * to bn_bwd's; the sums are of dy itself whatever dy_scale is. */
+static void test_bn_bwd_sums(void) {
+    worst_reset();
+    const dnas_bn_p p = {1e-5f, 0.1f, 0};
+    for (int si = 0; si < NSHAPES; si++) {
+        const shp sh = SHAPES[si];
+        const dnas_shape xs = to_shape(sh);
+        const size_t tot = dnas_shape_numel(xs), C = (size_t)sh.c;
+        float *x = fvec(tot, -1.5f, 2.5f), *dy = fvec(tot, -1, 1), *y = fvec(tot, 0, 0);
+        float *g = fvec(C, 0.5f, 1.5f), *bt = fvec(C, -0.5f, 0.5f);
+        float *sm = fvec(C, 0, 0), *si_ = fvec(C, 0, 0);
+        expect_ok(be->bn_fwd_train(be, &p, y, sm, si_, NULL, NULL, x, xs, g, bt), "bn_fwd_train");
+        double *ref = dzero(2 * C);
+        for (size_t j = 0; j < tot; j++) {
+            ref[j % C] += dy[j];
+            ref[C + j % C] += (double)dy[j] * ((double)x[j] - sm[j % C]);
+        }
+        double *s1 = dzero(2 * C), *s2 = dzero(2 * C);
+        float *s1f = fvec(2 * C, 0, 0);
+        expect_ok(be->bn_bwd_sums(be, NULL, 0, NULL, NULL, dy, 0.7f, NULL, x, xs, sm, si_, g,
+                                  s1), "bn_bwd_sums alone");
+        float *dx = fvec(tot, 0, 0), *dx0 = fvec(tot, 0, 0);
+        float *dg = fvec(C, 0, 0), *dg0 = fvec(C, 0, 0), *db = fvec(C, 0, 0), *db0 = fvec(C, 0, 0);
+        expect_ok(be->bn_bwd_sums(be, dx, 0, dg, db, dy, 0.7f, NULL, x, xs, sm, si_, g, s2),
+                  "bn_bwd_sums with dx");
+        expect_ok(be->bn_bwd(be, dx0, 0, dg0, db0, dy, 0.7f, NULL, x, xs, sm, si_, g), "bn_bwd");
+        for (size_t c = 0; c < 2 * C; c++) s1f[c] = (float)s1[c];
+        /* Q is a difference of large terms; its scale is that of sum |dy| * |x - mean|. */
+        expect_close(WHAT("%s sums alone", sname(sh)), s1f, ref, 2 * C, TOL);
+        CHECK(!memcmp(s1, s2, 2 * C * sizeof *s1), "%s: sums differ with dx wanted", sname(sh));
+        CHECK(!memcmp(dx, dx0, tot * sizeof *dx) && !memcmp(dg, dg0, C * sizeof *dg) &&
+                  !memcmp(db, db0, C * sizeof *db),
+              "%s: bn_bwd_sums' gradients differ from bn_bwd's", sname(sh));
+    }
     worst_report();
     tfree_all();
 }
@@ -907,6 +991,8 @@ int main(void) {
     RUN(test_wsum_fwd);
     RUN(test_wsum_bwd);
     RUN(test_wsum_deterministic);
+    RUN(test_wsum_affine_fwd);
+    RUN(test_bn_bwd_sums);
     RUN(test_chancopy);
     RUN(test_concat_relu);
     RUN(test_avgpool_fwd);

@@ -14,11 +14,14 @@ typedef struct {
 } net;
 
 static int no_alias; /* build: plan without gradient aliases (test_grad_alias) */
+static int no_lazy;  /* build: store every BN output (test_lazy_bn_matches_stored) */
+static int skip_bn;  /* build: the skip op followed by an affine BN with running statistics */
 
 static int build(net *t, int batch, int with_kinks) {
     dnas_graph *g = &t->g;
     dnas_graph_init(g, t->be);
     g->no_grad_alias = no_alias;
+    g->no_lazy_bn = no_lazy;
     int x = dnas_graph_input(g, dnas_shape4(batch, 3, 8, 8));
     int m = dnas_graph_mix(g, 6);
     x = dnas_op_conv2d(g, "stem.conv", x, 8, 3, 1, 1, 1, 1, 1);
@@ -30,6 +33,10 @@ static int build(net *t, int batch, int with_kinks) {
     int p = dnas_op_avgpool(g, "pool", x, 3, 1, 1, 0);
     t->pool_node = g->vals[p].producer;
     int id = dnas_op_identity(g, "skip", x);
+    /* c1.bn (no affine, no running statistics) and skip.bn (both) are read by the mixed node
+     * only: lazy BN outputs (graph.h), unless no_lazy. skip.bn is not in the finite-difference
+     * net: it makes the float differences cross ReLU kinks. */
+    if (skip_bn) id = dnas_op_batchnorm(g, "skip.bn", id, 1, 1);
     int z = dnas_op_zero(g, "none", x, 1);
     int mp = with_kinks ? dnas_op_maxpool(g, "maxpool", x, 3, 1, 1) : dnas_op_identity(g, "skip2", r);
     int in[6] = {z, id, c1, dw, p, mp}, mix[6] = {m, m + 1, m + 2, m + 3, m + 4, m + 5};
@@ -219,8 +226,13 @@ static int plan_regions(dnas_graph *g, region *r) {
                 }
         int start = prod < 0 ? 0 : prod;
         size_t numel = dnas_shape_numel(x->shape);
-        r[k] = (region){(size_t)(x->data - g->arena), numel, start, kept ? T : (last < 0 ? start : last), ""};
-        snprintf(r[k++].what, sizeof r[0].what, "value %d (%s)", v, prod < 0 ? "input" : g->nodes[prod].name);
+        /* A lazy BN output (graph.h) has no data: its reader reads the BN's input, which BN's
+         * backward keeps alive anyway. */
+        if (x->lazy) CHECK(x->data == NULL, "lazy value %d has data", v);
+        if (!x->lazy) {
+            r[k] = (region){(size_t)(x->data - g->arena), numel, start, kept ? T : (last < 0 ? start : last), ""};
+            snprintf(r[k++].what, sizeof r[0].what, "value %d (%s)", v, prod < 0 ? "input" : g->nodes[prod].name);
+        }
         /* A gradient alias (graph.h) has no region of its own: it keeps its target's alive
          * until the aliasing value's producer has run backward. */
         if (x->grad_alias >= 0) continue;
@@ -320,8 +332,8 @@ static void test_plan_matches_private_buffers(void) {
     const float *x0 = in->data;
     for (int v = 0; v < g->n_vals; v++) {
         size_t n = dnas_shape_numel(g->vals[v].shape);
-        g->vals[v].data = p;
-        p += n;
+        g->vals[v].data = g->vals[v].lazy ? NULL : p;
+        p += g->vals[v].lazy ? 0 : n;
         if (g->vals[v].grad_alias >= 0) continue;
         g->vals[v].grad = p;
         p += n;
@@ -351,7 +363,7 @@ static void test_plan_matches_private_buffers(void) {
     free(a.gw), free(a.gx), free(a.logits), free(b.gw), free(b.gx), free(b.logits);
     /* Put the planned pointers back before freeing (the arena owns them). */
     for (int v = 0; v < g->n_vals; v++) {
-        g->vals[v].data = g->arena + g->vals[v].data_off;
+        g->vals[v].data = g->vals[v].lazy ? NULL : g->arena + g->vals[v].data_off;
         g->vals[v].grad = g->arena + g->vals[v].grad_off;
     }
     dnas_graph_free(g);
@@ -428,6 +440,7 @@ static void test_value_used_twice(void) {
 static void test_grad_alias_matches_unaliased(void) {
     net t[2];
     step_result r[2];
+    no_lazy = 1; /* aliases alone: lazy BN outputs change the forward's rounding */
     for (int k = 0; k < 2; k++) {
         CHECK(dnas_backend_cpu_create(1, &t[k].be) == DNAS_OK, "backend");
         no_alias = k;
@@ -435,6 +448,7 @@ static void test_grad_alias_matches_unaliased(void) {
         poisoned_step(&t[k].g, t[k].g.arena, t[k].g.arena_floats, &r[k]);
     }
     no_alias = 0;
+    no_lazy = 0;
     dnas_graph *g = &t[0].g;
     int aliased = 0, aliased_off = 0;
     for (int v = 0; v < g->n_vals; v++) aliased += g->vals[v].grad_alias >= 0;
@@ -465,6 +479,81 @@ static void test_grad_alias_matches_unaliased(void) {
     }
 }
 
+static double rel_diff(const float *a, const float *b, size_t n, double *scale) {
+    double worst = 0;
+    *scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= worst)) worst = d;
+        if (fabs(b[i]) > *scale) *scale = fabs(b[i]);
+    }
+    return worst;
+}
+
+/* Lazy BN outputs (graph.h: the mixed node normalises c1.bn's and skip.bn's inputs itself and
+ * their mixing-weight gradients come from BN's backward sums) against the same network with
+ * every BN output stored: a full step (both BN backwards run and give the sums), an arch-only
+ * backward (they do not run: the sum takes the sums itself), an evaluation forward (skip.bn's
+ * running statistics), the memory saved and the FLOP rule (each lazy output moves BN's 3
+ * per element affine into the sum at 2 per element). */
+static void test_lazy_bn_matches_stored(void) {
+    net t[2];
+    step_result r[2];
+    float gm_arch[2][6], loss_eval[2];
+    double fwd_flops[2];
+    skip_bn = 1;
+    for (int k = 0; k < 2; k++) {
+        CHECK(dnas_backend_cpu_create(1, &t[k].be) == DNAS_OK, "backend");
+        no_lazy = k;
+        CHECK(build(&t[k], 16, 1), "build");
+        dnas_graph *g = &t[k].g;
+        poisoned_step(g, g->arena, g->arena_floats, &r[k]);
+        fwd_flops[k] = dnas_graph_flops_forward(g);
+        CHECK(dnas_graph_forward(g) == DNAS_OK, "%s", dnas_last_error());
+        dnas_graph_zero_grads(g, DNAS_WANT_ARCH);
+        CHECK(dnas_graph_backward(g, DNAS_WANT_ARCH) == DNAS_OK, "%s", dnas_last_error());
+        memcpy(gm_arch[k], g->gmix, sizeof gm_arch[k]);
+        g->training = 0;
+        loss_eval[k] = (float)loss_at(g);
+    }
+    no_lazy = skip_bn = 0;
+    dnas_graph *g = &t[0].g;
+    int lazy = 0, lazy_off = 0;
+    double lazy_numel = 0;
+    for (int v = 0; v < g->n_vals; v++)
+        if (g->vals[v].lazy) {
+            lazy++;
+            lazy_numel += (double)dnas_shape_numel(g->vals[v].shape);
+        }
+    for (int v = 0; v < t[1].g.n_vals; v++) lazy_off += t[1].g.vals[v].lazy;
+    CHECK(lazy == 2 && lazy_off == 0, "lazy BN outputs: %d (want 2), with no_lazy_bn: %d", lazy, lazy_off);
+    CHECK(g->arena_floats < t[1].g.arena_floats, "arena %zu floats lazy, %zu stored",
+          g->arena_floats, t[1].g.arena_floats);
+    CHECK(fwd_flops[1] - fwd_flops[0] == lazy_numel, "forward FLOPs %.0f lazy, %.0f stored "
+          "(want a difference of %.0f)", fwd_flops[0], fwd_flops[1], lazy_numel);
+    double sw, sx, sm, sa, sl;
+    double dw = rel_diff(r[0].gw, r[1].gw, g->n_weights, &sw);
+    double dx = rel_diff(r[0].gx, r[1].gx, dnas_shape_numel(g->vals[g->input].shape), &sx);
+    double dm = rel_diff(r[0].gm, r[1].gm, 6, &sm);
+    double da = rel_diff(gm_arch[0], gm_arch[1], 6, &sa);
+    double dl = rel_diff(r[0].logits, r[1].logits, dnas_shape_numel(g->vals[g->logits].shape), &sl);
+    printf("  %d lazy BN outputs, arena %zu vs %zu floats; loss %.9g vs %.9g, eval %.9g vs %.9g; "
+           "max differences: logits %.3g of %.3g, weight grads %.3g of %.3g, input grads %.3g of "
+           "%.3g, mixing %.3g of %.3g, arch-only mixing %.3g of %.3g\n", lazy, g->arena_floats,
+           t[1].g.arena_floats, r[0].loss, r[1].loss, loss_eval[0], loss_eval[1], dl, sl, dw, sw,
+           dx, sx, dm, sm, da, sa);
+    CHECK(fabs(r[0].loss - r[1].loss) <= 1e-6 * fabs(r[1].loss), "loss %.9g vs %.9g", r[0].loss, r[1].loss);
+    CHECK(fabs(loss_eval[0] - loss_eval[1]) <= 1e-6 * fabs(loss_eval[1]), "eval loss %.9g vs %.9g",
+          loss_eval[0], loss_eval[1]);
+    CHECK(dl <= 1e-5 * sl && dw <= 1e-5 * sw && dx <= 1e-5 * sx, "gradients differ beyond rounding");
+    CHECK(dm <= 1e-5 * sm && da <= 1e-5 * sa, "mixing-weight gradients differ beyond rounding");
+    for (int k = 0; k < 2; k++) {
+        free(r[k].gw), free(r[k].gx), free(r[k].logits);
+        dnas_graph_free(&t[k].g);
+        dnas_backend_destroy(t[k].be);
+    }
+}
+
 int main(void) {
     RUN(test_graph_finite_differences);
     RUN(test_wants_mask);
@@ -475,5 +564,6 @@ int main(void) {
     RUN(test_smaller_batch);
     RUN(test_value_used_twice);
     RUN(test_grad_alias_matches_unaliased);
+    RUN(test_lazy_bn_matches_stored);
     TEST_EXIT();
 }

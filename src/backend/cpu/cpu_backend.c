@@ -74,6 +74,7 @@ dnas_status dnas_backend_cpu_create(int threads, dnas_backend **out) {
     be->bn_fwd_train = dnas_cpu_bn_fwd_train;
     be->bn_fwd_eval = dnas_cpu_bn_fwd_eval;
     be->bn_bwd = dnas_cpu_bn_bwd;
+    be->bn_bwd_sums = dnas_cpu_bn_bwd_sums;
     be->relu_fwd = dnas_cpu_relu_fwd;
     be->relu_bwd = dnas_cpu_relu_bwd;
     be->avgpool_fwd = dnas_cpu_avgpool_fwd;
@@ -82,6 +83,7 @@ dnas_status dnas_backend_cpu_create(int threads, dnas_backend **out) {
     be->maxpool_bwd = dnas_cpu_maxpool_bwd;
     be->wsum_fwd = dnas_cpu_wsum_fwd;
     be->wsum_bwd = dnas_cpu_wsum_bwd;
+    be->wsum_affine_fwd = dnas_cpu_wsum_affine_fwd;
     be->gap_fwd = dnas_cpu_gap_fwd;
     be->gap_bwd = dnas_cpu_gap_bwd;
     be->linear_fwd = dnas_cpu_linear_fwd;

@@ -644,6 +644,7 @@ dnas_status dnas_cpu_bn_fwd_train(dnas_backend *be, const dnas_bn_p *p, float *y
         }
     }
 
+    if (!y) return DNAS_OK; /* statistics only: a weighted sum normalises (DNAS_K_LAZY_BN) */
     DNAS_OMP_FOR(nt, total)
     for (long b = 0; b < bk.nb; b++) {
         size_t p0 = (size_t)b * bk.bp, np = npix - p0 < bk.bp ? npix - p0 : bk.bp;
@@ -683,8 +684,17 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
                             const float *dy, float dy_scale, const float *relu_y, const float *x,
                             dnas_shape xs, const float *save_mean, const float *save_invstd,
                             const float *gamma) {
+    return dnas_cpu_bn_bwd_sums(be, dx, acc, dgamma, dbeta, dy, dy_scale, relu_y, x, xs,
+                                save_mean, save_invstd, gamma, NULL);
+}
+
+dnas_status dnas_cpu_bn_bwd_sums(dnas_backend *be, float *dx, int acc, float *dgamma,
+                                 float *dbeta, const float *dy, float dy_scale,
+                                 const float *relu_y, const float *x, dnas_shape xs,
+                                 const float *save_mean, const float *save_invstd,
+                                 const float *gamma, double *sums) {
     DNAS_TRY(bn_check("bn_bwd", xs));
-    if (!dx && !dgamma && !dbeta) return DNAS_OK;
+    if (!dx && !dgamma && !dbeta && !sums) return DNAS_OK;
     const int C = xs.c;
     const size_t npix = (size_t)xs.n * xs.h * xs.w, total = npix * C;
     const bn_blocks bk = bn_partition(npix, C);
@@ -705,6 +715,10 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
                       save_mean, ps + (size_t)b * C, pq + (size_t)b * C);
     }
     reduce_partials(ps, pq, bk.nb, C, S, Q); /* S = sum dy, Q = sum dy*(x-mean) */
+    if (sums) {
+        memcpy(sums, S, (size_t)C * sizeof *S);
+        memcpy(sums + C, Q, (size_t)C * sizeof *Q);
+    }
 
     /* The output gradient is dy_scale * dy: both sums scale by it, and so does dx's factor A. */
     const double M = (double)npix, ds = dy_scale;

@@ -100,6 +100,100 @@ dnas_status dnas_cpu_wsum_fwd(dnas_backend *be, float *y, size_t n, int k, const
     return DNAS_OK;
 }
 
+/* Up to WS_GROUP inputs of a lazy-BN weighted sum over np pixels of C channels:
+ * y (= or +=, per add) sum_i (x[i] - M[i]) * A[i] + B[i], per 8-channel chunk with the
+ * chunk's coefficients in registers (as BN's own affine pass), terms added in input order. A
+ * plain input comes with M = B = 0 and A = its weight, which gives exactly x * m. */
+static DNAS_INLINE void waff_grp(float *y, int add, size_t np, int C, int gk,
+                                 const float *const *x, const float *const *M,
+                                 const float *const *A, const float *const *B) {
+    int c0 = 0;
+    for (; c0 + 8 <= C; c0 += 8) {
+        dnas_v8f mv[WS_GROUP], av[WS_GROUP], bv[WS_GROUP];
+        for (int i = 0; i < gk; i++) {
+            mv[i] = v8f_load(M[i] + c0);
+            av[i] = v8f_load(A[i] + c0);
+            bv[i] = v8f_load(B[i] + c0);
+        }
+        size_t o = (size_t)c0;
+        for (size_t p = 0; p < np; p++, o += (size_t)C) {
+            dnas_v8f acc = (v8f_load(x[0] + o) - mv[0]) * av[0] + bv[0];
+            if (add) acc = v8f_load(y + o) + acc;
+            for (int i = 1; i < gk; i++) acc += (v8f_load(x[i] + o) - mv[i]) * av[i] + bv[i];
+            v8f_store(y + o, acc);
+        }
+    }
+    for (; c0 < C; c0++) {
+        size_t o = (size_t)c0;
+        for (size_t p = 0; p < np; p++, o += (size_t)C) {
+            float acc = (x[0][o] - M[0][c0]) * A[0][c0] + B[0][c0];
+            if (add) acc = y[o] + acc;
+            for (int i = 1; i < gk; i++) acc += (x[i][o] - M[i][c0]) * A[i][c0] + B[i][c0];
+            y[o] = acc;
+        }
+    }
+}
+
+/* The group size as a literal, so the loop over inputs unrolls and stays in registers. */
+static void waff_block(float *y, int add, size_t np, int C, int gk, const float *const *x,
+                       const float *const *M, const float *const *A, const float *const *B) {
+    switch (gk) {
+    case 1: waff_grp(y, add, np, C, 1, x, M, A, B); break;
+    case 2: waff_grp(y, add, np, C, 2, x, M, A, B); break;
+    case 3: waff_grp(y, add, np, C, 3, x, M, A, B); break;
+    default: waff_grp(y, add, np, C, 4, x, M, A, B); break;
+    }
+}
+
+dnas_status dnas_cpu_wsum_affine_fwd(dnas_backend *be, float *y, size_t n, int C, int k,
+                                     const float *const *x, const float *m,
+                                     const float *const *mean, const float *const *a,
+                                     const float *const *b) {
+    DNAS_TRY(wsum_check("wsum_affine_fwd", k, m));
+    if (k < 1 || C < 1 || n % (size_t)C)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "wsum_affine_fwd: k = %d, C = %d, n = %zu (want "
+                         "k >= 1 and n a multiple of C)", k, C, n);
+    for (int i = 0; i < k; i++)
+        if (mean && mean[i] && (!a || !a[i] || !b || !b[i]))
+            return dnas_fail(DNAS_ERR_INVALID_ARG, "wsum_affine_fwd: input %d has a mean but "
+                             "no scale or shift", i);
+    const int nt = dnas_cpu_threads(be);
+    /* Per input: M, A = m*a, B = m*b (C floats each; a plain input M = B = 0, A = m), so
+     * each term is one subtract and one multiply-add. */
+    void *ws;
+    DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * 3 * (size_t)k * (size_t)C, &ws));
+    float *coef = ws;
+    for (int i = 0; i < k; i++) {
+        float *Mi = coef + (size_t)3 * i * C, *Ai = Mi + C, *Bi = Ai + C;
+        for (int c = 0; c < C; c++) {
+            const int lz = mean && mean[i];
+            Mi[c] = lz ? mean[i][c] : 0.0f;
+            Ai[c] = lz ? m[i] * a[i][c] : m[i];
+            Bi[c] = lz ? m[i] * b[i][c] : 0.0f;
+        }
+    }
+    /* Pixel blocks of about WS_BLOCK floats, one per task; groups of WS_GROUP inputs add into
+     * y's block while it is in L1 (y must not alias an input). */
+    const size_t npix = n / (size_t)C, bp = WS_BLOCK / (size_t)C > 0 ? WS_BLOCK / (size_t)C : 1;
+    const long nb = (long)((npix + bp - 1) / bp);
+    DNAS_OMP_FOR(nt, n * (size_t)(k + 1))
+    for (long blk = 0; blk < nb; blk++) {
+        size_t p0 = (size_t)blk * bp, np = npix - p0 < bp ? npix - p0 : bp;
+        for (int g = 0; g < k; g += WS_GROUP) {
+            int gk = k - g < WS_GROUP ? k - g : WS_GROUP;
+            const float *xs[WS_GROUP], *M[WS_GROUP], *A[WS_GROUP], *B[WS_GROUP];
+            for (int i = 0; i < gk; i++) {
+                xs[i] = x[g + i] + p0 * C;
+                M[i] = coef + (size_t)3 * (g + i) * C;
+                A[i] = M[i] + C;
+                B[i] = A[i] + C;
+            }
+            waff_block(y + p0 * C, g > 0, np, C, gk, xs, M, A, B);
+        }
+    }
+    return DNAS_OK;
+}
+
 /* One group of gk inputs over one block: dot[i] = <g, x[i]> in double (if want_dot), and
  * dx[i] per mode[i]: 0 skip, 1 = m[i]*g, 2 += m[i]*g. dy is loaded once for the group. */
 static DNAS_INLINE void wsum_bwd_grp(const float *g, size_t len, int gk, const float *const *x,

@@ -101,6 +101,11 @@ dnas_status dnas_cpu_bn_bwd(dnas_backend *be, float *dx, int acc, float *dgamma,
                             const float *dy, float dy_scale, const float *relu_y, const float *x,
                             dnas_shape xs, const float *save_mean, const float *save_invstd,
                             const float *gamma);
+dnas_status dnas_cpu_bn_bwd_sums(dnas_backend *be, float *dx, int acc, float *dgamma,
+                                 float *dbeta, const float *dy, float dy_scale,
+                                 const float *relu_y, const float *x, dnas_shape xs,
+                                 const float *save_mean, const float *save_invstd,
+                                 const float *gamma, double *sums);
 
 /* cpu_eltwise.c */
 dnas_status dnas_cpu_relu_fwd(dnas_backend *be, float *y, const float *x, size_t n);
@@ -108,6 +113,10 @@ dnas_status dnas_cpu_relu_bwd(dnas_backend *be, float *dx, int acc, const float 
                               const float *y, size_t n);
 dnas_status dnas_cpu_wsum_fwd(dnas_backend *be, float *y, size_t n, int k, const float *const *x,
                               const float *m);
+dnas_status dnas_cpu_wsum_affine_fwd(dnas_backend *be, float *y, size_t n, int C, int k,
+                                     const float *const *x, const float *m,
+                                     const float *const *mean, const float *const *a,
+                                     const float *const *b);
 dnas_status dnas_cpu_wsum_bwd(dnas_backend *be, float *const *dx, const int *acc, float *dm,
                               size_t n, int k, const float *dy, const float *const *x,
                               const float *m);

@@ -174,6 +174,14 @@ static dnas_status p_bn_bwd(dnas_backend *be, float *dx, int acc, float *dg, flo
     KP_TIME(dnas_cpu_bn_bwd(be, dx, acc, dg, db, dy, ds, ry, x, xs, sm, si, g), "bn.bwd",
             "%dc %dx%d n%d%s", xs.c, xs.h, xs.w, xs.n, ry ? " +relu" : "");
 }
+static dnas_status p_bn_bwd_sums(dnas_backend *be, float *dx, int acc, float *dg, float *db,
+                                 const float *dy, float ds, const float *ry, const float *x,
+                                 dnas_shape xs, const float *sm, const float *si,
+                                 const float *g, double *sums) {
+    KP_TIME(dnas_cpu_bn_bwd_sums(be, dx, acc, dg, db, dy, ds, ry, x, xs, sm, si, g, sums),
+            "bn.bwd", "%dc %dx%d n%d%s", xs.c, xs.h, xs.w, xs.n,
+            dx || dg || db ? " +sums" : " sums only");
+}
 static dnas_status p_relu_fwd(dnas_backend *be, float *y, const float *x, size_t n) {
     KP_TIME(dnas_cpu_relu_fwd(be, y, x, n), "relu.fwd", "%zu", n);
 }
@@ -184,6 +192,12 @@ static dnas_status p_relu_bwd(dnas_backend *be, float *dx, int acc, const float 
 static dnas_status p_wsum_fwd(dnas_backend *be, float *y, size_t n, int k, const float *const *x,
                               const float *m) {
     KP_TIME(dnas_cpu_wsum_fwd(be, y, n, k, x, m), "wsum.fwd", "%zu k%d", n, k);
+}
+static dnas_status p_wsum_aff(dnas_backend *be, float *y, size_t n, int C, int k,
+                              const float *const *x, const float *m, const float *const *mean,
+                              const float *const *a, const float *const *b) {
+    KP_TIME(dnas_cpu_wsum_affine_fwd(be, y, n, C, k, x, m, mean, a, b), "wsum.fwd",
+            "%zu k%d lazy", n, k);
 }
 static dnas_status p_wsum_bwd(dnas_backend *be, float *const *dx, const int *acc, float *dm,
                               size_t n, int k, const float *dy, const float *const *x,
@@ -254,10 +268,12 @@ void dnas_cpu_prof_install(dnas_backend *be) {
     be->bn_fwd_train = p_bn_fwd;
     be->bn_fwd_eval = p_bn_eval;
     be->bn_bwd = p_bn_bwd;
+    be->bn_bwd_sums = p_bn_bwd_sums;
     be->relu_fwd = p_relu_fwd;
     be->relu_bwd = p_relu_bwd;
     be->wsum_fwd = p_wsum_fwd;
     be->wsum_bwd = p_wsum_bwd;
+    be->wsum_affine_fwd = p_wsum_aff;
     be->chancopy = p_chancopy;
     be->concat_relu_fwd = p_catr_fwd;
     be->concat_relu_bwd = p_catr_bwd;

@@ -37,6 +37,10 @@ void dnas_ref_maxpool_bwd(const dnas_pool_p *p, double *dx, int acc, dnas_shape 
                           const double *x, const double *dy, dnas_shape ys);
 
 void dnas_ref_wsum_fwd(double *y, size_t n, int k, const double *const *x, const double *m);
+/* The lazy-BN weighted sum (backend.h wsum_affine_fwd); mean[i] NULL: a plain input. */
+void dnas_ref_wsum_affine_fwd(double *y, size_t n, int C, int k, const double *const *x,
+                              const double *m, const double *const *mean,
+                              const double *const *a, const double *const *b);
 void dnas_ref_wsum_bwd(double *const *dx, const int *acc, double *dm, size_t n, int k,
                        const double *dy, const double *const *x, const double *m);
 

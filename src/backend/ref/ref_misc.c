@@ -24,6 +24,18 @@ void dnas_ref_wsum_fwd(double *y, size_t n, int k, const double *const *x, const
     }
 }
 
+void dnas_ref_wsum_affine_fwd(double *y, size_t n, int C, int k, const double *const *x,
+                              const double *m, const double *const *mean,
+                              const double *const *a, const double *const *b) {
+    for (size_t j = 0; j < n; j++) {
+        const size_t c = j % (size_t)C;
+        double s = 0.0;
+        for (int i = 0; i < k; i++)
+            s += mean[i] ? m[i] * ((x[i][j] - mean[i][c]) * a[i][c] + b[i][c]) : m[i] * x[i][j];
+        y[j] = s;
+    }
+}
+
 void dnas_ref_wsum_bwd(double *const *dx, const int *acc, double *dm, size_t n, int k,
                        const double *dy, const double *const *x, const double *m) {
     for (int i = 0; i < k; i++) {
