@@ -7,7 +7,7 @@
 #   sh bench/quality.sh --table-only
 # Methods: darts1, darts2, darts1-pt, darts1-fix-pt, idarts, gaea (bilevel), gaea-erm, snas,
 # gdas, pcdarts, pcdarts-k2, pcdarts-drnas201, drnas, fairdarts, darts-es, rdarts-l2, prime-clip, prime-clip-f1, drnas-25k,
-# gdas-25k (flags_of below);
+# gdas-25k, gdas-n5c16 (flags_of below);
 # idarts-nb = iDARTS as its NB201 notebook runs (supernet never trained, one hypergradient per
 # batch), darts1-frozen = DARTS-V1's alpha on the untrained supernet.
 set -eu
@@ -72,6 +72,9 @@ flags_of() {
     # 0.1 over them): tells the 5,000-image reduction apart from the 3-cell one (session 6
     # found AutoDL's own GDAS departs the same way on quick).
     gdas-25k) echo "--algo gdas --train-images 25000 --epochs 250" ;;
+    # Diagnostic, not a tuning: GDAS on the paper's supernet size (N = 5, C = 16) with quick's
+    # data and schedule; session 10 ran its first 1,560 iterations (--max-steps).
+    gdas-n5c16) echo "--algo gdas --cells 5 --channels 16" ;;
     *) echo "quality.sh: unknown method '$1'" >&2; return 2 ;;
     esac
 }
