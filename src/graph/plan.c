@@ -94,7 +94,7 @@ static dnas_status plan_grad_aliases(dnas_graph *g) {
 static int plan_lazy_bn(dnas_graph *g) {
     int widest = 0;
     if (g->no_lazy_bn || !(g->be->supports && g->be->supports(g->be, DNAS_K_LAZY_BN)) ||
-        !g->be->wsum_affine_fwd || !g->be->bn_bwd_sums || !g->be->bn_fwd_train)
+        !g->be->wsum_affine_fwd || !g->be->bn_bwd_sums)
         return 0;
     for (int v = 0; v < g->n_vals; v++) {
         dnas_value *x = &g->vals[v];

@@ -57,7 +57,7 @@ static int lazy_dot_wanted(const dnas_graph *g, int v, unsigned wants) {
     const dnas_value *y = &g->vals[v];
     return y->lazy && (wants & DNAS_WANT_ARCH) && y->grad_mix >= 0;
 }
-static double lazy_dot(const dnas_node *n, const double *sums);
+static double lazy_dot(const dnas_node *n, int c, const double *sums);
 
 static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
@@ -67,29 +67,23 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     DNAS_TRY(kinks_ok(g, n));
     int c = x->shape.c;
     int w = (wants & DNAS_WANT_WEIGHTS) != 0;
-    if (lazy_dot_wanted(g, n->out, wants)) {
-        /* The mixing-weight gradient of the unstored output, from the same pass's sums. */
-        DNAS_TRY(g->be->bn_bwd_sums(g->be, dnas_in_grad(g, n, 0), n->acc[0],
-                                    w ? dnas_param_grad(g, n->par[0]) : NULL,
-                                    w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad,
-                                    dnas_grad_scale(g, n->out), NULL, x->data, x->shape,
-                                    n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]),
-                                    g->lazy_sums));
-        g->gmix[y->grad_mix] += (float)lazy_dot(n, g->lazy_sums);
-        return DNAS_OK;
-    }
-    return g->be->bn_bwd(g->be, dnas_in_grad(g, n, 0), n->acc[0],
-                         w ? dnas_param_grad(g, n->par[0]) : NULL,
-                         w ? dnas_param_grad(g, n->par[1]) : NULL, y->grad,
-                         dnas_grad_scale(g, n->out), n->a.bn.p.relu ? y->data : NULL, x->data,
-                         x->shape,
-                         n->scratch, n->scratch + c, dnas_param_data(g, n->par[0]));
+    float *dx = dnas_in_grad(g, n, 0), *dg = w ? dnas_param_grad(g, n->par[0]) : NULL;
+    float *db = w ? dnas_param_grad(g, n->par[1]) : NULL, ds = dnas_grad_scale(g, n->out);
+    const float *gamma = dnas_param_data(g, n->par[0]);
+    if (!lazy_dot_wanted(g, n->out, wants))
+        return g->be->bn_bwd(g->be, dx, n->acc[0], dg, db, y->grad, ds,
+                             n->a.bn.p.relu ? y->data : NULL, x->data, x->shape, n->scratch,
+                             n->scratch + c, gamma);
+    /* The mixing-weight gradient of the unstored output, from the same pass's sums. */
+    DNAS_TRY(g->be->bn_bwd_sums(g->be, dx, n->acc[0], dg, db, y->grad, ds, NULL, x->data,
+                                x->shape, n->scratch, n->scratch + c, gamma, g->lazy_sums));
+    g->gmix[y->grad_mix] += (float)lazy_dot(n, c, g->lazy_sums);
+    return DNAS_OK;
 }
 
 /* <dy, y> for the lazy output y = (x - mean) * a + b from the sums of dy and of
  * dy * (x - mean) per channel: sum_c a[c] * Q[c] + b[c] * S[c]. */
-static double lazy_dot(const dnas_node *n, const double *sums) {
-    int c = (int)(n->scratch_n / 5);
+static double lazy_dot(const dnas_node *n, int c, const double *sums) {
     const float *la = n->scratch + 3 * c, *lb = la + c;
     double d = 0.0;
     for (int k = 0; k < c; k++) d += (double)la[k] * sums[c + k] + (double)lb[k] * sums[k];
@@ -113,7 +107,7 @@ dnas_status dnas_bn_lazy_dot(dnas_graph *g, int v, const float *dy, double *dot)
     const float *lm = n->scratch + 2 * c;
     DNAS_TRY(g->be->bn_bwd_sums(g->be, NULL, 0, NULL, NULL, dy, 1.0f, NULL, x->data, x->shape,
                                 lm, lm + c, NULL, g->lazy_sums));
-    *dot = lazy_dot(n, g->lazy_sums);
+    *dot = lazy_dot(n, c, g->lazy_sums);
     return DNAS_OK;
 }
 
