@@ -57,6 +57,19 @@ static void k_avg_fwd(float **t) { check(be->avgpool_fwd(be, &AVG3, t[1], XS, t[
 static void k_avg_bwd(float **t) {
     check(be->avgpool_bwd(be, &AVG3, t[1], 0, XS, t[0], XS), "avg bwd");
 }
+/* A weighted sum whose 4th input is the (never stored) 3x3 average pool of its 1st, as an
+ * NB201 edge's skip and pool (DNAS_K_LAZY_POOL); then the pool's mixed backward with its dot
+ * product. */
+static void k_wsum_pool_fwd(float **t) {
+    const float *x[4] = {t[0], t[1], t[2], t[0]};
+    const dnas_pool_p *pl[4] = {NULL, NULL, NULL, &AVG3};
+    const dnas_shape pxs[4] = {XS, XS, XS, XS};
+    check(be->wsum_affine_fwd(be, t[3], XS, 4, x, MIX, NULL, NULL, NULL, pl, pxs), "wsum pool");
+}
+static void k_avg_bwd_mix(float **t) {
+    double d;
+    check(be->avgpool_bwd_mix(be, &AVG3, t[2], 0, XS, t[1], t[0], 0.3f, XS, &d), "avg bwd mix");
+}
 static void k_max_fwd(float **t) { check(be->maxpool_fwd(be, &AVG3, t[1], XS, t[0], XS), "max"); }
 static void k_max_bwd(float **t) {
     check(be->maxpool_bwd(be, &AVG3, t[2], 0, XS, t[0], t[1], XS), "max bwd");
@@ -386,7 +399,8 @@ int main(int argc, char **argv) {
         {"relu bwd", k_relu_bwd, 3, 3},      {"wsum fwd k=4", k_wsum_fwd, 5, 5},
         {"wsum bwd k=4", k_wsum_bwd, 9, 9},  {"avgpool 3x3 fwd", k_avg_fwd, 2, 2},
         {"avgpool 3x3 bwd", k_avg_bwd, 2, 2}, {"maxpool 3x3 fwd", k_max_fwd, 2, 2},
-        {"maxpool 3x3 bwd", k_max_bwd, 3, 3},
+        {"maxpool 3x3 bwd", k_max_bwd, 3, 3}, {"wsum k=4 one pool", k_wsum_pool_fwd, 4, 4},
+        {"avgpool bwd mix", k_avg_bwd_mix, 3, 3},
     };
     printf("64x32x32x16 NHWC float (%.1f MiB/tensor), %d threads\n",
            NX * sizeof(float) / 1048576.0, threads);

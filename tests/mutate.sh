@@ -43,7 +43,7 @@ else
     (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
 fi
 
-BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels $B/tests/unit/test_conv_isa $B/tests/unit/test_split_file $B/tests/unit/test_gaea_combo $B/tests/unit/test_cpu_conv"
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels $B/tests/unit/test_conv_isa $B/tests/unit/test_split_file $B/tests/unit/test_gaea_combo $B/tests/unit/test_cpu_conv $B/tests/unit/test_lazy_bn"
 if [ $all = 1 ]; then
     BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
 fi
@@ -85,6 +85,7 @@ T_MTWIN=$B/tests/ref/test_methods_twin
 T_PRIME=$B/tests/unit/test_prime
 T_DNET=$B/tests/unit/test_darts_net
 T_KERN=$B/tests/unit/test_cpu_kernels
+T_LAZY=$B/tests/unit/test_lazy_bn
 T_ISA=$B/tests/unit/test_conv_isa
 T_SPLIT=$B/tests/unit/test_split_file
 T_GCOMBO=$B/tests/unit/test_gaea_combo
@@ -132,6 +133,10 @@ MUTANTS=(
 "lazy-bn-shift-dropped~src/backend/cpu/cpu_eltwise.c~s|Bi\[c\] = lz ? m\[i\] \* b\[i\]\[c\] : 0\.0f;|Bi[c] = 0.0f;|~$T_KERN $T_GRAPH"
 "lazy-bn-dot-shift-dropped~src/ops/batchnorm.c~s|d += (double)la\[k\] \* sums\[c + k\] + (double)lb\[k\] \* sums\[k\];|d += (double)la[k] * sums[c + k] + 0.0 * lb[k];|~$T_GRAPH"
 "lazy-bn-dot-never-taken-by-sum~src/ops/wsum.c~s|if (wants_m \&\& !(v->needs_grad|if (0 \&\& !(v->needs_grad|~$T_GRAPH"
+"lazy-pool-unscaled-dy~src/ops/pool.c~s|dnas_grad_scale(g, n->out), y->shape, dot|1.0f, y->shape, dot|~$T_LAZY"
+"lazy-pool-dot-never-taken-by-sum~src/ops/wsum.c~s|else DNAS_TRY(dnas_pool_lazy_dot(g, n->in\[i\], y->grad, \&d));|else d = 0.0;|~$T_LAZY"
+"lazy-pool-input-not-pooled~src/backend/cpu/cpu_eltwise.c~s|                    xs\[i\] = t;|                    xs[i] = x[g + i] + p0 * C;|~$T_KERN $T_LAZY"
+"lazy-pool-dot-low-half-dropped~src/backend/cpu/cpu_pool.c~s|al += v4d_load_f(t + j) \* v4d_load_f(x + j);|(void)al;|~$T_KERN $T_LAZY"
 "concat-relu-bwd-unmasked~src/backend/cpu/cpu_eltwise.c~s|(dnas_v8f)((dnas_v8i)v8f_load(s + i) \& (dnas_v8i)(v8f_load(q + i) > z))|v8f_load(s + i) + 0 * z|~$T_KERN $T_DNET"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"

@@ -8,6 +8,7 @@ const char *dnas_kernel_name(dnas_kernel_kind k) {
         [DNAS_K_GAP] = "gap",       [DNAS_K_LINEAR] = "linear", [DNAS_K_XENT] = "xent",
         [DNAS_K_CHANCOPY] = "chancopy", [DNAS_K_BN_RELU] = "bn_relu",
         [DNAS_K_CONCAT_RELU] = "concat_relu", [DNAS_K_LAZY_BN] = "lazy_bn",
+        [DNAS_K_LAZY_POOL] = "lazy_pool",
     };
     return (int)k >= 0 && k < DNAS_K_COUNT && names[k] ? names[k] : "?";
 }

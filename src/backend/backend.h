@@ -46,6 +46,9 @@ typedef enum {
     /* BN whose normalisation the weighted sum reading it applies (the BN output is never
      * stored): bn_fwd_train with y NULL, wsum_affine_fwd, bn_bwd_sums */
     DNAS_K_LAZY_BN,
+    /* Average pool whose output the weighted sum reading it computes from the pool's input
+     * (never stored): wsum_affine_fwd's pool inputs, avgpool_bwd_mix */
+    DNAS_K_LAZY_POOL,
     DNAS_K_COUNT
 } dnas_kernel_kind;
 #define DNAS_KBIT(k) (1u << (k))
@@ -118,6 +121,12 @@ struct dnas_backend {
                                const float *x, dnas_shape xs);
     dnas_status (*avgpool_bwd)(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
                                dnas_shape xs, const float *dy, dnas_shape ys);
+    /* Average pool backward for the output gradient dy_scale * dy of a pool output a weighted
+     * sum reads (DNAS_K_LAZY_POOL): dx (=/+= per acc; may be NULL) and, when dot != NULL, the
+     * mixing-weight gradient <dy, pool(x)> (of dy itself, before dy_scale) in double. */
+    dnas_status (*avgpool_bwd_mix)(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                                   dnas_shape xs, const float *x, const float *dy,
+                                   float dy_scale, dnas_shape ys, double *dot);
     /* Max pool pads with -inf; ties go to the first maximum in window order (row-major). */
     dnas_status (*maxpool_fwd)(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                                const float *x, dnas_shape xs);
@@ -132,14 +141,17 @@ struct dnas_backend {
     dnas_status (*wsum_bwd)(dnas_backend *be, float *const *dx, const int *acc, float *dm,
                             size_t n, int k, const float *dy, const float *const *x,
                             const float *m);
-    /* The weighted sum of NHWC values of C channels (n floats, a multiple of C) whose inputs
-     * may be BN outputs left unstored (DNAS_K_LAZY_BN): input i contributes
-     * m[i] * ((x[i] - mean[i][c]) * a[i][c] + b[i][c]) where mean[i] != NULL (x[i] the BN's
-     * input, a and b its per-channel scale and shift), m[i] * x[i] where mean[i] == NULL. */
-    dnas_status (*wsum_affine_fwd)(dnas_backend *be, float *y, size_t n, int C, int k,
+    /* The weighted sum y (NHWC, shape ys) whose inputs may be BN outputs left unstored
+     * (DNAS_K_LAZY_BN): input i contributes m[i] * ((x[i] - mean[i][c]) * a[i][c] + b[i][c])
+     * where mean[i] != NULL (x[i] the BN's input, a and b its per-channel scale and shift), or
+     * average-pool outputs left unstored (DNAS_K_LAZY_POOL): m[i] * avgpool(x[i]) where
+     * pool != NULL and pool[i] != NULL (x[i] the pool's input, of shape pool_xs[i]);
+     * m[i] * x[i] otherwise. mean and pool may be NULL (no input of that kind). */
+    dnas_status (*wsum_affine_fwd)(dnas_backend *be, float *y, dnas_shape ys, int k,
                                    const float *const *x, const float *m,
                                    const float *const *mean, const float *const *a,
-                                   const float *const *b);
+                                   const float *const *b, const dnas_pool_p *const *pool,
+                                   const dnas_shape *pool_xs);
 
     /* Global average pool: y(N,C) = mean over H,W. */
     dnas_status (*gap_fwd)(dnas_backend *be, float *y, const float *x, dnas_shape xs);

@@ -28,7 +28,14 @@ enum { DNAS_OPF_SAVE_IN = 1, DNAS_OPF_SAVE_OUT = 2,
        /* Its output is a per-channel affine map of its input (BN without ReLU): where the
         * output also has a gradient alias, the planner may leave it unstored and let the
         * weighted sum apply the map (dnas_value.lazy, DNAS_K_LAZY_BN). */
-       DNAS_OPF_LAZY_AFFINE = 32 };
+       DNAS_OPF_LAZY_AFFINE = 32,
+       /* An average pool that, where a weighted sum is its output's only reader and the
+        * backend has DNAS_K_LAZY_POOL, scales its output gradient like DNAS_OPF_DY_SCALE and
+        * leaves its output unstored: the sum pools the input itself (dnas_value.lazy). */
+       DNAS_OPF_LAZY_POOL = 64 };
+
+/* dnas_value.lazy: how an unstored output is recomputed by the weighted sum reading it. */
+enum { DNAS_LAZY_NONE = 0, DNAS_LAZY_BN = 1, DNAS_LAZY_POOL = 2 };
 
 /* Kink freezing, for second-order products by finite differences (graph/hvp.h): a recording
  * forward stores every kinked op's on/off pattern; while frozen, forward and backward use
@@ -77,9 +84,11 @@ typedef struct {
     uint8_t needs_grad;  /* set per backward call from `wants` */
     uint8_t grad_written;
     uint8_t scalar;      /* a loss (1,1,1,1): not batch-sized, set_batch leaves it alone */
-    /* A BN output never stored (data NULL): its only reader, a weighted sum, normalises the
-     * BN's input itself, and its mixing-weight gradient comes from BN's backward sums
-     * (ops/batchnorm.c). Set by the planner (DNAS_OPF_LAZY_AFFINE, DNAS_K_LAZY_BN). */
+    /* DNAS_LAZY_*: an output never stored (data NULL), set by the planner. DNAS_LAZY_BN: its
+     * only reader, a weighted sum, normalises the BN's input itself, and its mixing-weight
+     * gradient comes from BN's backward sums (ops/batchnorm.c; DNAS_OPF_LAZY_AFFINE,
+     * DNAS_K_LAZY_BN). DNAS_LAZY_POOL: the sum average-pools the pool's input itself, and
+     * the pool's backward gives the mixing-weight gradient (ops/pool.c; DNAS_K_LAZY_POOL). */
     uint8_t lazy;
 } dnas_value;
 
@@ -152,6 +161,7 @@ struct dnas_graph {
     int planned;
     int no_grad_alias;          /* set before planning: 1 = no gradient aliases (tests compare) */
     int no_lazy_bn;             /* set before planning: 1 = every BN output stored (tests compare) */
+    int no_lazy_pool;           /* set before planning: 1 = every pool output stored (likewise) */
     double *lazy_sums;          /* 2 * (widest lazy BN's C) doubles: its backward sums */
     float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
     /* Stochastic ops (drop path, S4's noise) draw from Philox at (rng_key, a counter derived

@@ -64,6 +64,14 @@ static size_t assign(interval *iv, int n_iv) {
  * gradient and whose only reader is one input of a weighted sum gets no gradient buffer; it
  * reads the sum's output gradient times the input's weight. That saves the sum writing m_i*dy
  * per input (a full pass over each op's output in every backward) and the memory of it. */
+/* Whether node p is an average pool that may be left unstored (see DNAS_OPF_LAZY_POOL):
+ * only then may its output gradient be an alias, since only the lazy backward scales it. */
+static int lazy_pool_ok(const dnas_graph *g, const dnas_node *p) {
+    return (p->op->flags & DNAS_OPF_LAZY_POOL) && !g->no_lazy_pool && g->be->supports &&
+           g->be->supports(g->be, DNAS_K_LAZY_POOL) && g->be->wsum_affine_fwd &&
+           g->be->avgpool_bwd_mix;
+}
+
 static dnas_status plan_grad_aliases(dnas_graph *g) {
     if (g->no_grad_alias) return DNAS_OK;
     int *readers = dnas_calloc((size_t)g->n_vals * sizeof *readers, "memory plan");
@@ -75,7 +83,8 @@ static dnas_status plan_grad_aliases(dnas_graph *g) {
         if (!(w->op->flags & DNAS_OPF_MIX_SUM)) continue;
         for (int j = 0; j < w->n_in; j++) {
             int v = w->in[j], p = g->vals[v].producer;
-            if (p < 0 || readers[v] != 1 || !(g->nodes[p].op->flags & DNAS_OPF_DY_SCALE) ||
+            if (p < 0 || readers[v] != 1 ||
+                !((g->nodes[p].op->flags & DNAS_OPF_DY_SCALE) || lazy_pool_ok(g, &g->nodes[p])) ||
                 v == g->loss || v == g->logits || g->nodes[p].train_only != w->train_only)
                 continue;
             g->vals[v].grad_alias = w->out;
@@ -86,22 +95,28 @@ static dnas_status plan_grad_aliases(dnas_graph *g) {
     return DNAS_OK;
 }
 
-/* Lazy BN (dnas_value.lazy): a BN output with a gradient alias (so a weighted sum is its only
- * reader) is not stored when the backend can normalise inside the sum. That saves BN's pass
- * writing it, the sum's backward reading it for the mixing-weight gradient (BN's backward
- * sums give that), and its memory, which was kept for the whole step. Returns the widest
- * such BN's channel count (0: none). */
-static int plan_lazy_bn(dnas_graph *g) {
+/* Lazy outputs (dnas_value.lazy). A BN output with a gradient alias (so a weighted sum is
+ * its only reader) is not stored when the backend can normalise inside the sum. That saves
+ * BN's pass writing it, the sum's backward reading it for the mixing-weight gradient (BN's
+ * backward sums give that), and its memory, which was kept for the whole step. An average
+ * pool's aliased output (aliased only when it can be lazy) is likewise left to the sum, which
+ * pools the pool's input, kept for the step, in the same pass as its other inputs. Returns
+ * the widest lazy BN's channel count (0: none). */
+static int plan_lazy(dnas_graph *g) {
     int widest = 0;
-    if (g->no_lazy_bn || !(g->be->supports && g->be->supports(g->be, DNAS_K_LAZY_BN)) ||
-        !g->be->wsum_affine_fwd || !g->be->bn_bwd_sums)
-        return 0;
+    const int bn_ok = !g->no_lazy_bn && g->be->supports && g->be->supports(g->be, DNAS_K_LAZY_BN) &&
+                      g->be->wsum_affine_fwd && g->be->bn_bwd_sums;
     for (int v = 0; v < g->n_vals; v++) {
         dnas_value *x = &g->vals[v];
         if (x->grad_alias < 0 || x->producer < 0) continue;
         dnas_node *p = &g->nodes[x->producer];
-        if (!(p->op->flags & DNAS_OPF_LAZY_AFFINE)) continue;
-        x->lazy = 1;
+        if (lazy_pool_ok(g, p)) {
+            x->lazy = DNAS_LAZY_POOL;
+            g->vals[p->in[0]].keep = 1;
+            continue;
+        }
+        if (!bn_ok || !(p->op->flags & DNAS_OPF_LAZY_AFFINE)) continue;
+        x->lazy = DNAS_LAZY_BN;
         p->scratch_n = 5 * (size_t)x->shape.c; /* + the sum's mean, scale, shift */
         if (x->shape.c > widest) widest = x->shape.c;
     }
@@ -144,7 +159,7 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
     if (g->logits >= 0) g->vals[g->logits].keep = 1;
 
     DNAS_TRY(plan_grad_aliases(g));
-    int lazy_c = plan_lazy_bn(g);
+    int lazy_c = plan_lazy(g);
 
     int n_iv = 2 * g->n_vals + n;
     interval *iv = dnas_alloc((size_t)n_iv * sizeof *iv, "memory plan");

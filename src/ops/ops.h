@@ -19,6 +19,11 @@ void dnas_bn_lazy_map(const dnas_graph *g, int v, const float **x, const float *
 /* <dy, y> for a lazy BN output v, for a backward in which the BN's own backward does not run
  * (nothing upstream of it wants a gradient). */
 dnas_status dnas_bn_lazy_dot(dnas_graph *g, int v, const float *dy, double *dot);
+/* A lazy average-pool output v (DNAS_LAZY_POOL): the pool's input, parameters and input
+ * shape, for the weighted sum that pools; and <dy, v> where the pool's backward does not run. */
+void dnas_pool_lazy_src(const dnas_graph *g, int v, const float **x, const dnas_pool_p **p,
+                        const dnas_shape **xs);
+dnas_status dnas_pool_lazy_dot(dnas_graph *g, int v, const float *dy, double *dot);
 int dnas_op_relu(dnas_graph *g, const char *name, int x);
 /* BN followed by ReLU (the same values): one node where the backend fuses them
  * (DNAS_K_BN_RELU), else a BN node `name` and a ReLU node `relu_name`. Not for graphs that

@@ -3,101 +3,125 @@
  * of the sum, exactly as if their weight were zero, and never read. */
 #include "ops.h"
 
-/* Collect the active inputs: pointers and weights, and for a lazy BN output (graph.h) its
- * input and the map to apply (mean NULL otherwise). Returns their count. */
-static int gather(dnas_graph *g, dnas_node *n, const float **x, float *m, int *idx,
-                  const float **mean, const float **a, const float **b, int *n_lazy) {
+/* The active inputs: pointers and weights, for a lazy BN output (graph.h) its input and the
+ * map to apply (mean NULL otherwise), for a lazy pool output the pool's input, parameters and
+ * input shape (pool NULL otherwise). Returns their count; *n_lazy counts the lazy ones. */
+typedef struct {
+    const float *x[DNAS_MAX_IN], *mean[DNAS_MAX_IN], *a[DNAS_MAX_IN], *b[DNAS_MAX_IN];
+    const dnas_pool_p *pool[DNAS_MAX_IN];
+    dnas_shape pool_xs[DNAS_MAX_IN];
+    float m[DNAS_MAX_IN];
+    int idx[DNAS_MAX_IN];
+} inputs;
+
+static int gather(dnas_graph *g, dnas_node *n, inputs *in, int *n_lazy) {
     int k = 0;
     *n_lazy = 0;
     for (int i = 0; i < n->n_in; i++) {
         dnas_value *v = &g->vals[n->in[i]];
         if (v->producer >= 0 && !g->nodes[v->producer].active) continue;
-        x[k] = v->data;
-        mean[k] = a[k] = b[k] = NULL;
-        if (v->lazy) {
-            dnas_bn_lazy_map(g, n->in[i], &x[k], &mean[k], &a[k], &b[k]);
-            (*n_lazy)++;
+        in->x[k] = v->data;
+        in->mean[k] = in->a[k] = in->b[k] = NULL;
+        in->pool[k] = NULL;
+        if (v->lazy == DNAS_LAZY_BN) {
+            dnas_bn_lazy_map(g, n->in[i], &in->x[k], &in->mean[k], &in->a[k], &in->b[k]);
+        } else if (v->lazy == DNAS_LAZY_POOL) {
+            const dnas_shape *xs;
+            dnas_pool_lazy_src(g, n->in[i], &in->x[k], &in->pool[k], &xs);
+            in->pool_xs[k] = *xs;
         }
-        m[k] = n->mix[i] >= 0 ? g->mix[n->mix[i]] : 1.0f;
-        idx[k] = i;
+        if (v->lazy) (*n_lazy)++;
+        in->m[k] = n->mix[i] >= 0 ? g->mix[n->mix[i]] : 1.0f;
+        in->idx[k] = i;
         k++;
     }
     return k;
 }
 
 static dnas_status fwd(dnas_graph *g, dnas_node *n) {
-    const float *x[DNAS_MAX_IN], *mean[DNAS_MAX_IN], *a[DNAS_MAX_IN], *b[DNAS_MAX_IN];
-    float m[DNAS_MAX_IN];
-    int idx[DNAS_MAX_IN], n_lazy;
-    int k = gather(g, n, x, m, idx, mean, a, b, &n_lazy);
+    inputs in;
+    int n_lazy, k = gather(g, n, &in, &n_lazy);
     dnas_value *y = &g->vals[n->out];
     if (n_lazy)
-        return g->be->wsum_affine_fwd(g->be, y->data, dnas_shape_numel(y->shape), y->shape.c, k,
-                                      x, m, mean, a, b);
-    return g->be->wsum_fwd(g->be, y->data, dnas_shape_numel(y->shape), k, x, m);
+        return g->be->wsum_affine_fwd(g->be, y->data, y->shape, k, in.x, in.m, in.mean, in.a,
+                                      in.b, in.pool, in.pool_xs);
+    return g->be->wsum_fwd(g->be, y->data, dnas_shape_numel(y->shape), k, in.x, in.m);
 }
 
 /* Lazy inputs are left out of the backend's backward: their gradient is an alias, and their
- * mixing-weight gradient comes from BN's backward sums, taken here only when BN's own
- * backward does not run (nothing upstream of it wants a gradient). */
+ * mixing-weight gradient comes from their producer's backward (BN's sums, the pool's gather),
+ * taken here only when that backward does not run (nothing upstream of it wants a
+ * gradient). */
 static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
-    const float *x[DNAS_MAX_IN], *mean[DNAS_MAX_IN], *a[DNAS_MAX_IN], *b[DNAS_MAX_IN];
-    float m[DNAS_MAX_IN], *dx[DNAS_MAX_IN];
-    int idx[DNAS_MAX_IN], acc[DNAS_MAX_IN], n_lazy;
-    int k = gather(g, n, x, m, idx, mean, a, b, &n_lazy);
+    inputs in;
+    float *dx[DNAS_MAX_IN];
+    int acc[DNAS_MAX_IN], n_lazy;
+    int k = gather(g, n, &in, &n_lazy);
     dnas_value *y = &g->vals[n->out];
     int want_dm = 0, kp = 0;
     for (int j = 0; j < k; j++) {
-        int i = idx[j];
+        int i = in.idx[j];
         int wants_m = (wants & DNAS_WANT_ARCH) && n->mix[i] >= 0;
-        if (mean[j]) {
-            const dnas_value *v = &g->vals[n->in[i]];
+        const dnas_value *v = &g->vals[n->in[i]];
+        if (v->lazy) {
             if (wants_m && !(v->needs_grad && dnas_node_runs(g, &g->nodes[v->producer]))) {
                 double d;
-                DNAS_TRY(dnas_bn_lazy_dot(g, n->in[i], y->grad, &d));
+                if (v->lazy == DNAS_LAZY_BN) DNAS_TRY(dnas_bn_lazy_dot(g, n->in[i], y->grad, &d));
+                else DNAS_TRY(dnas_pool_lazy_dot(g, n->in[i], y->grad, &d));
                 g->gmix[n->mix[i]] += (float)d;
             }
             continue;
         }
-        x[kp] = x[j];
-        m[kp] = m[j];
-        idx[kp] = i;
+        in.x[kp] = in.x[j];
+        in.m[kp] = in.m[j];
+        in.idx[kp] = i;
         dx[kp] = dnas_in_grad(g, n, i);
         acc[kp] = n->acc[i];
         if (wants_m) want_dm = 1;
         kp++;
     }
     DNAS_TRY(g->be->wsum_bwd(g->be, dx, acc, want_dm ? g->dm_tmp : NULL,
-                             dnas_shape_numel(y->shape), kp, y->grad, x, m));
+                             dnas_shape_numel(y->shape), kp, y->grad, in.x, in.m));
     if (want_dm)
         for (int j = 0; j < kp; j++)
-            if (n->mix[idx[j]] >= 0) g->gmix[n->mix[idx[j]]] += g->dm_tmp[j];
+            if (n->mix[in.idx[j]] >= 0) g->gmix[n->mix[in.idx[j]]] += g->dm_tmp[j];
     return DNAS_OK;
 }
 
 /* Over the k inputs that run (as gather): forward a multiply then k-1 multiply-adds per
  * element, and for a lazy BN input 2 more (the subtraction of its mean and the add of its
- * shift); backward a dot product per stored input (2 per element) when a mixing-weight
- * gradient is wanted, BN's two sums (4) for a lazy input whose BN backward does not run, and
- * m*dy per input gradient (+1 when added into). */
+ * shift; a lazy pool's own work is the pool's count); backward a dot product per stored
+ * input (2 per element) when a mixing-weight gradient is wanted, for a lazy input whose
+ * producer's backward does not run what it takes itself (BN's two sums, 4; the pool's
+ * gather and dot product), and m*dy per input gradient (+1 when added into). */
+static double lazy_dot_flops(const dnas_graph *g, int v) {
+    const dnas_value *x = &g->vals[v];
+    const dnas_node *p = &g->nodes[x->producer];
+    double ins = (double)dnas_shape_numel(g->vals[p->in[0]].shape);
+    if (x->lazy == DNAS_LAZY_BN) return 4.0 * ins;
+    double kk = (double)p->a.pool.k * p->a.pool.k;
+    return (double)dnas_shape_numel(x->shape) * (kk + 1.0) + 2.0 * ins;
+}
+
 static double flops(const dnas_graph *g, const dnas_node *n, const dnas_flop_ctx *c) {
     double e = (double)dnas_shape_numel(g->vals[n->out].shape), f = 0.0;
-    int k = 0, want_dm = 0, lazy = 0;
+    int k = 0, want_dm = 0, lazy = 0, plain_lazy = 0;
     for (int i = 0; i < n->n_in; i++) {
         const dnas_value *v = &g->vals[n->in[i]];
         if (v->producer >= 0 && !g->nodes[v->producer].active) continue;
         k++;
         int wants_m = (c->wants & DNAS_WANT_ARCH) && n->mix[i] >= 0;
         if (v->lazy) {
-            lazy++;
-            if (c->backward && wants_m && !c->need[n->in[i]]) f += 4.0 * e;
+            lazy += v->lazy == DNAS_LAZY_BN;
+            plain_lazy += v->lazy == DNAS_LAZY_POOL;
+            if (c->backward && wants_m && !c->need[n->in[i]]) f += lazy_dot_flops(g, n->in[i]);
             continue;
         }
         if (wants_m) want_dm++;
         if (dnas_flop_dx(n, c, i) && v->grad_alias < 0) f += e + dnas_flop_acc(n, c, i, (size_t)e);
     }
     if (!c->backward) return k ? (2.0 * k - 1.0 + 2.0 * lazy) * e : 0.0;
-    return f + (want_dm ? 2.0 * (k - lazy) * e : 0.0);
+    return f + (want_dm ? 2.0 * (k - lazy - plain_lazy) * e : 0.0);
 }
 
 static const dnas_op op_wsum = {"wsum", DNAS_OPF_SAVE_IN | DNAS_OPF_MIX_SUM, DNAS_KBIT(DNAS_K_WSUM), fwd, bwd, flops};

@@ -124,6 +124,7 @@ static void test_backend_create_supports(void) {
               be->bn_fwd_eval && be->bn_bwd && be->relu_fwd && be->relu_bwd &&
               be->avgpool_fwd && be->avgpool_bwd && be->maxpool_fwd && be->maxpool_bwd &&
               be->wsum_fwd && be->wsum_bwd && be->wsum_affine_fwd && be->bn_bwd_sums &&
+              be->avgpool_bwd_mix &&
               be->gap_fwd && be->gap_bwd && be->linear_fwd &&
               be->linear_bwd && be->xent_fwd && be->xent_bwd && be->chancopy,
           "vtable has a NULL kernel");
@@ -492,8 +493,10 @@ static void test_wsum_affine_fwd(void) {
             }
             float *m = fvec((size_t)k, -0.5f, 1.0f), *y = fvec(n, 0, 0), *y1 = fvec(n, 0, 0);
             double *yd = dzero(n);
-            expect_ok(be->wsum_affine_fwd(be, y, n, C, k, xs, m, mean, a, b), "wsum_affine_fwd");
-            expect_ok(be1->wsum_affine_fwd(be1, y1, n, C, k, xs, m, mean, a, b),
+            const dnas_shape ys = dnas_shape4(1, C, 9, 37);
+            expect_ok(be->wsum_affine_fwd(be, y, ys, k, xs, m, mean, a, b, NULL, NULL),
+                      "wsum_affine_fwd");
+            expect_ok(be1->wsum_affine_fwd(be1, y1, ys, k, xs, m, mean, a, b, NULL, NULL),
                       "wsum_affine_fwd 1 thread");
             dnas_ref_wsum_affine_fwd(yd, n, C, k, xd, dvec(m, (size_t)k), md, ad, bd);
             expect_close(WHAT("C=%d k=%d y", C, k), y, yd, n, TOL);
@@ -501,10 +504,79 @@ static void test_wsum_affine_fwd(void) {
         }
     float v[8] = {0}, mv[1] = {1};
     const float *xp[1] = {v}, *mp[1] = {v}, *np_[1] = {NULL};
-    CHECK(be->wsum_affine_fwd(be, v, 7, 2, 1, xp, mv, mp, mp, mp) == DNAS_ERR_INVALID_ARG,
-          "n not a multiple of C accepted");
-    CHECK(be->wsum_affine_fwd(be, v, 8, 2, 1, xp, mv, mp, np_, mp) == DNAS_ERR_INVALID_ARG,
+    CHECK(be->wsum_affine_fwd(be, v, dnas_shape4(1, 2, 0, 4), 1, xp, mv, mp, mp, mp, NULL,
+                              NULL) == DNAS_ERR_INVALID_ARG,
+          "an empty shape accepted");
+    CHECK(be->wsum_affine_fwd(be, v, dnas_shape4(1, 2, 2, 2), 1, xp, mv, mp, np_, mp, NULL,
+                              NULL) == DNAS_ERR_INVALID_ARG,
           "a mean without a scale accepted");
+    worst_report();
+    tfree_all();
+}
+
+/* The lazy-pool weighted sum (DNAS_K_LAZY_POOL): average-pool inputs (3x3 stride 1 as in
+ * NB201, with and without counting padding, and 3x3 stride 2 onto a smaller output) among
+ * plain and lazy-BN ones, C with and without 8-lane tails, rows wider than a block (C = 144)
+ * and several rows per block, against double loops (the reference pool, then the reference
+ * sum); 1 and 2 threads bit-identical; a pool input without its shape refused. */
+static void test_wsum_pool_fwd(void) {
+    worst_reset();
+    const shp outs[] = {{2, 7, 9, 3}, {3, 8, 8, 16}, {2, 6, 5, 20}, {2, 4, 20, 144}};
+    const dnas_pool_p pools[] = {{3, 1, 1, 0}, {3, 1, 1, 1}, {3, 2, 1, 0}};
+    for (int si = 0; si < 4; si++)
+        for (int pi = 0; pi < 3; pi++) {
+            const dnas_shape ys = to_shape(outs[si]);
+            const dnas_pool_p *pp = &pools[pi];
+            /* the pool's input: the same size at stride 1, twice it at stride 2 */
+            const dnas_shape pxs = dnas_shape4(ys.n, ys.c, ys.h * pp->stride, ys.w * pp->stride);
+            const size_t n = dnas_shape_numel(ys), npx = dnas_shape_numel(pxs), C = (size_t)ys.c;
+            const int k = 5;
+            const float *xs[5], *mean[5], *a[5], *b[5];
+            const double *xd[5], *md[5], *ad[5], *bd[5];
+            const dnas_pool_p *pl[5];
+            dnas_shape pl_xs[5];
+            for (int i = 0; i < k; i++) {
+                int kind = (i + si) % 3; /* 0 plain, 1 lazy BN, 2 pool: two pools per sum */
+                if (i == 4) kind = 2;
+                float *v = fvec(kind == 2 ? npx : n, -2, 3);
+                xs[i] = v;
+                mean[i] = a[i] = b[i] = NULL;
+                pl[i] = NULL;
+                if (kind == 2) {
+                    pl[i] = pp;
+                    pl_xs[i] = pxs;
+                    double *pd = dzero(n);
+                    dnas_ref_avgpool_fwd(pp, pd, ys, dvec(v, npx), pxs);
+                    xd[i] = pd;
+                } else {
+                    xd[i] = dvec(v, n);
+                }
+                if (kind == 1) {
+                    mean[i] = fvec(C, -1, 1);
+                    a[i] = fvec(C, 0.2f, 2);
+                    b[i] = fvec(C, -0.5f, 0.5f);
+                }
+                md[i] = dvec(mean[i], C);
+                ad[i] = dvec(a[i], C);
+                bd[i] = dvec(b[i], C);
+            }
+            float *m = fvec((size_t)k, -0.5f, 1.0f), *y = fvec(n, 0, 0), *y1 = fvec(n, 0, 0);
+            double *yd = dzero(n);
+            expect_ok(be->wsum_affine_fwd(be, y, ys, k, xs, m, mean, a, b, pl, pl_xs),
+                      "wsum_affine_fwd with pools");
+            expect_ok(be1->wsum_affine_fwd(be1, y1, ys, k, xs, m, mean, a, b, pl, pl_xs),
+                      "wsum_affine_fwd with pools, 1 thread");
+            dnas_ref_wsum_affine_fwd(yd, n, (int)C, k, xd, dvec(m, (size_t)k), md, ad, bd);
+            expect_close(WHAT("%s k%d s%d cip%d y", sname(outs[si]), pp->k, pp->stride,
+                              pp->count_include_pad), y, yd, n, TOL);
+            CHECK(!memcmp(y, y1, n * sizeof *y), "%s: 1 and 2 threads differ", sname(outs[si]));
+        }
+    float v[16] = {0}, mv[1] = {1};
+    const float *xp[1] = {v};
+    const dnas_pool_p *pp[1] = {&pools[0]};
+    CHECK(be->wsum_affine_fwd(be, v, dnas_shape4(1, 1, 4, 4), 1, xp, mv, NULL, NULL, NULL, pp,
+                              NULL) == DNAS_ERR_INVALID_ARG,
+          "a pool input without its shape accepted");
     worst_report();
     tfree_all();
 }
@@ -671,46 +743,56 @@ static float *pool_input(size_t n, int ties) {
 static const shp POOL_SHAPES[] = {{4, 8, 8, 16}, {2, 5, 7, 3}, {64, 8, 8, 64}, {3, 2, 9, 8}};
 #define NPOOL_SHAPES ((int)(sizeof POOL_SHAPES / sizeof POOL_SHAPES[0]))
 
+/* Case ci (shape ci / NPOOLS, pool ci % NPOOLS): the pool, input and output shapes; 0 when
+ * the window does not fit. */
+#define NPOOL_CASES (NPOOL_SHAPES * NPOOLS)
+static int pool_shapes(int ci, const dnas_pool_p **p, dnas_shape *xs, dnas_shape *ys) {
+    *p = &POOLS[ci % NPOOLS];
+    *xs = to_shape(POOL_SHAPES[ci / NPOOLS]);
+    *ys = pool_out(*p, *xs);
+    return xs->h + 2 * (*p)->pad >= (*p)->k && xs->w + 2 * (*p)->pad >= (*p)->k;
+}
+
 static void pool_case(int is_max, int bwd, int ties) {
-    for (int si = 0; si < NPOOL_SHAPES; si++)
-        for (int pi = 0; pi < NPOOLS; pi++) {
-            const dnas_pool_p *p = &POOLS[pi];
-            const dnas_shape xs = to_shape(POOL_SHAPES[si]), ys = pool_out(p, xs);
-            if (xs.h + 2 * p->pad < p->k || xs.w + 2 * p->pad < p->k) continue;
-            const size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys);
-            float *x = pool_input(nx, ties);
-            const char *s = sname(POOL_SHAPES[si]);
-            if (!bwd) {
-                float *y = fvec(ny, 0, 0);
-                double *yd = dzero(ny);
-                if (is_max) {
-                    expect_ok(be->maxpool_fwd(be, p, y, ys, x, xs), "maxpool_fwd");
-                    dnas_ref_maxpool_fwd(p, yd, ys, dvec(x, nx), xs);
-                } else {
-                    expect_ok(be->avgpool_fwd(be, p, y, ys, x, xs), "avgpool_fwd");
-                    dnas_ref_avgpool_fwd(p, yd, ys, dvec(x, nx), xs);
-                }
-                expect_close(WHAT("%s k%d s%d p%d cip%d y", s, p->k, p->stride, p->pad,
-                                  p->count_include_pad),
-                             y, yd, ny, TOL);
-                continue;
+    for (int ci = 0; ci < NPOOL_CASES; ci++) {
+        const dnas_pool_p *p;
+        dnas_shape xs, ys;
+        if (!pool_shapes(ci, &p, &xs, &ys)) continue;
+        const int si = ci / NPOOLS;
+        const size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys);
+        float *x = pool_input(nx, ties);
+        const char *s = sname(POOL_SHAPES[si]);
+        if (!bwd) {
+            float *y = fvec(ny, 0, 0);
+            double *yd = dzero(ny);
+            if (is_max) {
+                expect_ok(be->maxpool_fwd(be, p, y, ys, x, xs), "maxpool_fwd");
+                dnas_ref_maxpool_fwd(p, yd, ys, dvec(x, nx), xs);
+            } else {
+                expect_ok(be->avgpool_fwd(be, p, y, ys, x, xs), "avgpool_fwd");
+                dnas_ref_avgpool_fwd(p, yd, ys, dvec(x, nx), xs);
             }
-            float *dy = fvec(ny, -1, 1);
-            for (int acc = 0; acc <= 1; acc++) {
-                float *dx = fvec(nx, -1, 1);
-                double *dxd = dvec(dx, nx);
-                if (is_max) {
-                    expect_ok(be->maxpool_bwd(be, p, dx, acc, xs, x, dy, ys), "maxpool_bwd");
-                    dnas_ref_maxpool_bwd(p, dxd, acc, xs, dvec(x, nx), dvec(dy, ny), ys);
-                } else {
-                    expect_ok(be->avgpool_bwd(be, p, dx, acc, xs, dy, ys), "avgpool_bwd");
-                    dnas_ref_avgpool_bwd(p, dxd, acc, xs, dvec(dy, ny), ys);
-                }
-                expect_close(WHAT("%s k%d s%d p%d cip%d acc=%d dx", s, p->k, p->stride, p->pad,
-                                  p->count_include_pad, acc),
-                             dx, dxd, nx, TOL);
-            }
+            expect_close(WHAT("%s k%d s%d p%d cip%d y", s, p->k, p->stride, p->pad,
+                              p->count_include_pad),
+                         y, yd, ny, TOL);
+            continue;
         }
+        float *dy = fvec(ny, -1, 1);
+        for (int acc = 0; acc <= 1; acc++) {
+            float *dx = fvec(nx, -1, 1);
+            double *dxd = dvec(dx, nx);
+            if (is_max) {
+                expect_ok(be->maxpool_bwd(be, p, dx, acc, xs, x, dy, ys), "maxpool_bwd");
+                dnas_ref_maxpool_bwd(p, dxd, acc, xs, dvec(x, nx), dvec(dy, ny), ys);
+            } else {
+                expect_ok(be->avgpool_bwd(be, p, dx, acc, xs, dy, ys), "avgpool_bwd");
+                dnas_ref_avgpool_bwd(p, dxd, acc, xs, dvec(dy, ny), ys);
+            }
+            expect_close(WHAT("%s k%d s%d p%d cip%d acc=%d dx", s, p->k, p->stride, p->pad,
+                              p->count_include_pad, acc),
+                         dx, dxd, nx, TOL);
+        }
+    }
 }
 
 static void test_avgpool_fwd(void) {
@@ -725,6 +807,51 @@ static void test_avgpool_bwd(void) {
     worst_report();
     tfree_all();
 }
+/* avgpool_bwd_mix: dx = (acc ? dx : 0) + s * pool^T(dy) against the reference backward, and
+ * <dy, pool(x)> against double loops over the reference forward, alone (dx NULL) and with
+ * dx; the dot product the same at 1 and 2 threads; a dot without x refused. */
+static void test_avgpool_bwd_mix(void) {
+    worst_reset();
+    for (int ci = 0; ci < NPOOL_CASES; ci++) {
+        const dnas_pool_p *p;
+        dnas_shape xs, ys;
+        if (!pool_shapes(ci, &p, &xs, &ys)) continue;
+        const size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys);
+        float *x = fvec(nx, -1, 1), *dy = fvec(ny, -1, 1);
+        const float s = 0.37f;
+        double *yd = dzero(ny), ref_dot = 0;
+        dnas_ref_avgpool_fwd(p, yd, ys, dvec(x, nx), xs);
+        for (size_t j = 0; j < ny; j++) ref_dot += (double)dy[j] * yd[j];
+        double d0 = 0, d1 = 0, d2 = 0;
+        expect_ok(be->avgpool_bwd_mix(be, p, NULL, 0, xs, x, dy, s, ys, &d0), "dot only");
+        expect_ok(be1->avgpool_bwd_mix(be1, p, NULL, 0, xs, x, dy, s, ys, &d1),
+                  "dot only, 1 thread");
+        float df[1] = {(float)d0};
+        expect_close(WHAT("%s k%d s%d cip%d dot", sname(POOL_SHAPES[ci / NPOOLS]), p->k, p->stride,
+                          p->count_include_pad), df, &ref_dot, 1, TOL);
+        CHECK(d0 == d1, "%s: dot differs at 1 and 2 threads", sname(POOL_SHAPES[ci / NPOOLS]));
+        for (int acc = 0; acc <= 1; acc++) {
+            float *dx = fvec(nx, -1, 1);
+            double *dxd = dzero(nx), *dx0 = dvec(dx, nx);
+            expect_ok(be->avgpool_bwd_mix(be, p, dx, acc, xs, x, dy, s, ys, acc ? &d2 : NULL),
+                      "avgpool_bwd_mix");
+            dnas_ref_avgpool_bwd(p, dxd, 0, xs, dvec(dy, ny), ys);
+            for (size_t j = 0; j < nx; j++) dxd[j] = (acc ? dx0[j] : 0.0) + s * dxd[j];
+            expect_close(WHAT("%s k%d s%d cip%d acc=%d dx", sname(POOL_SHAPES[ci / NPOOLS]), p->k,
+                              p->stride, p->count_include_pad, acc), dx, dxd, nx, TOL);
+        }
+        CHECK(d2 == d0, "%s: the dot differs beside dx", sname(POOL_SHAPES[ci / NPOOLS]));
+    }
+    const dnas_shape xs = dnas_shape4(1, 1, 3, 3);
+    float v[9] = {0};
+    double d;
+    CHECK(be->avgpool_bwd_mix(be, &POOLS[0], v, 0, xs, NULL, v, 1.0f, pool_out(&POOLS[0], xs),
+                              &d) == DNAS_ERR_INVALID_ARG,
+          "a dot product without x accepted");
+    worst_report();
+    tfree_all();
+}
+
 static void test_maxpool_fwd(void) {
     worst_reset();
     pool_case(1, 0, 0);
@@ -992,6 +1119,8 @@ int main(void) {
     RUN(test_wsum_bwd);
     RUN(test_wsum_deterministic);
     RUN(test_wsum_affine_fwd);
+    RUN(test_wsum_pool_fwd);
+    RUN(test_avgpool_bwd_mix);
     RUN(test_bn_bwd_sums);
     RUN(test_chancopy);
     RUN(test_concat_relu);

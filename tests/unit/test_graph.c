@@ -14,7 +14,7 @@ typedef struct {
 } net;
 
 static int no_alias; /* build: plan without gradient aliases (test_grad_alias) */
-static int no_lazy;  /* build: store every BN output (test_lazy_bn_matches_stored) */
+static int no_lazy;  /* build: store every BN and pool output (test_lazy_bn_matches_stored) */
 static int skip_bn;  /* build: the skip op followed by an affine BN with running statistics */
 
 static int build(net *t, int batch, int with_kinks) {
@@ -22,6 +22,7 @@ static int build(net *t, int batch, int with_kinks) {
     dnas_graph_init(g, t->be);
     g->no_grad_alias = no_alias;
     g->no_lazy_bn = no_lazy;
+    g->no_lazy_pool = no_lazy;
     int x = dnas_graph_input(g, dnas_shape4(batch, 3, 8, 8));
     int m = dnas_graph_mix(g, 6);
     x = dnas_op_conv2d(g, "stem.conv", x, 8, 3, 1, 1, 1, 1, 1);
@@ -491,11 +492,13 @@ static double rel_diff(const float *a, const float *b, size_t n, double *scale) 
 }
 
 /* Lazy BN outputs (graph.h: the mixed node normalises c1.bn's and skip.bn's inputs itself and
- * their mixing-weight gradients come from BN's backward sums) against the same network with
- * every BN output stored: a full step (both BN backwards run and give the sums), an arch-only
- * backward (they do not run: the sum takes the sums itself), an evaluation forward (skip.bn's
- * running statistics), the memory saved and the FLOP rule (each lazy output moves BN's 3
- * per element affine into the sum at 2 per element). */
+ * their mixing-weight gradients come from BN's backward sums) and a lazy average pool (the
+ * mixed node pools its input; the pool's backward gives its mixing-weight gradient) against
+ * the same network with every output stored: a full step (both BN backwards run and give the
+ * sums), an arch-only backward (they do not run: the sum takes the sums itself), an evaluation
+ * forward (skip.bn's running statistics), the memory saved and the FLOP rule (each lazy BN
+ * output moves BN's 3 per element affine into the sum at 2 per element; a lazy pool's forward
+ * counts the same). */
 static void test_lazy_bn_matches_stored(void) {
     net t[2];
     step_result r[2];
@@ -518,15 +521,19 @@ static void test_lazy_bn_matches_stored(void) {
     }
     no_lazy = skip_bn = 0;
     dnas_graph *g = &t[0].g;
-    int lazy = 0, lazy_off = 0;
+    int lazy = 0, lazy_pool = 0, lazy_off = 0;
     double lazy_numel = 0;
     for (int v = 0; v < g->n_vals; v++)
-        if (g->vals[v].lazy) {
+        if (g->vals[v].lazy == DNAS_LAZY_BN) {
             lazy++;
             lazy_numel += (double)dnas_shape_numel(g->vals[v].shape);
+        } else if (g->vals[v].lazy == DNAS_LAZY_POOL) {
+            lazy_pool++;
         }
-    for (int v = 0; v < t[1].g.n_vals; v++) lazy_off += t[1].g.vals[v].lazy;
-    CHECK(lazy == 2 && lazy_off == 0, "lazy BN outputs: %d (want 2), with no_lazy_bn: %d", lazy, lazy_off);
+    for (int v = 0; v < t[1].g.n_vals; v++) lazy_off += t[1].g.vals[v].lazy != 0;
+    CHECK(lazy == 2 && lazy_pool == 1 && lazy_off == 0,
+          "lazy BN outputs: %d (want 2), pools %d (want 1), with no_lazy_*: %d", lazy, lazy_pool,
+          lazy_off);
     CHECK(g->arena_floats < t[1].g.arena_floats, "arena %zu floats lazy, %zu stored",
           g->arena_floats, t[1].g.arena_floats);
     CHECK(fwd_flops[1] - fwd_flops[0] == lazy_numel, "forward FLOPs %.0f lazy, %.0f stored "
@@ -537,9 +544,9 @@ static void test_lazy_bn_matches_stored(void) {
     double dm = rel_diff(r[0].gm, r[1].gm, 6, &sm);
     double da = rel_diff(gm_arch[0], gm_arch[1], 6, &sa);
     double dl = rel_diff(r[0].logits, r[1].logits, dnas_shape_numel(g->vals[g->logits].shape), &sl);
-    printf("  %d lazy BN outputs, arena %zu vs %zu floats; loss %.9g vs %.9g, eval %.9g vs %.9g; "
+    printf("  %d lazy BN outputs, %d lazy pool, arena %zu vs %zu floats; loss %.9g vs %.9g, eval %.9g vs %.9g; "
            "max differences: logits %.3g of %.3g, weight grads %.3g of %.3g, input grads %.3g of "
-           "%.3g, mixing %.3g of %.3g, arch-only mixing %.3g of %.3g\n", lazy, g->arena_floats,
+           "%.3g, mixing %.3g of %.3g, arch-only mixing %.3g of %.3g\n", lazy, lazy_pool, g->arena_floats,
            t[1].g.arena_floats, r[0].loss, r[1].loss, loss_eval[0], loss_eval[1], dl, sl, dw, sw,
            dx, sx, dm, sm, da, sa);
     CHECK(fabs(r[0].loss - r[1].loss) <= 1e-6 * fabs(r[1].loss), "loss %.9g vs %.9g", r[0].loss, r[1].loss);

@@ -4,6 +4,9 @@
  * is read once and the output written once whatever k is. */
 #include "cpu_kernels.h"
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Floats per wsum block: 8 KiB, so the block of y (or of dy) stays in L1 while the k inputs
  * stream past it. */
@@ -41,6 +44,8 @@ static dnas_status wsum_check(const char *who, int k, const float *m) {
  * together (the hardware prefetcher keeps every stream going) and the partial result never
  * leaves registers. */
 #define WS_GROUP 4
+/* The most inputs a lazy weighted sum takes (the graph's DNAS_MAX_IN is below it). */
+#define WS_MAX_IN 64
 
 /* out[j] = (prev ? prev[j] : 0) + sum_{i<gk} m[i]*x[i][j], left to right. */
 static DNAS_INLINE void wsum_fwd_grp(float *out, const float *prev, size_t len, int gk,
@@ -145,45 +150,101 @@ static void waff_block(float *y, int add, size_t np, int C, int gk, const float 
     }
 }
 
-dnas_status dnas_cpu_wsum_affine_fwd(dnas_backend *be, float *y, size_t n, int C, int k,
+/* Pool inputs (DNAS_K_LAZY_POOL) are computed per block into a per-thread L1/L2 buffer from
+ * the pool's input and then summed like a plain input: blocks are then whole output rows of
+ * one image (rb rows, about WS_BLOCK floats), so the pool reads its input rows while the
+ * sum's other inputs stream past. */
+dnas_status dnas_cpu_wsum_affine_fwd(dnas_backend *be, float *y, dnas_shape ys, int k,
                                      const float *const *x, const float *m,
                                      const float *const *mean, const float *const *a,
-                                     const float *const *b) {
+                                     const float *const *b, const dnas_pool_p *const *pool,
+                                     const dnas_shape *pool_xs) {
     DNAS_TRY(wsum_check("wsum_affine_fwd", k, m));
-    if (k < 1 || C < 1 || n % (size_t)C)
-        return dnas_fail(DNAS_ERR_INVALID_ARG, "wsum_affine_fwd: k = %d, C = %d, n = %zu (want "
-                         "k >= 1 and n a multiple of C)", k, C, n);
-    for (int i = 0; i < k; i++)
+    const int C = ys.c;
+    const size_t n = dnas_shape_numel(ys);
+    if (k < 1 || C < 1 || ys.n < 0 || ys.h < 1 || ys.w < 1)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "wsum_affine_fwd: k = %d, y (%d,%d,%d,%d) (want "
+                         "k >= 1 and a non-empty shape)", k, ys.n, ys.c, ys.h, ys.w);
+    if (k > WS_MAX_IN)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "wsum_affine_fwd: k = %d > %d", k, WS_MAX_IN);
+    int n_pool = 0;
+    for (int i = 0; i < k; i++) {
         if (mean && mean[i] && (!a || !a[i] || !b || !b[i]))
             return dnas_fail(DNAS_ERR_INVALID_ARG, "wsum_affine_fwd: input %d has a mean but "
                              "no scale or shift", i);
+        if (pool && pool[i]) {
+            if (!pool_xs || (mean && mean[i]))
+                return dnas_fail(DNAS_ERR_INVALID_ARG, "wsum_affine_fwd: pool input %d without "
+                                 "its input shape, or with a BN map too", i);
+            DNAS_TRY(dnas_cpu_pool_check("wsum_affine_fwd", pool[i], pool_xs[i], ys));
+            n_pool++;
+        }
+    }
     const int nt = dnas_cpu_threads(be);
-    /* Per input: M, A = m*a, B = m*b (C floats each; a plain input M = B = 0, A = m), so
-     * each term is one subtract and one multiply-add. */
+    const size_t WC = (size_t)ys.w * C, HW = (size_t)ys.h * ys.w;
+    const size_t rb = n_pool ? (WS_BLOCK / WC > 0 ? WS_BLOCK / WC : 1) : 0; /* rows per block */
+    const size_t blkf = (rb * WC + 15) / 16 * 16, HWr = (HW + 15) / 16 * 16;
+    const size_t coef_f = (3 * (size_t)k * C + 15) / 16 * 16;
+    /* Per input: M, A = m*a, B = m*b (C floats each; a plain or pool input M = B = 0, A = m),
+     * so each term is one subtract and one multiply-add. Then each pool input's divisors,
+     * then WS_GROUP pool row buffers per thread. */
     void *ws;
-    DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * 3 * (size_t)k * (size_t)C, &ws));
-    float *coef = ws;
-    for (int i = 0; i < k; i++) {
+    DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * (coef_f + (size_t)n_pool * HWr +
+                                                     (n_pool ? (size_t)nt * WS_GROUP * blkf : 0)),
+                                &ws));
+    float *coef = ws, *invs = coef + coef_f, *tbuf = invs + (size_t)n_pool * HWr;
+    const float *inv_of[WS_MAX_IN];
+    for (int i = 0, q = 0; i < k; i++) {
         float *Mi = coef + (size_t)3 * i * C, *Ai = Mi + C, *Bi = Ai + C;
+        const int lz = mean && mean[i];
         for (int c = 0; c < C; c++) {
-            const int lz = mean && mean[i];
             Mi[c] = lz ? mean[i][c] : 0.0f;
             Ai[c] = lz ? m[i] * a[i][c] : m[i];
             Bi[c] = lz ? m[i] * b[i][c] : 0.0f;
         }
+        inv_of[i] = NULL;
+        if (pool && pool[i]) {
+            float *inv = invs + (size_t)q++ * HWr;
+            dnas_cpu_avgpool_divisors(pool[i], pool_xs[i], ys, inv);
+            inv_of[i] = inv;
+        }
     }
-    /* Pixel blocks of about WS_BLOCK floats, one per task; groups of WS_GROUP inputs add into
-     * y's block while it is in L1 (y must not alias an input). */
+    /* Pixel blocks of about WS_BLOCK floats, one per task (with pools: rb rows of one image);
+     * groups of WS_GROUP inputs add into y's block while it is in L1 (y must not alias an
+     * input). */
     const size_t npix = n / (size_t)C, bp = WS_BLOCK / (size_t)C > 0 ? WS_BLOCK / (size_t)C : 1;
-    const long nb = (long)((npix + bp - 1) / bp);
+    const long nbh = n_pool ? (long)((ys.h + rb - 1) / rb) : 0;
+    const long nb = n_pool ? (long)ys.n * nbh : (long)((npix + bp - 1) / bp);
     DNAS_OMP_FOR(nt, n * (size_t)(k + 1))
     for (long blk = 0; blk < nb; blk++) {
-        size_t p0 = (size_t)blk * bp, np = npix - p0 < bp ? npix - p0 : bp;
+        size_t p0, np;
+        int img = 0, h0 = 0, h1 = 0;
+        if (n_pool) {
+            img = (int)(blk / nbh);
+            h0 = (int)((size_t)(blk % nbh) * rb);
+            h1 = h0 + (int)rb < ys.h ? h0 + (int)rb : ys.h;
+            p0 = ((size_t)img * ys.h + h0) * ys.w;
+            np = (size_t)(h1 - h0) * ys.w;
+        } else {
+            p0 = (size_t)blk * bp;
+            np = npix - p0 < bp ? npix - p0 : bp;
+        }
+        float *tb = tbuf;
+#ifdef _OPENMP
+        if (n_pool) tb += (size_t)omp_get_thread_num() * WS_GROUP * blkf;
+#endif
         for (int g = 0; g < k; g += WS_GROUP) {
             int gk = k - g < WS_GROUP ? k - g : WS_GROUP;
             const float *xs[WS_GROUP], *M[WS_GROUP], *A[WS_GROUP], *B[WS_GROUP];
             for (int i = 0; i < gk; i++) {
-                xs[i] = x[g + i] + p0 * C;
+                if (inv_of[g + i]) {
+                    float *t = tb + (size_t)i * blkf;
+                    dnas_cpu_avgpool_rows(pool[g + i], pool_xs[g + i], ys, inv_of[g + i],
+                                          x[g + i], img, h0, h1, t);
+                    xs[i] = t;
+                } else {
+                    xs[i] = x[g + i] + p0 * C;
+                }
                 M[i] = coef + (size_t)3 * (g + i) * C;
                 A[i] = M[i] + C;
                 B[i] = A[i] + C;

@@ -113,10 +113,11 @@ dnas_status dnas_cpu_relu_bwd(dnas_backend *be, float *dx, int acc, const float 
                               const float *y, size_t n);
 dnas_status dnas_cpu_wsum_fwd(dnas_backend *be, float *y, size_t n, int k, const float *const *x,
                               const float *m);
-dnas_status dnas_cpu_wsum_affine_fwd(dnas_backend *be, float *y, size_t n, int C, int k,
+dnas_status dnas_cpu_wsum_affine_fwd(dnas_backend *be, float *y, dnas_shape ys, int k,
                                      const float *const *x, const float *m,
                                      const float *const *mean, const float *const *a,
-                                     const float *const *b);
+                                     const float *const *b, const dnas_pool_p *const *pool,
+                                     const dnas_shape *pool_xs);
 dnas_status dnas_cpu_wsum_bwd(dnas_backend *be, float *const *dx, const int *acc, float *dm,
                               size_t n, int k, const float *dy, const float *const *x,
                               const float *m);
@@ -132,6 +133,17 @@ dnas_status dnas_cpu_avgpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *
                                  const float *x, dnas_shape xs);
 dnas_status dnas_cpu_avgpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
                                  dnas_shape xs, const float *dy, dnas_shape ys);
+dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                                     dnas_shape xs, const float *x, const float *dy,
+                                     float dy_scale, dnas_shape ys, double *dot);
+/* For the lazy-pool weighted sum (cpu_eltwise.c): the shapes check, every output pixel's
+ * 1/divisor (ys.h * ys.w floats into inv), and output rows [oh0, oh1) of image n of the
+ * average pool of x, written densely to out ((oh1 - oh0) * ys.w * C floats). */
+dnas_status dnas_cpu_pool_check(const char *who, const dnas_pool_p *p, dnas_shape xs,
+                                dnas_shape ys);
+void dnas_cpu_avgpool_divisors(const dnas_pool_p *p, dnas_shape xs, dnas_shape ys, float *inv);
+void dnas_cpu_avgpool_rows(const dnas_pool_p *p, dnas_shape xs, dnas_shape ys, const float *inv,
+                           const float *x, int n, int oh0, int oh1, float *out);
 dnas_status dnas_cpu_maxpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                                  const float *x, dnas_shape xs);
 dnas_status dnas_cpu_maxpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,

@@ -18,8 +18,8 @@
 #include <omp.h>
 #endif
 
-static dnas_status pool_check(const char *who, const dnas_pool_p *p, dnas_shape xs,
-                              dnas_shape ys) {
+dnas_status dnas_cpu_pool_check(const char *who, const dnas_pool_p *p, dnas_shape xs,
+                                dnas_shape ys) {
     if (p->k < 1 || p->stride < 1 || p->pad < 0 || p->pad >= p->k)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "%s: bad k=%d stride=%d pad=%d", who, p->k,
                          p->stride, p->pad);
@@ -33,13 +33,9 @@ static dnas_status pool_check(const char *who, const dnas_pool_p *p, dnas_shape 
 static inline int imax(int a, int b) { return a > b ? a : b; }
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-/* 1/divisor for every output pixel (OH*OW floats in the workspace), as PyTorch counts it:
- * with count_include_pad the window is clipped to the padded extent, else to the image. */
-static dnas_status avg_inv_divisors(dnas_backend *be, const dnas_pool_p *p, dnas_shape xs,
-                                    dnas_shape ys, float **out) {
-    void *ws;
-    DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * (size_t)ys.h * ys.w, &ws));
-    float *inv = ws;
+/* 1/divisor for every output pixel (OH*OW floats), as PyTorch counts it: with
+ * count_include_pad the window is clipped to the padded extent, else to the image. */
+void dnas_cpu_avgpool_divisors(const dnas_pool_p *p, dnas_shape xs, dnas_shape ys, float *inv) {
     for (int oh = 0; oh < ys.h; oh++) {
         int h0 = oh * p->stride - p->pad;
         int dh = p->count_include_pad ? imin(h0 + p->k, xs.h + p->pad) - h0
@@ -51,7 +47,17 @@ static dnas_status avg_inv_divisors(dnas_backend *be, const dnas_pool_p *p, dnas
             inv[(size_t)oh * ys.w + ow] = dh > 0 && dw > 0 ? 1.0f / (float)(dh * dw) : 0.0f;
         }
     }
-    *out = inv;
+}
+
+/* The divisors in the workspace (valid for this call only). Extra floats after them may be
+ * asked for (extra), for the caller's own scratch. */
+static dnas_status avg_inv_divisors(dnas_backend *be, const dnas_pool_p *p, dnas_shape xs,
+                                    dnas_shape ys, size_t extra, float **out) {
+    void *ws;
+    size_t n_inv = ((size_t)ys.h * ys.w + 15) / 16 * 16;
+    DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * (n_inv + extra), &ws));
+    dnas_cpu_avgpool_divisors(p, xs, ys, ws);
+    *out = ws;
     return DNAS_OK;
 }
 
@@ -145,26 +151,38 @@ static DNAS_INLINE void avg_fwd_row(float *yrow, const float *ximg, const float 
     for (int ow = b; ow < g->OW; ow++) avg_fwd_px(yrow, ximg, inv, g, hs, he, ow, cw);
 }
 
+/* Output row oh of image n (ximg), all channel chunks. */
+static void avg_fwd_out_row(float *yrow, const float *ximg, const float *inv, const geo *g,
+                            int oh) {
+    int h0 = oh * g->s - g->pad, hs = imax(h0, 0), he = imin(h0 + g->k, g->H);
+    const float *ir = inv + (size_t)oh * g->OW;
+    int c0 = 0;
+    for (; c0 + 8 <= g->C; c0 += 8) avg_fwd_row(yrow + c0, ximg + c0, ir, g, hs, he, 8);
+    if (c0 < g->C) avg_fwd_row(yrow + c0, ximg + c0, ir, g, hs, he, g->C - c0);
+}
+
 dnas_status dnas_cpu_avgpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                                  const float *x, dnas_shape xs) {
-    DNAS_TRY(pool_check("avgpool_fwd", p, xs, ys));
+    DNAS_TRY(dnas_cpu_pool_check("avgpool_fwd", p, xs, ys));
     float *inv;
-    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, &inv));
+    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, 0, &inv));
     const geo g = make_geo(p, xs, ys);
     const int nt = dnas_cpu_threads(be);
     const long rows = (long)ys.n * g.OH;
     DNAS_OMP_FOR(nt, dnas_shape_numel(xs) + dnas_shape_numel(ys))
     for (long r = 0; r < rows; r++) {
         int n = (int)(r / g.OH), oh = (int)(r % g.OH);
-        int h0 = oh * g.s - g.pad, hs = imax(h0, 0), he = imin(h0 + g.k, g.H);
-        const float *ximg = x + (size_t)n * g.H * g.W * g.C;
-        const float *ir = inv + (size_t)oh * g.OW;
-        float *yrow = y + (size_t)r * g.OW * g.C;
-        int c0 = 0;
-        for (; c0 + 8 <= g.C; c0 += 8) avg_fwd_row(yrow + c0, ximg + c0, ir, &g, hs, he, 8);
-        if (c0 < g.C) avg_fwd_row(yrow + c0, ximg + c0, ir, &g, hs, he, g.C - c0);
+        avg_fwd_out_row(y + (size_t)r * g.OW * g.C, x + (size_t)n * g.H * g.W * g.C, inv, &g, oh);
     }
     return DNAS_OK;
+}
+
+void dnas_cpu_avgpool_rows(const dnas_pool_p *p, dnas_shape xs, dnas_shape ys, const float *inv,
+                           const float *x, int n, int oh0, int oh1, float *out) {
+    const geo g = make_geo(p, xs, ys);
+    const float *ximg = x + (size_t)n * g.H * g.W * g.C;
+    for (int oh = oh0; oh < oh1; oh++)
+        avg_fwd_out_row(out + (size_t)(oh - oh0) * g.OW * g.C, ximg, inv, &g, oh);
 }
 
 /* ---- average pool, backward ---- */
@@ -252,25 +270,88 @@ static DNAS_INLINE void avg_bwd_row(float *dxrow, int acc, const float *dyimg, c
     for (int iw = b; iw < g->W; iw++) avg_bwd_px(dxrow, acc, dyimg, inv, g, ohl, ohh, iw, cw);
 }
 
+/* dx row ih of one image (=/+= per acc) from dy image dyimg, all channel chunks. */
+static void avg_bwd_in_row(float *dxrow, int acc, const float *dyimg, const float *inv,
+                           const geo *g, int ih) {
+    int ohl, ohh;
+    out_range(ih, g->k, g->s, g->pad, g->OH, &ohl, &ohh);
+    int c0 = 0;
+    for (; c0 + 8 <= g->C; c0 += 8) avg_bwd_row(dxrow + c0, acc, dyimg + c0, inv, g, ohl, ohh, 8);
+    if (c0 < g->C) avg_bwd_row(dxrow + c0, acc, dyimg + c0, inv, g, ohl, ohh, g->C - c0);
+}
+
 dnas_status dnas_cpu_avgpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
                                  dnas_shape xs, const float *dy, dnas_shape ys) {
-    DNAS_TRY(pool_check("avgpool_bwd", p, xs, ys));
+    DNAS_TRY(dnas_cpu_pool_check("avgpool_bwd", p, xs, ys));
     float *inv;
-    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, &inv));
+    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, 0, &inv));
     const geo g = make_geo(p, xs, ys);
     const int nt = dnas_cpu_threads(be);
     const long rows = (long)xs.n * g.H;
     DNAS_OMP_FOR(nt, dnas_shape_numel(xs) + dnas_shape_numel(ys))
+    for (long r = 0; r < rows; r++)
+        avg_bwd_in_row(dx + (size_t)r * g.W * g.C, acc, dy + (size_t)(r / g.H) * g.OH * g.OW * g.C,
+                       inv, &g, (int)(r % g.H));
+    return DNAS_OK;
+}
+
+/* One row of len floats of the gathered gradient t: dx (=/+=) s * t where dx != NULL, and
+ * returns <x, t> in double (0 when x is NULL), in a fixed order. */
+static double scale_dot_row(float *dx, int acc, const float *t, float s, const float *x,
+                            size_t len) {
+    const dnas_v8f sv = v8f_set1(s);
+    dnas_v4d al = {0}, ah = {0};
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8) {
+        const dnas_v8f tv = v8f_load(t + j);
+        if (x) {
+            al += v4d_load_f(t + j) * v4d_load_f(x + j);
+            ah += v4d_load_f(t + j + 4) * v4d_load_f(x + j + 4);
+        }
+        if (dx) v8f_store(dx + j, acc ? v8f_load(dx + j) + sv * tv : sv * tv);
+    }
+    double tail = 0;
+    for (; j < len; j++) {
+        if (x) tail += (double)t[j] * (double)x[j];
+        if (dx) dx[j] = acc ? dx[j] + s * t[j] : s * t[j];
+    }
+    dnas_v4d v = al + ah;
+    return ((v[0] + v[1]) + (v[2] + v[3])) + tail;
+}
+
+/* The gathered gradient of each dx row goes to a per-thread row buffer, then one pass scales
+ * it into dx and takes its dot product with x's row: <dy, pool(x)> = <pool^T(dy), x>. One
+ * partial per row, summed in row order: the same for any thread count. */
+dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                                     dnas_shape xs, const float *x, const float *dy,
+                                     float dy_scale, dnas_shape ys, double *dot) {
+    DNAS_TRY(dnas_cpu_pool_check("avgpool_bwd_mix", p, xs, ys));
+    if (dot && !x)
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "avgpool_bwd_mix: a dot product without x");
+    const geo g = make_geo(p, xs, ys);
+    const int nt = dnas_cpu_threads(be);
+    const long rows = (long)xs.n * g.H;
+    const size_t WC = (size_t)g.W * g.C, WCr = (WC + 15) / 16 * 16;
+    const size_t n_part = ((size_t)rows * 2 + 15) / 16 * 16; /* doubles as float pairs */
+    float *inv;
+    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, n_part + (size_t)nt * WCr, &inv));
+    double *part = (double *)(void *)(inv + ((size_t)ys.h * ys.w + 15) / 16 * 16);
+    float *tbuf = (float *)(void *)part + n_part;
+    DNAS_OMP_FOR(nt, dnas_shape_numel(xs) * 3 + dnas_shape_numel(ys))
     for (long r = 0; r < rows; r++) {
-        int n = (int)(r / g.H), ih = (int)(r % g.H);
-        int ohl, ohh;
-        out_range(ih, g.k, g.s, g.pad, g.OH, &ohl, &ohh);
-        const float *dyimg = dy + (size_t)n * g.OH * g.OW * g.C;
-        float *dxrow = dx + (size_t)r * g.W * g.C;
-        int c0 = 0;
-        for (; c0 + 8 <= g.C; c0 += 8)
-            avg_bwd_row(dxrow + c0, acc, dyimg + c0, inv, &g, ohl, ohh, 8);
-        if (c0 < g.C) avg_bwd_row(dxrow + c0, acc, dyimg + c0, inv, &g, ohl, ohh, g.C - c0);
+#ifdef _OPENMP
+        float *t = tbuf + WCr * (size_t)omp_get_thread_num();
+#else
+        float *t = tbuf;
+#endif
+        avg_bwd_in_row(t, 0, dy + (size_t)(r / g.H) * g.OH * g.OW * g.C, inv, &g, (int)(r % g.H));
+        part[r] = scale_dot_row(dx ? dx + (size_t)r * WC : NULL, acc, t, dy_scale,
+                                dot ? x + (size_t)r * WC : NULL, WC);
+    }
+    if (dot) {
+        double s = 0;
+        for (long r = 0; r < rows; r++) s += part[r];
+        *dot = s;
     }
     return DNAS_OK;
 }
@@ -342,7 +423,7 @@ static DNAS_INLINE void max_fwd_row(float *yrow, const float *ximg, const geo *g
 
 dnas_status dnas_cpu_maxpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                                  const float *x, dnas_shape xs) {
-    DNAS_TRY(pool_check("maxpool_fwd", p, xs, ys));
+    DNAS_TRY(dnas_cpu_pool_check("maxpool_fwd", p, xs, ys));
     const geo g = make_geo(p, xs, ys);
     const int nt = dnas_cpu_threads(be);
     const long rows = (long)ys.n * g.OH;
@@ -566,7 +647,7 @@ static DNAS_INLINE void max_bwd_chunk(float *dximg, int acc, const float *ximg, 
 
 dnas_status dnas_cpu_maxpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
                                  dnas_shape xs, const float *x, const float *dy, dnas_shape ys) {
-    DNAS_TRY(pool_check("maxpool_bwd", p, xs, ys));
+    DNAS_TRY(dnas_cpu_pool_check("maxpool_bwd", p, xs, ys));
     const geo g = make_geo(p, xs, ys);
     const int nt = dnas_cpu_threads(be);
     const size_t img = (size_t)g.H * g.W * g.C, oimg = (size_t)g.OH * g.OW * g.C;

@@ -193,11 +193,12 @@ static dnas_status p_wsum_fwd(dnas_backend *be, float *y, size_t n, int k, const
                               const float *m) {
     KP_TIME(dnas_cpu_wsum_fwd(be, y, n, k, x, m), "wsum.fwd", "%zu k%d", n, k);
 }
-static dnas_status p_wsum_aff(dnas_backend *be, float *y, size_t n, int C, int k,
+static dnas_status p_wsum_aff(dnas_backend *be, float *y, dnas_shape ys, int k,
                               const float *const *x, const float *m, const float *const *mean,
-                              const float *const *a, const float *const *b) {
-    KP_TIME(dnas_cpu_wsum_affine_fwd(be, y, n, C, k, x, m, mean, a, b), "wsum.fwd",
-            "%zu k%d lazy", n, k);
+                              const float *const *a, const float *const *b,
+                              const dnas_pool_p *const *pool, const dnas_shape *pool_xs) {
+    KP_TIME(dnas_cpu_wsum_affine_fwd(be, y, ys, k, x, m, mean, a, b, pool, pool_xs), "wsum.fwd",
+            "%zu k%d lazy", dnas_shape_numel(ys), k);
 }
 static dnas_status p_wsum_bwd(dnas_backend *be, float *const *dx, const int *acc, float *dm,
                               size_t n, int k, const float *dy, const float *const *x,
@@ -228,6 +229,12 @@ static dnas_status p_avg_bwd(dnas_backend *be, const dnas_pool_p *p, float *dx, 
                              dnas_shape xs, const float *dy, dnas_shape ys) {
     KP_TIME(dnas_cpu_avgpool_bwd(be, p, dx, acc, xs, dy, ys), "avgpool.bwd", "%dc k%d s%d %dx%d",
             xs.c, p->k, p->stride, xs.h, xs.w);
+}
+static dnas_status p_avg_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                                 dnas_shape xs, const float *x, const float *dy, float ds,
+                                 dnas_shape ys, double *dot) {
+    KP_TIME(dnas_cpu_avgpool_bwd_mix(be, p, dx, acc, xs, x, dy, ds, ys, dot), "avgpool.bwd",
+            "%dc k%d s%d %dx%d mix%s", xs.c, p->k, p->stride, xs.h, xs.w, dx ? "" : " dot only");
 }
 static dnas_status p_max_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                              const float *x, dnas_shape xs) {
@@ -279,6 +286,7 @@ void dnas_cpu_prof_install(dnas_backend *be) {
     be->concat_relu_bwd = p_catr_bwd;
     be->avgpool_fwd = p_avg_fwd;
     be->avgpool_bwd = p_avg_bwd;
+    be->avgpool_bwd_mix = p_avg_bwd_mix;
     be->maxpool_fwd = p_max_fwd;
     be->maxpool_bwd = p_max_bwd;
     be->gap_fwd = p_gap_fwd;
