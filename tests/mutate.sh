@@ -137,6 +137,7 @@ MUTANTS=(
 "lazy-pool-dot-never-taken-by-sum~src/ops/wsum.c~s|else DNAS_TRY(dnas_pool_lazy_dot(g, n->in\[i\], y->grad, \&d));|else d = 0.0;|~$T_LAZY"
 "lazy-pool-input-not-pooled~src/backend/cpu/cpu_eltwise.c~s|                    xs\[i\] = t;|                    xs[i] = x[g + i] + p0 * C;|~$T_KERN $T_LAZY"
 "lazy-pool-dot-low-half-dropped~src/backend/cpu/cpu_pool.c~s|al += v4d_load_f(t + j) \* v4d_load_f(x + j);|(void)al;|~$T_KERN $T_LAZY"
+"avgpool16-load-short~src/backend/cpu/cpu_pool.c~s|memcpy(\&v, p, sizeof(float) \* (size_t)n);|memcpy(\&v, p, sizeof(float) * (size_t)(n - 1));|~$T_KERN"
 "concat-relu-bwd-unmasked~src/backend/cpu/cpu_eltwise.c~s|(dnas_v8f)((dnas_v8i)v8f_load(s + i) \& (dnas_v8i)(v8f_load(q + i) > z))|v8f_load(s + i) + 0 * z|~$T_KERN $T_DNET"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"

@@ -852,6 +852,48 @@ static void test_avgpool_bwd_mix(void) {
     tfree_all();
 }
 
+/* The average pool's 16-lane loops (AVX-512, picked at run time) against its 8-lane ones
+ * (DNAS_CPU_ISA=avx2): bit-identical forward, backward, mixed backward (dx and the dot) and
+ * pooled weighted sum, at channel counts of whole 16-lane vectors, 16 + a half vector, and
+ * 16 + 8 + a partial one. (On a CPU without AVX-512 both runs take the 8-lane loops.) */
+static void test_avgpool_isa_identical(void) {
+    const shp shapes[] = {{2, 9, 7, 16}, {2, 6, 5, 24}, {3, 5, 8, 29}, {2, 4, 4, 64}};
+    const dnas_pool_p pools[] = {{3, 1, 1, 0}, {3, 2, 1, 1}};
+    const int prev = dnas_cpu_isa;
+    for (int si = 0; si < 4; si++)
+        for (int pi = 0; pi < 2; pi++) {
+            const dnas_pool_p *p = &pools[pi];
+            const dnas_shape xs = to_shape(shapes[si]), ys = pool_out(p, xs);
+            const size_t nx = dnas_shape_numel(xs), ny = dnas_shape_numel(ys);
+            float *x = fvec(nx, -1, 1), *dy = fvec(ny, -1, 1), *x2 = fvec(ny, -1, 1);
+            float *out[2][4];
+            double dot[2];
+            for (int w = 0; w < 2; w++) {
+                dnas_cpu_isa = w ? DNAS_ISA_AVX512 : DNAS_ISA_AVX2;
+                out[w][0] = fvec(ny, 0, 0);
+                out[w][1] = fvec(nx, 0, 0);
+                out[w][2] = fvec(nx, 0, 0);
+                out[w][3] = fvec(ny, 0, 0);
+                expect_ok(be->avgpool_fwd(be, p, out[w][0], ys, x, xs), "avgpool_fwd");
+                expect_ok(be->avgpool_bwd(be, p, out[w][1], 0, xs, dy, ys), "avgpool_bwd");
+                expect_ok(be->avgpool_bwd_mix(be, p, out[w][2], 0, xs, x, dy, 0.3f, ys, &dot[w]),
+                          "avgpool_bwd_mix");
+                const float *in[2] = {x2, x}, m[2] = {0.6f, 0.4f};
+                const dnas_pool_p *pl[2] = {NULL, p};
+                const dnas_shape pxs[2] = {ys, xs};
+                expect_ok(be->wsum_affine_fwd(be, out[w][3], ys, 2, in, m, NULL, NULL, NULL, pl,
+                                              pxs), "wsum_affine_fwd");
+            }
+            const size_t len[4] = {ny, nx, nx, ny};
+            for (int k = 0; k < 4; k++)
+                CHECK(!memcmp(out[0][k], out[1][k], len[k] * sizeof(float)),
+                      "%s pool %d: output %d differs between the 8- and 16-lane loops",
+                      sname(shapes[si]), pi, k);
+            CHECK(dot[0] == dot[1], "%s pool %d: the dot differs", sname(shapes[si]), pi);
+        }
+    dnas_cpu_isa = prev;
+    tfree_all();
+}
 static void test_maxpool_fwd(void) {
     worst_reset();
     pool_case(1, 0, 0);
@@ -1121,6 +1163,7 @@ int main(void) {
     RUN(test_wsum_affine_fwd);
     RUN(test_wsum_pool_fwd);
     RUN(test_avgpool_bwd_mix);
+    RUN(test_avgpool_isa_identical);
     RUN(test_bn_bwd_sums);
     RUN(test_chancopy);
     RUN(test_concat_relu);

@@ -9,6 +9,7 @@
  * max pool only those whose recomputed argmax it is), so dx is written once, in order, and
  * needs no zeroing. */
 #include "cpu_kernels.h"
+#include "cpu_simd512.h"
 #include <math.h>
 #include <string.h>
 #ifdef __AVX__
@@ -80,54 +81,6 @@ static void interior(const geo *g, int *a, int *b) {
 
 /* ---- average pool, forward ---- */
 
-/* Output pixel ow of one output row (valid input rows [hs, he)), channel chunk of width cw. */
-static DNAS_INLINE void avg_fwd_px(float *yrow, const float *ximg, const float *inv, const geo *g,
-                                   int hs, int he, int ow, int cw) {
-    const size_t C = (size_t)g->C;
-    int w0 = ow * g->s - g->pad, ws = imax(w0, 0), we = imin(w0 + g->k, g->W);
-    dnas_v8f a = {0};
-    for (int ih = hs; ih < he; ih++) {
-        const float *r = ximg + (size_t)ih * g->W * C;
-        for (int iw = ws; iw < we; iw++) a += v8f_load_n(r + (size_t)iw * C, cw);
-    }
-    v8f_store_n(yrow + (size_t)ow * C, a * v8f_set1(inv[ow]), cw);
-}
-
-/* sum of the nr (2 or 3) rows r0, r1, r2 at offset o */
-static DNAS_INLINE dnas_v8f colsum(const float *r0, const float *r1, const float *r2, int nr,
-                                   size_t o, int cw) {
-    dnas_v8f t = v8f_load_n(r0 + o, cw) + v8f_load_n(r1 + o, cw);
-    if (nr == 3) t += v8f_load_n(r2 + o, cw);
-    return t;
-}
-
-/* Outputs [a, b) of a row whose 3x3 windows cover nr whole input rows r[]. (Everything the
- * loops use is copied into locals: through pointers the compiler reloads it every pass.) */
-static DNAS_INLINE void avg_fwd_fast(float *yrow, const float *const *r, int nr, const float *inv,
-                                     const geo *g, int a, int b, int cw) {
-    const size_t C = (size_t)g->C;
-    const float *r0 = r[0], *r1 = r[1], *r2 = r[2];
-    const int s = g->s, pad = g->pad;
-    if (s == 1) { /* slide: each column sum serves three outputs */
-        size_t o = (size_t)(a - pad) * C; /* one offset walks all rows */
-        dnas_v8f c0 = colsum(r0, r1, r2, nr, o, cw), c1 = colsum(r0, r1, r2, nr, o + C, cw);
-        float *yp = yrow + (size_t)a * C;
-        for (int ow = a; ow < b; ow++, o += C, yp += C) {
-            dnas_v8f c2 = colsum(r0, r1, r2, nr, o + 2 * C, cw);
-            v8f_store_n(yp, ((c0 + c1) + c2) * v8f_set1(inv[ow]), cw);
-            c0 = c1;
-            c1 = c2;
-        }
-    } else {
-        for (int ow = a; ow < b; ow++) {
-            size_t o = (size_t)(ow * s - pad) * C;
-            dnas_v8f t = (colsum(r0, r1, r2, nr, o, cw) + colsum(r0, r1, r2, nr, o + C, cw)) +
-                         colsum(r0, r1, r2, nr, o + 2 * C, cw);
-            v8f_store_n(yrow + (size_t)ow * C, t * v8f_set1(inv[ow]), cw);
-        }
-    }
-}
-
 /* Window rows [hs, he) as row pointers for the fast paths: nr = 2 or 3, else 0. */
 static int fast_rows(const float *img, const geo *g, int hs, int he, const float **r) {
     int nr = g->k == 3 ? he - hs : 0;
@@ -138,54 +91,6 @@ static int fast_rows(const float *img, const geo *g, int hs, int he, const float
     r[2] = nr == 3 ? r[1] + WC : r[1];
     return nr;
 }
-
-/* One output row for one channel chunk; inv is the row's 1/divisor. */
-static DNAS_INLINE void avg_fwd_row(float *yrow, const float *ximg, const float *inv, const geo *g,
-                                    int hs, int he, int cw) {
-    const float *r[3];
-    int nr = fast_rows(ximg, g, hs, he, r), a = 0, b = 0;
-    if (nr) interior(g, &a, &b);
-    for (int ow = 0; ow < a; ow++) avg_fwd_px(yrow, ximg, inv, g, hs, he, ow, cw);
-    if (nr == 3) avg_fwd_fast(yrow, r, 3, inv, g, a, b, cw);
-    else if (nr == 2) avg_fwd_fast(yrow, r, 2, inv, g, a, b, cw);
-    for (int ow = b; ow < g->OW; ow++) avg_fwd_px(yrow, ximg, inv, g, hs, he, ow, cw);
-}
-
-/* Output row oh of image n (ximg), all channel chunks. */
-static void avg_fwd_out_row(float *yrow, const float *ximg, const float *inv, const geo *g,
-                            int oh) {
-    int h0 = oh * g->s - g->pad, hs = imax(h0, 0), he = imin(h0 + g->k, g->H);
-    const float *ir = inv + (size_t)oh * g->OW;
-    int c0 = 0;
-    for (; c0 + 8 <= g->C; c0 += 8) avg_fwd_row(yrow + c0, ximg + c0, ir, g, hs, he, 8);
-    if (c0 < g->C) avg_fwd_row(yrow + c0, ximg + c0, ir, g, hs, he, g->C - c0);
-}
-
-dnas_status dnas_cpu_avgpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
-                                 const float *x, dnas_shape xs) {
-    DNAS_TRY(dnas_cpu_pool_check("avgpool_fwd", p, xs, ys));
-    float *inv;
-    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, 0, &inv));
-    const geo g = make_geo(p, xs, ys);
-    const int nt = dnas_cpu_threads(be);
-    const long rows = (long)ys.n * g.OH;
-    DNAS_OMP_FOR(nt, dnas_shape_numel(xs) + dnas_shape_numel(ys))
-    for (long r = 0; r < rows; r++) {
-        int n = (int)(r / g.OH), oh = (int)(r % g.OH);
-        avg_fwd_out_row(y + (size_t)r * g.OW * g.C, x + (size_t)n * g.H * g.W * g.C, inv, &g, oh);
-    }
-    return DNAS_OK;
-}
-
-void dnas_cpu_avgpool_rows(const dnas_pool_p *p, dnas_shape xs, dnas_shape ys, const float *inv,
-                           const float *x, int n, int oh0, int oh1, float *out) {
-    const geo g = make_geo(p, xs, ys);
-    const float *ximg = x + (size_t)n * g.H * g.W * g.C;
-    for (int oh = oh0; oh < oh1; oh++)
-        avg_fwd_out_row(out + (size_t)(oh - oh0) * g.OW * g.C, ximg, inv, &g, oh);
-}
-
-/* ---- average pool, backward ---- */
 
 /* Outputs o whose window [o*s - pad, o*s - pad + k) contains input i: o in [*lo, *hi). */
 static inline void out_range(int i, int k, int s, int pad, int on, int *lo, int *hi) {
@@ -201,83 +106,98 @@ static void gather_interior(const geo *g, int *a, int *b) {
     *b = imax(imin(g->W, g->OW - g->pad), *a);
 }
 
-/* dx pixel iw of one dx row (contributing output rows [ohl, ohh)): gather dy * 1/divisor in
- * (oh, ow) order. */
-static DNAS_INLINE void avg_bwd_px(float *dxrow, int acc, const float *dyimg, const float *inv,
-                                   const geo *g, int ohl, int ohh, int iw, int cw) {
-    const size_t C = (size_t)g->C;
-    int owl, owh;
-    out_range(iw, g->k, g->s, g->pad, g->OW, &owl, &owh);
-    dnas_v8f a = {0};
-    for (int oh = ohl; oh < ohh; oh++)
-        for (int ow = owl; ow < owh; ow++) {
-            size_t o = (size_t)oh * g->OW + ow;
-            a += v8f_load_n(dyimg + o * C, cw) * v8f_set1(inv[o]);
-        }
-    float *d = dxrow + (size_t)iw * C;
-    if (acc) a += v8f_load_n(d, cw);
-    v8f_store_n(d, a, cw);
-}
+/* The vector loops at 8 lanes (every build) and, where the build has them, 16 (AVX-512,
+ * dnas_cpu_isa_used): cpu_avgpool_lanes.h. */
+#define AV dnas_v8f
+#define AV_W 8
+#define AV_LOAD_N v8f_load_n
+#define AV_STORE_N v8f_store_n
+#define AV_SET1 v8f_set1
+#define AV_FN(f) f##_8
+#define AV_ATTR
+#include "cpu_avgpool_lanes.h"
 
-/* sum over the nr output rows d0.. (1/divisor rows i0..) of dy / divisor at column ow */
-static DNAS_INLINE dnas_v8f dcolsum(const float *d0, const float *d1, const float *d2,
-                                    const float *i0, const float *i1, const float *i2, int nr,
-                                    int ow, size_t C, int cw) {
-    size_t o = (size_t)ow * C;
-    dnas_v8f t = v8f_load_n(d0 + o, cw) * v8f_set1(i0[ow]) +
-                 v8f_load_n(d1 + o, cw) * v8f_set1(i1[ow]);
-    if (nr == 3) t += v8f_load_n(d2 + o, cw) * v8f_set1(i2[ow]);
-    return t;
+#if DNAS_HAVE_AVX512
+typedef float dnas_v16f __attribute__((vector_size(64)));
+/* The first n <= 16 floats (rest zero) / only n lanes stored; n = 16 or 8 literal after
+ * inlining: one zmm or ymm load or store. */
+static DNAS_T512 DNAS_INLINE dnas_v16f v16f_load_n(const float *p, int n) {
+    dnas_v16f v = {0};
+    memcpy(&v, p, sizeof(float) * (size_t)n);
+    return v;
 }
+static DNAS_T512 DNAS_INLINE void v16f_store_n(float *p, dnas_v16f v, int n) {
+    memcpy(p, &v, sizeof(float) * (size_t)n);
+}
+static DNAS_T512 DNAS_INLINE dnas_v16f v16f_set1(float a) {
+    return (dnas_v16f){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a};
+}
+#define AV dnas_v16f
+#define AV_W 16
+#define AV_LOAD_N v16f_load_n
+#define AV_STORE_N v16f_store_n
+#define AV_SET1 v16f_set1
+#define AV_FN(f) f##_16
+#define AV_ATTR DNAS_T512
+#include "cpu_avgpool_lanes.h"
+#endif
 
-static DNAS_INLINE void avg_bwd_fast(float *dxrow, int acc, const float *const *d,
-                                     const float *const *iv, int nr, const geo *g, int a, int b,
-                                     int cw) {
-    const size_t C = (size_t)g->C;
-    const float *d0 = d[0], *d1 = d[1], *d2 = d[2], *i0 = iv[0], *i1 = iv[1], *i2 = iv[2];
-    int o = a + g->pad - 2;
-    dnas_v8f c0 = dcolsum(d0, d1, d2, i0, i1, i2, nr, o, C, cw);
-    dnas_v8f c1 = dcolsum(d0, d1, d2, i0, i1, i2, nr, o + 1, C, cw);
-    float *p = dxrow + (size_t)a * C;
-    for (int iw = a; iw < b; iw++, p += C) {
-        dnas_v8f c2 = dcolsum(d0, d1, d2, i0, i1, i2, nr, iw - a + o + 2, C, cw);
-        dnas_v8f t = (c0 + c1) + c2;
-        if (acc) t += v8f_load_n(p, cw);
-        v8f_store_n(p, t, cw);
-        c0 = c1;
-        c1 = c2;
+/* Whether the 16-lane loops run (the AVX-512 build on a CPU that has it, not overridden). */
+static int avg_wide(void) { return DNAS_HAVE_AVX512 && dnas_cpu_isa_used() == DNAS_ISA_AVX512; }
+
+/* Output row oh of image n (ximg), all channel chunks. */
+static void avg_fwd_out_row(int wide, float *yrow, const float *ximg, const float *inv,
+                            const geo *g, int oh) {
+#if DNAS_HAVE_AVX512
+    if (wide) {
+        avg_fwd_out_row_16(yrow, ximg, inv, g, oh);
+        return;
     }
+#endif
+    (void)wide;
+    avg_fwd_out_row_8(yrow, ximg, inv, g, oh);
 }
 
-static DNAS_INLINE void avg_bwd_row(float *dxrow, int acc, const float *dyimg, const float *inv,
-                                    const geo *g, int ohl, int ohh, int cw) {
-    /* 3x3 stride 1 with 2 or 3 contributing output rows: sliding column sums. */
-    const int nr = g->k == 3 && g->s == 1 ? ohh - ohl : 0;
-    int a = 0, b = 0;
-    if (nr == 2 || nr == 3) gather_interior(g, &a, &b);
-    for (int iw = 0; iw < a; iw++) avg_bwd_px(dxrow, acc, dyimg, inv, g, ohl, ohh, iw, cw);
-    if (a < b) {
-        const size_t rowlen = (size_t)g->OW * g->C;
-        const float *d[3], *iv[3];
-        for (int r = 0; r < 3; r++) {
-            int oh = ohl + imin(r, nr - 1); /* nr == 2: the third is never read */
-            d[r] = dyimg + (size_t)oh * rowlen;
-            iv[r] = inv + (size_t)oh * g->OW;
-        }
-        if (nr == 3) avg_bwd_fast(dxrow, acc, d, iv, 3, g, a, b, cw);
-        else avg_bwd_fast(dxrow, acc, d, iv, 2, g, a, b, cw);
+dnas_status dnas_cpu_avgpool_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
+                                 const float *x, dnas_shape xs) {
+    DNAS_TRY(dnas_cpu_pool_check("avgpool_fwd", p, xs, ys));
+    float *inv;
+    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, 0, &inv));
+    const geo g = make_geo(p, xs, ys);
+    const int wide = avg_wide();
+    const int nt = dnas_cpu_threads(be);
+    const long rows = (long)ys.n * g.OH;
+    DNAS_OMP_FOR(nt, dnas_shape_numel(xs) + dnas_shape_numel(ys))
+    for (long r = 0; r < rows; r++) {
+        int n = (int)(r / g.OH), oh = (int)(r % g.OH);
+        avg_fwd_out_row(wide, y + (size_t)r * g.OW * g.C, x + (size_t)n * g.H * g.W * g.C, inv,
+                        &g, oh);
     }
-    for (int iw = b; iw < g->W; iw++) avg_bwd_px(dxrow, acc, dyimg, inv, g, ohl, ohh, iw, cw);
+    return DNAS_OK;
 }
+
+void dnas_cpu_avgpool_rows(const dnas_pool_p *p, dnas_shape xs, dnas_shape ys, const float *inv,
+                           const float *x, int n, int oh0, int oh1, float *out) {
+    const geo g = make_geo(p, xs, ys);
+    const int wide = avg_wide();
+    const float *ximg = x + (size_t)n * g.H * g.W * g.C;
+    for (int oh = oh0; oh < oh1; oh++)
+        avg_fwd_out_row(wide, out + (size_t)(oh - oh0) * g.OW * g.C, ximg, inv, &g, oh);
+}
+
+/* ---- average pool, backward ---- */
 
 /* dx row ih of one image (=/+= per acc) from dy image dyimg, all channel chunks. */
-static void avg_bwd_in_row(float *dxrow, int acc, const float *dyimg, const float *inv,
+static void avg_bwd_in_row(int wide, float *dxrow, int acc, const float *dyimg, const float *inv,
                            const geo *g, int ih) {
-    int ohl, ohh;
-    out_range(ih, g->k, g->s, g->pad, g->OH, &ohl, &ohh);
-    int c0 = 0;
-    for (; c0 + 8 <= g->C; c0 += 8) avg_bwd_row(dxrow + c0, acc, dyimg + c0, inv, g, ohl, ohh, 8);
-    if (c0 < g->C) avg_bwd_row(dxrow + c0, acc, dyimg + c0, inv, g, ohl, ohh, g->C - c0);
+#if DNAS_HAVE_AVX512
+    if (wide) {
+        avg_bwd_in_row_16(dxrow, acc, dyimg, inv, g, ih);
+        return;
+    }
+#endif
+    (void)wide;
+    avg_bwd_in_row_8(dxrow, acc, dyimg, inv, g, ih);
 }
 
 dnas_status dnas_cpu_avgpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
@@ -286,12 +206,13 @@ dnas_status dnas_cpu_avgpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *
     float *inv;
     DNAS_TRY(avg_inv_divisors(be, p, xs, ys, 0, &inv));
     const geo g = make_geo(p, xs, ys);
+    const int wide = avg_wide();
     const int nt = dnas_cpu_threads(be);
     const long rows = (long)xs.n * g.H;
     DNAS_OMP_FOR(nt, dnas_shape_numel(xs) + dnas_shape_numel(ys))
     for (long r = 0; r < rows; r++)
-        avg_bwd_in_row(dx + (size_t)r * g.W * g.C, acc, dy + (size_t)(r / g.H) * g.OH * g.OW * g.C,
-                       inv, &g, (int)(r % g.H));
+        avg_bwd_in_row(wide, dx + (size_t)r * g.W * g.C, acc,
+                       dy + (size_t)(r / g.H) * g.OH * g.OW * g.C, inv, &g, (int)(r % g.H));
     return DNAS_OK;
 }
 
@@ -329,6 +250,7 @@ dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, flo
     if (dot && !x)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "avgpool_bwd_mix: a dot product without x");
     const geo g = make_geo(p, xs, ys);
+    const int wide = avg_wide();
     const int nt = dnas_cpu_threads(be);
     const long rows = (long)xs.n * g.H;
     const size_t WC = (size_t)g.W * g.C, WCr = (WC + 15) / 16 * 16;
@@ -344,7 +266,8 @@ dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, flo
 #else
         float *t = tbuf;
 #endif
-        avg_bwd_in_row(t, 0, dy + (size_t)(r / g.H) * g.OH * g.OW * g.C, inv, &g, (int)(r % g.H));
+        avg_bwd_in_row(wide, t, 0, dy + (size_t)(r / g.H) * g.OH * g.OW * g.C, inv, &g,
+                       (int)(r % g.H));
         part[r] = scale_dot_row(dx ? dx + (size_t)r * WC : NULL, acc, t, dy_scale,
                                 dot ? x + (size_t)r * WC : NULL, WC);
     }
