@@ -43,7 +43,7 @@ else
     (cd "$ROOT" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$SRC" || exit 2
 fi
 
-BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels $B/tests/unit/test_conv_isa $B/tests/unit/test_split_file $B/tests/unit/test_gaea_combo $B/tests/unit/test_cpu_conv $B/tests/unit/test_lazy_bn"
+BINS_ALL="$B/tests/unit/test_train $B/tests/unit/test_graph $B/tests/ref/test_nb201_twin $B/tests/unit/test_methods $B/tests/ref/test_methods_twin $B/tests/unit/test_prime $B/tests/unit/test_darts_net $B/tests/unit/test_cpu_kernels $B/tests/unit/test_conv_isa $B/tests/unit/test_split_file $B/tests/unit/test_gaea_combo $B/tests/unit/test_cpu_conv $B/tests/unit/test_lazy_bn $B/tests/unit/test_conv_dnnl"
 if [ $all = 1 ]; then
     BINS_ALL=$(cd "$SRC" && ls tests/unit/test_*.c tests/ref/test_*.c | sed "s|^tests/\(.*\)\.c$|$B/tests/\1|")
 fi
@@ -90,6 +90,7 @@ T_ISA=$B/tests/unit/test_conv_isa
 T_SPLIT=$B/tests/unit/test_split_file
 T_GCOMBO=$B/tests/unit/test_gaea_combo
 T_CONV=$B/tests/unit/test_cpu_conv
+T_DNNL=$B/tests/unit/test_conv_dnnl
 MUTANTS=(
 "adam-no-weight-decay~src/train/adam.c~s/float d = g\[i\] + o->weight_decay \* w\[i\];/float d = g[i];/~$T_TRAIN $T_TWIN"
 "bn-momentum-0.9~src/ops/batchnorm.c~s/(dnas_bn_p){1e-5f, 0\.1f, 0}/(dnas_bn_p){1e-5f, 0.9f, 0}/~$T_TWIN"
@@ -139,6 +140,8 @@ MUTANTS=(
 "lazy-pool-dot-low-half-dropped~src/backend/cpu/cpu_pool.c~s|al += v4d_load_f(t + j) \* v4d_load_f(x + j);|(void)al;|~$T_KERN $T_LAZY"
 "avgpool16-load-short~src/backend/cpu/cpu_pool.c~s|memcpy(\&v, p, sizeof(float) \* (size_t)n);|memcpy(\&v, p, sizeof(float) * (size_t)(n - 1));|~$T_KERN"
 "concat-relu-bwd-unmasked~src/backend/cpu/cpu_eltwise.c~s|(dnas_v8f)((dnas_v8i)v8f_load(s + i) \& (dnas_v8i)(v8f_load(q + i) > z))|v8f_load(s + i) + 0 * z|~$T_KERN $T_DNET"
+"dnnl-wgrad-overwrites~src/backend/cpu/cpu_conv_dnnl.c~s|for (size_t i = 0; i < nw; i++) dw\[i\] += tw\[i\];|for (size_t i = 0; i < nw; i++) dw[i] = tw[i];|~$T_CONV $T_DNNL"
+"dnnl-always-declined~src/backend/cpu/cpu_conv_dnnl.c~s|(strncmp(impl, \"jit\", 3) \&\& strncmp(impl, \"brg\", 3))|(1)|~$T_DNNL"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
 )

@@ -39,6 +39,7 @@ static void cpu_destroy(dnas_backend *be) {
     dnas_cpu_prof_report();
     if (im) {
         dnas_free(im->ws);
+        dnas_cpu_dnnl_free(im->dnnl);
         dnas_free(im);
     }
     dnas_free(be);

@@ -1548,6 +1548,13 @@ static int pw_gemm(void) {
     return 0;
 }
 
+/* Whether this dense convolution runs on oneDNN's direct convolution (cpu_conv_dnnl.c): the
+ * measured shapes, unless DNAS_CONV_IMPL asks for another engine. */
+static int direct_dnnl(const dnas_conv_p *p, dnas_shape xs, dnas_shape ys) {
+    const int v = conv_impl();
+    return (v == DNAS_CONV_AUTO || v == DNAS_CONV_DNNL) && dnas_cpu_dnnl_conv_ok(p, xs, ys);
+}
+
 /* Row-major C[M,N] = A' B' + beta C with A' = A or A^T ('N'/'T'), on T threads. */
 static void gemm_rm(int which, int T, char ta, char tb, long M, long N, long K, const float *A,
                     long lda, const float *B, long ldb, float beta, float *C, long ldc) {
@@ -1589,6 +1596,11 @@ dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y
         naive_fwd(p, y, ys, x, xs, w, b, T);
         return DNAS_OK;
     }
+    if (direct_dnnl(p, xs, ys)) {
+        int used;
+        DNAS_TRY(dnas_cpu_dnnl_conv_fwd(be, p, y, ys, x, xs, w, b, &used));
+        if (used) return DNAS_OK;
+    }
     const int dw = is_depthwise(p), G = p->groups;
     const int gk = is_pointwise(p, xs, ys) ? pw_gemm() : 0;
     if (gk) {
@@ -1627,6 +1639,11 @@ dnas_status dnas_cpu_conv2d_bwd_data(dnas_backend *be, const dnas_conv_p *p, flo
     if (!fast_ok(p) || ys.h == 0 || ys.w == 0) {
         naive_bwd_data(p, dx, acc, xs, dy, ys, w, T);
         return DNAS_OK;
+    }
+    if (!acc && direct_dnnl(p, xs, ys)) {
+        int used;
+        DNAS_TRY(dnas_cpu_dnnl_conv_bwd_data(be, p, dx, xs, dy, ys, w, &used));
+        if (used) return DNAS_OK;
     }
     const int dw = is_depthwise(p), G = p->groups;
     const int gk = is_pointwise(p, xs, ys) ? pw_gemm() : 0;
@@ -1838,6 +1855,11 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
     DNAS_TRY(check_args("conv2d_bwd_weight", p, xs, ys));
     if ((!dw && !db) || dnas_shape_numel(ys) == 0) return DNAS_OK;
     const int T = imax(1, dnas_cpu_threads(be));
+    if (direct_dnnl(p, xs, ys)) {
+        int used;
+        DNAS_TRY(dnas_cpu_dnnl_conv_bwd_weight(be, p, dw, db, x, xs, dy, ys, &used));
+        if (used) return DNAS_OK;
+    }
     const int gk = dw && is_pointwise(p, xs, ys) ? pw_gemm() : 0;
     if (gk) { /* the bias gradient (if wanted) by our column sums below */
         const long P = (long)ys.n * ys.h * ys.w;

@@ -4,10 +4,12 @@
 #define DNAS_BACKEND_CPU_INTERNAL_H
 #include "../backend.h"
 
+struct dnas_cpu_dnnl; /* cpu_conv_dnnl.c: oneDNN engine, stream and cached primitives */
 typedef struct {
     int threads;      /* OpenMP threads for kernels (>= 1) */
     void *ws;         /* scratch workspace, grown on demand, reused across calls */
     size_t ws_bytes;
+    struct dnas_cpu_dnnl *dnnl; /* NULL until a convolution first takes oneDNN's */
 } dnas_cpu_impl;
 
 /* Scratch memory of at least `bytes` (64-byte aligned); valid until the next call. Grows on
@@ -53,6 +55,23 @@ int dnas_cpu_isa_used(void);
 int dnas_cpu_runs_avx512(void);
 /* 1 when this build has the AVX-512 kernels and this CPU (and OS) can run them. */
 int dnas_cpu_has_avx512(void);
+
+/* cpu_conv_dnnl.c: oneDNN's direct convolution for the dense 3x3 shapes where it was measured
+ * faster than ours (dnas_cpu_dnnl_conv_ok: always 0 in a build without oneDNN). The backward
+ * of the data writes dx (callers with acc take ours); the weights' adds into dw / db as ours
+ * does. *used = 0 (and nothing done) where oneDNN has no jit kernel for the shape: the
+ * caller runs ours. dnas_cpu_dnnl_free releases the backend's cache (NULL is fine). */
+int dnas_cpu_dnnl_conv_ok(const dnas_conv_p *p, dnas_shape xs, dnas_shape ys);
+void dnas_cpu_dnnl_free(struct dnas_cpu_dnnl *c);
+dnas_status dnas_cpu_dnnl_conv_fwd(dnas_backend *be, const dnas_conv_p *p, float *y,
+                                   dnas_shape ys, const float *x, dnas_shape xs, const float *w,
+                                   const float *b, int *used);
+dnas_status dnas_cpu_dnnl_conv_bwd_data(dnas_backend *be, const dnas_conv_p *p, float *dx,
+                                        dnas_shape xs, const float *dy, dnas_shape ys,
+                                        const float *w, int *used);
+dnas_status dnas_cpu_dnnl_conv_bwd_weight(dnas_backend *be, const dnas_conv_p *p, float *dw,
+                                          float *db, const float *x, dnas_shape xs,
+                                          const float *dy, dnas_shape ys, int *used);
 
 /* cpu_prof.c: DNAS_KPROF=1 wraps the vtable with per-kernel timers (install at create),
  * printed per family + shape on stderr by report (at destroy). */
