@@ -116,7 +116,7 @@ static double measure(const bench *b, int cold, double secs) {
  * convolutions at batch 96, each direction timed per implementation (dnas_cpu_conv_impl) in
  * alternating rounds (A, B, C, A, B, C, ...) so machine load hits all alike; medians.
  * DNAS_BENCH_COLD=1: caches evicted before every call (as in a step); DNAS_BENCH_BIAS=1: the
- * forward adds a bias. */
+ * forward adds a bias; DNAS_BENCH_BATCH: the batch (default 96; NB201's search: 64). */
 typedef struct {
     const char *name;
     int cin, cout, h, k, stride, pad, dil, groups;
@@ -124,12 +124,17 @@ typedef struct {
 static const cshape CS[] = {
     {"pw 8->8 @32", 8, 8, 32, 1, 1, 0, 1, 1},    /* --preset quick's NB201 (C = 8) */
     {"pw 16->16 @32", 16, 16, 32, 1, 1, 0, 1, 1}, /* the paper's NB201 (C = 16) */
+    {"pw 32->32 @16", 32, 32, 16, 1, 1, 0, 1, 1},
+    {"pw 64->64 @8", 64, 64, 8, 1, 1, 0, 1, 1},
     {"pw 36->36 @32", 36, 36, 32, 1, 1, 0, 1, 1},
     {"pw 72->72 @16", 72, 72, 16, 1, 1, 0, 1, 1},
     {"pw 144->144 @8", 144, 144, 8, 1, 1, 0, 1, 1},
     {"pw 144->36 @32", 144, 36, 32, 1, 1, 0, 1, 1},
     {"pw 288->72 @16", 288, 72, 16, 1, 1, 0, 1, 1},
     {"pw 576->144 @8", 576, 144, 8, 1, 1, 0, 1, 1},
+    {"3x3 16->16 @32", 16, 16, 32, 3, 1, 1, 1, 1}, /* NB201's nor_conv_3x3 */
+    {"3x3 32->32 @16", 32, 32, 16, 3, 1, 1, 1, 1},
+    {"3x3 64->64 @8", 64, 64, 8, 3, 1, 1, 1, 1},
     {"dw 36 3x3 @32", 36, 36, 32, 3, 1, 1, 1, 36},
     {"dw 72 3x3 @16", 72, 72, 16, 3, 1, 1, 1, 72},
     {"dw 144 3x3 @8", 144, 144, 8, 3, 1, 1, 1, 144},
@@ -144,7 +149,8 @@ static void evict_caches(float *buf, size_t n) {
 }
 
 static int conv_main(int threads, int rounds, const char *filter) {
-    enum { NB = 96, MAXR = 64 };
+    enum { MAXR = 64 };
+    const int NB = getenv("DNAS_BENCH_BATCH") ? atoi(getenv("DNAS_BENCH_BATCH")) : 96;
     const size_t cold_n = (size_t)96 << 20 >> 2; /* 96 MiB of floats */
     float *cold = getenv("DNAS_BENCH_COLD") && atoi(getenv("DNAS_BENCH_COLD"))
                       ? calloc(cold_n, sizeof(float)) : NULL;

@@ -1548,6 +1548,19 @@ static int pw_gemm(void) {
     return 0;
 }
 
+/* pw_gemm for the forward and the weights' gradient, where oneDNN's sgemm loses at NB201's
+ * small channel counts: at most 16 channels each way, AUTO keeps our engine for the weights'
+ * gradient, and for a forward with a bias, which oneDNN's path adds as a separate pass over y
+ * (bench_kernels conv, batch 64, cold caches, 2 threads, 15 alternating rounds on the Zen 4
+ * host, medians ours / oneDNN: 16->16 @32 forward with a bias 0.39 / 0.53 ms, without 0.50 /
+ * 0.37; weights 0.43 / 0.61; 8->8 weights 0.23 / 0.39; at 32 channels even or mixed). The
+ * backward of the data stays oneDNN's (0.51 / 0.56 at 16, 0.25 / 0.36 at 8). fwd: 1 for the
+ * forward, b: its bias. */
+static int pw_gemm_small(const dnas_conv_p *p, int fwd, const float *b) {
+    if (conv_impl() == DNAS_CONV_AUTO && p->cin <= 16 && p->cout <= 16 && (!fwd || b)) return 0;
+    return pw_gemm();
+}
+
 /* Whether this dense convolution runs on oneDNN's direct convolution (cpu_conv_dnnl.c): the
  * measured shapes, unless DNAS_CONV_IMPL asks for another engine. */
 static int direct_dnnl(const dnas_conv_p *p, dnas_shape xs, dnas_shape ys) {
@@ -1602,7 +1615,7 @@ dnas_status dnas_cpu_conv2d_fwd(dnas_backend *be, const dnas_conv_p *p, float *y
         if (used) return DNAS_OK;
     }
     const int dw = is_depthwise(p), G = p->groups;
-    const int gk = is_pointwise(p, xs, ys) ? pw_gemm() : 0;
+    const int gk = is_pointwise(p, xs, ys) ? pw_gemm_small(p, 1, b) : 0;
     if (gk) {
         const long P = (long)ys.n * ys.h * ys.w;
         float beta = 0.0f;
@@ -1860,7 +1873,7 @@ dnas_status dnas_cpu_conv2d_bwd_weight(dnas_backend *be, const dnas_conv_p *p, f
         DNAS_TRY(dnas_cpu_dnnl_conv_bwd_weight(be, p, dw, db, x, xs, dy, ys, &used));
         if (used) return DNAS_OK;
     }
-    const int gk = dw && is_pointwise(p, xs, ys) ? pw_gemm() : 0;
+    const int gk = dw && is_pointwise(p, xs, ys) ? pw_gemm_small(p, 0, NULL) : 0;
     if (gk) { /* the bias gradient (if wanted) by our column sums below */
         const long P = (long)ys.n * ys.h * ys.w;
         gemm_rm(gk, T, 'T', 'N', p->cout, p->cin, P, dy, p->cout, x, p->cin, 1.0f, dw, p->cin);
@@ -2058,7 +2071,8 @@ dnas_status dnas_cpu_conv2d_bwd(dnas_backend *be, const dnas_conv_p *p, float *d
 #ifdef DNAS_HAVE_DNNL
     /* oneDNN only: its sgemm runs single-threaded inside our threads (OpenBLAS's thread count
      * is process-wide, so it cannot) */
-    if (dx && dw && P > 0 && is_pointwise(p, xs, ys) && pw_gemm() == DNAS_CONV_DNNL)
+    if (dx && dw && P > 0 && is_pointwise(p, xs, ys) &&
+        pw_gemm_small(p, 0, NULL) == DNAS_CONV_DNNL)
         return pw_bwd_chunked(be, DNAS_CONV_DNNL, imax(1, dnas_cpu_threads(be)), p, dx, acc, dw,
                               db, x, dy, w, P);
 #endif
