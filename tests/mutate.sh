@@ -142,6 +142,7 @@ MUTANTS=(
 "concat-relu-bwd-unmasked~src/backend/cpu/cpu_eltwise.c~s|(dnas_v8f)((dnas_v8i)v8f_load(s + i) \& (dnas_v8i)(v8f_load(q + i) > z))|v8f_load(s + i) + 0 * z|~$T_KERN $T_DNET"
 "dnnl-wgrad-overwrites~src/backend/cpu/cpu_conv_dnnl.c~s|for (size_t i = 0; i < nw; i++) dw\[i\] += tw\[i\];|for (size_t i = 0; i < nw; i++) dw[i] = tw[i];|~$T_CONV $T_DNNL"
 "dnnl-always-declined~src/backend/cpu/cpu_conv_dnnl.c~s|(strncmp(impl, \"jit\", 3) \&\& strncmp(impl, \"brg\", 3))|(1)|~$T_DNNL"
+"dnnl-created-at-default-threads~src/backend/cpu/cpu_conv_dnnl.c~s|omp_set_num_threads(T); /\* at creation \*/|(void)0;|~$T_DNNL"
 "fixture-truncated~tests/ref/nb201_fixture.bin~TRUNCATE~$T_TWIN"
 "fixture-missing~tests/ref/optim_fixture.bin~DELETE~$T_TRAIN"
 )

@@ -12,6 +12,10 @@
 #include "core/status.h"
 #define KC_SEED 0x2545F4914F6CDD1Dull
 #include "kernel_check.h"
+#include <dirent.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #ifdef DNAS_HAVE_DNNL
 #define DNAS_HAVE_DNNL_BUILD 1
@@ -145,7 +149,62 @@ static void test_declined_shapes(void) {
     CHECK(!dnas_cpu_dnnl_conv_ok(&q, xs, y2), "stride 2");
 }
 
+/* Threads of this process (Linux: /proc/self/task); -1 where that cannot be read. */
+static int n_tasks(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* A 1-thread backend runs oneDNN on 1 thread even where the process default is more: oneDNN
+ * fixes a kernel's thread count when the primitive is created, so creating it at the default
+ * ran every convolution of a `--threads 1` run on all cores (found in session 12: the 1-thread
+ * step was as fast as the 2-thread one in its convolutions). Runs first in this process, so
+ * that no parallel region has yet started the runtime's worker threads: the count of the
+ * process's threads must not grow. */
+static void test_threads_respected(void) {
+#ifdef _OPENMP
+    const int before = n_tasks();
+    if (before < 0) SKIP_CASE("no /proc/self/task to count threads");
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(3); /* what a stray oneDNN kernel would run on */
+    dnas_backend *be = NULL;
+    CHECK(dnas_backend_cpu_create(1, &be) == DNAS_OK, "backend: %s", dnas_last_error());
+    if (!be) return;
+    dnas_conv_p p = {16, 16, 3, 3, 1, 1, 1, 1};
+    dnas_shape xs = dnas_shape4(2, 16, 8, 8);
+    const size_t nx = dnas_shape_numel(xs), nw = 16 * 9 * 16;
+    float *x = rnd(nx), *y = rnd(nx), *dx = rnd(nx), *w = rnd(nw), *dw = rnd(nw);
+    CHECK(be->conv2d_fwd(be, &p, y, xs, x, xs, w, NULL) == DNAS_OK, "fwd");
+    CHECK(be->conv2d_bwd_data(be, &p, dx, 0, xs, y, xs, w) == DNAS_OK, "bwd_data");
+    CHECK(be->conv2d_bwd_weight(be, &p, dw, NULL, x, xs, y, xs) == DNAS_OK, "bwd_weight");
+    /* and oneDNN's GEMM for a 1x1 at 32 channels (its chunked combined backward too) */
+    dnas_conv_p q = {32, 32, 1, 1, 1, 0, 1, 1};
+    dnas_shape qs = dnas_shape4(2, 32, 4, 4);
+    float *qx = rnd(1024), *qy = rnd(1024), *qdx = rnd(1024), *qw = rnd(1024), *qdw = rnd(1024);
+    CHECK(be->conv2d_fwd(be, &q, qy, qs, qx, qs, qw, NULL) == DNAS_OK, "1x1 fwd");
+    CHECK(be->conv2d_bwd(be, &q, qdx, 0, qdw, NULL, qx, qs, qy, qs, qw) == DNAS_OK, "1x1 bwd");
+    free(qx), free(qy), free(qdx), free(qw), free(qdw);
+    const int after = n_tasks();
+    printf("  threads before %d, after 1-thread convolutions %d (process default 3)\n", before,
+           after);
+    CHECK(after == before, "a 1-thread backend's convolutions started %d threads",
+          after - before);
+    CHECK(omp_get_max_threads() == 3, "the process default was not restored");
+    omp_set_num_threads(prev);
+    free(x), free(y), free(dx), free(w), free(dw);
+    dnas_backend_destroy(be);
+#else
+    SKIP_CASE("built without OpenMP: one thread by construction");
+#endif
+}
+
 int main(void) {
+    RUN(test_threads_respected);
     RUN(test_nb201_shapes);
     RUN(test_partial_weight_grads);
     RUN(test_declined_shapes);

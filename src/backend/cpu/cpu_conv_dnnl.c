@@ -33,7 +33,7 @@ enum { K_FWD, K_BWD_DATA, K_BWD_WEIGHTS };
  * so each entry holds that layout's buffer and the reorder between it and ours. A shape whose
  * best oneDNN kernel is not a jit one is declined (prim NULL) and stays ours. */
 typedef struct {
-    int kind, bias;
+    int kind, bias, threads; /* threads: oneDNN fixes a kernel's split when it is created */
     dnas_conv_p p;
     dnas_shape xs, ys;
     dnnl_primitive_t prim;    /* NULL: declined */
@@ -160,10 +160,12 @@ static dnas_status get_entry(dnas_backend *be, int kind, int bias, const dnas_co
         DN("stream", dnnl_stream_create(&c->st, c->eng, dnnl_stream_default_flags));
     }
     struct dnas_cpu_dnnl *c = im->dnnl;
+    const int T = dnas_cpu_threads(be);
     *cache = c;
     for (int i = 0; i < c->n; i++) {
         const entry *e = &c->e[i];
-        if (e->kind == kind && e->bias == bias && !memcmp(&e->p, p, sizeof *p) &&
+        if (e->kind == kind && e->bias == bias && e->threads == T &&
+            !memcmp(&e->p, p, sizeof *p) &&
             dnas_shape_eq(e->xs, xs) && dnas_shape_eq(e->ys, ys)) {
             *out = e;
             return DNAS_OK;
@@ -171,12 +173,21 @@ static dnas_status get_entry(dnas_backend *be, int kind, int bias, const dnas_co
     }
     descs d;
     DNAS_TRY(make_descs(p, xs, ys, &d));
+    /* oneDNN's kernels take their thread count (and work split) from omp_get_max_threads()
+     * when the descriptor is created, not when they run: create them at the backend's */
+#ifdef _OPENMP
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(T); /* at creation */
+#endif
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t s = make_pd(c, kind, bias, p, &d, &pd);
-    if (s != dnnl_success) return dnnl_fail("primitive descriptor", s);
-    entry e = {.kind = kind, .bias = bias, .p = *p, .xs = xs, .ys = ys};
-    dnas_status st = fill_entry(c, &d, pd, &e);
-    dnnl_primitive_desc_destroy(pd);
+    entry e = {.kind = kind, .bias = bias, .threads = T, .p = *p, .xs = xs, .ys = ys};
+    dnas_status st = s == dnnl_success ? fill_entry(c, &d, pd, &e)
+                                       : dnnl_fail("primitive descriptor", s);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+#ifdef _OPENMP
+    omp_set_num_threads(prev);
+#endif
     if (st != DNAS_OK) {
         entry_free(&e);
         return st;
