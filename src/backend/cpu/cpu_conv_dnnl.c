@@ -247,40 +247,48 @@ static dnas_status weights_in(struct dnas_cpu_dnnl *c, const entry *e, const des
     return DNAS_OK;
 }
 
+/* One call's set-up: its cache entry (*used = 0 and nothing else where oneDNN declined the
+ * shape), descriptors, thread count and, given w, the weights in the primitive's layout. */
+typedef struct {
+    const entry *e;
+    struct dnas_cpu_dnnl *c;
+    descs d;
+    const float *wp;
+    int T;
+} call;
+
+static dnas_status begin(dnas_backend *be, int kind, int bias, const dnas_conv_p *p,
+                         dnas_shape xs, dnas_shape ys, const float *w, int *used, call *k) {
+    DNAS_TRY(get_entry(be, kind, bias, p, xs, ys, &k->e, &k->c));
+    if (!(*used = k->e->prim != NULL)) return DNAS_OK;
+    k->T = dnas_cpu_threads(be);
+    DNAS_TRY(make_descs(p, xs, ys, &k->d));
+    k->wp = NULL;
+    return w ? weights_in(k->c, k->e, &k->d, w, k->T, &k->wp) : DNAS_OK;
+}
+
 dnas_status dnas_cpu_dnnl_conv_fwd(dnas_backend *be, const dnas_conv_p *p, float *y,
                                    dnas_shape ys, const float *x, dnas_shape xs, const float *w,
                                    const float *b, int *used) {
-    const entry *e;
-    struct dnas_cpu_dnnl *c;
-    DNAS_TRY(get_entry(be, K_FWD, b != NULL, p, xs, ys, &e, &c));
-    if (!(*used = e->prim != NULL)) return DNAS_OK;
-    const int T = dnas_cpu_threads(be);
-    descs d;
-    DNAS_TRY(make_descs(p, xs, ys, &d));
-    const float *wp;
-    DNAS_TRY(weights_in(c, e, &d, w, T, &wp));
+    call k;
+    DNAS_TRY(begin(be, K_FWD, b != NULL, p, xs, ys, w, used, &k));
+    if (!*used) return DNAS_OK;
     const int arg[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    const dnnl_memory_desc_t *md[4] = {&d.x, &e->wmd, &d.y, &d.b};
-    void *const ptr[4] = {(void *)x, (void *)wp, y, (void *)b};
-    return run(c, e->prim, T, b ? 4 : 3, arg, md, ptr);
+    const dnnl_memory_desc_t *md[4] = {&k.d.x, &k.e->wmd, &k.d.y, &k.d.b};
+    void *const ptr[4] = {(void *)x, (void *)k.wp, y, (void *)b};
+    return run(k.c, k.e->prim, k.T, b ? 4 : 3, arg, md, ptr);
 }
 
 dnas_status dnas_cpu_dnnl_conv_bwd_data(dnas_backend *be, const dnas_conv_p *p, float *dx,
                                         dnas_shape xs, const float *dy, dnas_shape ys,
                                         const float *w, int *used) {
-    const entry *e;
-    struct dnas_cpu_dnnl *c;
-    DNAS_TRY(get_entry(be, K_BWD_DATA, 0, p, xs, ys, &e, &c));
-    if (!(*used = e->prim != NULL)) return DNAS_OK;
-    const int T = dnas_cpu_threads(be);
-    descs d;
-    DNAS_TRY(make_descs(p, xs, ys, &d));
-    const float *wp;
-    DNAS_TRY(weights_in(c, e, &d, w, T, &wp));
+    call k;
+    DNAS_TRY(begin(be, K_BWD_DATA, 0, p, xs, ys, w, used, &k));
+    if (!*used) return DNAS_OK;
     const int arg[3] = {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
-    const dnnl_memory_desc_t *md[3] = {&d.y, &e->wmd, &d.x};
-    void *const ptr[3] = {(void *)dy, (void *)wp, dx};
-    return run(c, e->prim, T, 3, arg, md, ptr);
+    const dnnl_memory_desc_t *md[3] = {&k.d.y, &k.e->wmd, &k.d.x};
+    void *const ptr[3] = {(void *)dy, (void *)k.wp, dx};
+    return run(k.c, k.e->prim, k.T, 3, arg, md, ptr);
 }
 
 /* oneDNN writes the gradients (in its layout); ours add into dw and db: through the entry's
@@ -288,13 +296,13 @@ dnas_status dnas_cpu_dnnl_conv_bwd_data(dnas_backend *be, const dnas_conv_p *p, 
 dnas_status dnas_cpu_dnnl_conv_bwd_weight(dnas_backend *be, const dnas_conv_p *p, float *dw,
                                           float *db, const float *x, dnas_shape xs,
                                           const float *dy, dnas_shape ys, int *used) {
-    const entry *e;
-    struct dnas_cpu_dnnl *c;
-    DNAS_TRY(get_entry(be, K_BWD_WEIGHTS, db != NULL, p, xs, ys, &e, &c));
-    if (!(*used = e->prim != NULL)) return DNAS_OK;
-    const int T = dnas_cpu_threads(be);
-    descs d;
-    DNAS_TRY(make_descs(p, xs, ys, &d));
+    call k;
+    DNAS_TRY(begin(be, K_BWD_WEIGHTS, db != NULL, p, xs, ys, NULL, used, &k));
+    if (!*used) return DNAS_OK;
+    const entry *e = k.e;
+    struct dnas_cpu_dnnl *c = k.c;
+    const int T = k.T;
+    const descs d = k.d;
     const size_t nw = (size_t)p->cout * p->cin * p->kh * p->kw, nb = (size_t)p->cout;
     void *ws;
     DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * (nw + nb), &ws));
