@@ -357,6 +357,34 @@ static int bn_main(int rounds) {
     return 0;
 }
 
+/* The machine's DRAM bandwidth for scale (y = 1.5 x over 256 MiB arrays, 8x the L3; best of
+ * 5), the roof for the rows above: their "cold" pool is not evicted as thoroughly as a
+ * training step's tensors are, and in a step the memory-bound kernels run near this rate
+ * (session 12, engine.md). Bytes counted: one read and one write per float. */
+static void dram_row(int threads) {
+    const size_t n = (size_t)64 << 20;
+    float *a = aligned_alloc(64, n * sizeof(float)), *b = aligned_alloc(64, n * sizeof(float));
+    if (!a || !b) {
+        free(a), free(b);
+        return;
+    }
+    memset(a, 0, n * sizeof(float)), memset(b, 0, n * sizeof(float));
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        const double t0 = dnas_now_s();
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static)
+#endif
+        for (size_t i = 0; i < n; i++) b[i] = 1.5f * a[i];
+        const double dt = dnas_now_s() - t0;
+        if (dt < best) best = dt;
+    }
+    printf("%-18s %10s %9s %10.3f %9.1f   (256 MiB arrays: DRAM)\n", "dram scale", "-", "-",
+           best * 1e3, 2.0 * n * sizeof(float) / best * 1e-9);
+    free(a), free(b);
+    (void)threads;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "bn")) {
         check(dnas_backend_cpu_create(argc > 2 ? atoi(argv[2]) : 2, &be), "create");
@@ -417,6 +445,7 @@ int main(int argc, char **argv) {
         printf("%-18s %10.3f %9.1f %10.3f %9.1f\n", B[i].name, th * 1e3, bytes / th * 1e-9,
                tc * 1e3, bytes / tc * 1e-9);
     }
+    dram_row(threads);
     for (int i = 0; i < NT; i++) free(T[i]);
     free(small);
     dnas_backend_destroy(be);
