@@ -149,6 +149,7 @@ static void test_declined_shapes(void) {
     CHECK(!dnas_cpu_dnnl_conv_ok(&q, xs, y2), "stride 2");
 }
 
+#ifdef _OPENMP
 /* Threads of this process (Linux: /proc/self/task); -1 where that cannot be read. */
 static int n_tasks(void) {
     DIR *d = opendir("/proc/self/task");
@@ -159,6 +160,7 @@ static int n_tasks(void) {
     closedir(d);
     return n;
 }
+#endif
 
 /* A 1-thread backend runs oneDNN on 1 thread even where the process default is more: oneDNN
  * fixes a kernel's thread count when the primitive is created, so creating it at the default
