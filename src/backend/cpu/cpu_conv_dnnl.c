@@ -1,17 +1,17 @@
 /* oneDNN's direct convolution for the dense 3x3 convolutions where it beats our gather engine
  * (issue #15: "oneDNN where it wins, ours where ours wins, chosen per shape by measurement").
  *
- * Measured on the 2-core Zen 5 (AVX-512) host, NB201's shapes at batch 64, 2 threads, hot
- * caches (runs/ scratch benchmark, bench/results/engine.md session 11): oneDNN 2.6's brgconv /
- * jit kernels take 0.68 / 0.62 / 0.66 ms (forward / backward-data / backward-weights) at
- * 16 -> 16 channels, 32x32, against our 0.88 / 0.92 / 0.89 in the step; 0.55-0.60 against
- * 0.67-0.69 at 32 channels and 0.50-0.55 against 0.64 at 64. So: groups 1, 3x3, stride 1,
+ * Measured (bench/results/engine.md, session 12): at NB201's shapes, batch 64, 2 threads,
+ * cold caches, oneDNN 2.6's brgconv / jit kernels beat ours by 3-27% in every direction
+ * (`bench_kernels conv`, e.g. 16 -> 16 at 32x32 backward-data 1.63 against 2.08 ms) on the
+ * Zen 4 host, and a session-11 scratch benchmark on Zen 5 found the same (16 -> 16 forward
+ * 0.68 against 0.88 ms). So: groups 1, 3x3, stride 1,
  * pad 1, no dilation, at least 16 channels each way. Everything else stays ours, and
  * DNAS_CONV_IMPL=ours (dnas_cpu_conv_impl) keeps every convolution ours, bit-identical across
  * ISAs; oneDNN's results differ from ours (and between ISAs) by rounding only.
  *
- * Primitives are created once per shape (and batch: an epoch's last, smaller batch is a
- * shape too) and cached in the backend; they run on the same OpenMP runtime with the
+ * Primitives and our tensors' descriptors are created once per shape (and batch: an epoch's
+ * last, smaller batch is a shape too) and thread count, and cached in the backend; they run on the same OpenMP runtime with the
  * backend's thread count. The weights are reordered into (and their gradient out of) the
  * blocked layout the primitive asks for: a 3x3 tensor of at most 64x64 channels, ~1% of the
  * convolution's time. */
@@ -28,6 +28,10 @@
 enum { K_FWD, K_BWD_DATA, K_BWD_WEIGHTS };
 #define CACHE_MAX 48
 
+typedef struct {
+    dnnl_memory_desc_t x, y, w, b, wany;
+} descs;
+
 /* One shape's primitive. oneDNN's fast kernels want the weights in a blocked layout of their
  * own (given our OHWI layout they fall back to the reference kernel, 100x slower: measured),
  * so each entry holds that layout's buffer and the reorder between it and ours. A shape whose
@@ -36,6 +40,7 @@ typedef struct {
     int kind, bias, threads; /* threads: oneDNN fixes a kernel's split when it is created */
     dnas_conv_p p;
     dnas_shape xs, ys;
+    descs d;                  /* our tensors' descriptors for this shape */
     dnnl_primitive_t prim;    /* NULL: declined */
     dnnl_primitive_t reorder; /* ours -> blocked (fwd, bwd data), blocked -> ours (bwd wts) */
     dnnl_memory_desc_t wmd;   /* the primitive's (diff) weights layout */
@@ -77,10 +82,6 @@ static dnas_status dnnl_fail(const char *what, dnnl_status_t s) {
         dnnl_status_t s_ = (call);                                                             \
         if (s_ != dnnl_success) return dnnl_fail(what, s_);                                    \
     } while (0)
-
-typedef struct {
-    dnnl_memory_desc_t x, y, w, b, wany;
-} descs;
 
 static dnas_status make_descs(const dnas_conv_p *p, dnas_shape xs, dnas_shape ys, descs *d) {
     dnnl_dims_t xd = {xs.n, xs.c, xs.h, xs.w}, yd = {ys.n, ys.c, ys.h, ys.w};
@@ -171,8 +172,8 @@ static dnas_status get_entry(dnas_backend *be, int kind, int bias, const dnas_co
             return DNAS_OK;
         }
     }
-    descs d;
-    DNAS_TRY(make_descs(p, xs, ys, &d));
+    entry e = {.kind = kind, .bias = bias, .threads = T, .p = *p, .xs = xs, .ys = ys};
+    DNAS_TRY(make_descs(p, xs, ys, &e.d));
     /* oneDNN's kernels take their thread count (and work split) from omp_get_max_threads()
      * when the descriptor is created, not when they run: create them at the backend's */
 #ifdef _OPENMP
@@ -180,9 +181,8 @@ static dnas_status get_entry(dnas_backend *be, int kind, int bias, const dnas_co
     omp_set_num_threads(T); /* at creation */
 #endif
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_status_t s = make_pd(c, kind, bias, p, &d, &pd);
-    entry e = {.kind = kind, .bias = bias, .threads = T, .p = *p, .xs = xs, .ys = ys};
-    dnas_status st = s == dnnl_success ? fill_entry(c, &d, pd, &e)
+    dnnl_status_t s = make_pd(c, kind, bias, p, &e.d, &pd);
+    dnas_status st = s == dnnl_success ? fill_entry(c, &e.d, pd, &e)
                                        : dnnl_fail("primitive descriptor", s);
     if (pd) dnnl_primitive_desc_destroy(pd);
 #ifdef _OPENMP
@@ -235,36 +235,32 @@ static dnas_status run(struct dnas_cpu_dnnl *c, dnnl_primitive_t prim, int T, in
 }
 
 /* The weights as the primitive reads them: ours, or reordered into the entry's buffer. */
-static dnas_status weights_in(struct dnas_cpu_dnnl *c, const entry *e, const descs *d,
-                              const float *w, int T, const float **wp) {
+static dnas_status weights_in(struct dnas_cpu_dnnl *c, const entry *e, const float *w,
+                              const float **wp) {
     *wp = w;
     if (!e->reorder) return DNAS_OK;
     const int arg[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
-    const dnnl_memory_desc_t *md[2] = {&d->w, &e->wmd};
+    const dnnl_memory_desc_t *md[2] = {&e->d.w, &e->wmd};
     void *const ptr[2] = {(void *)w, e->wbuf};
-    DNAS_TRY(run(c, e->reorder, T, 2, arg, md, ptr));
+    DNAS_TRY(run(c, e->reorder, e->threads, 2, arg, md, ptr));
     *wp = e->wbuf;
     return DNAS_OK;
 }
 
 /* One call's set-up: its cache entry (*used = 0 and nothing else where oneDNN declined the
- * shape), descriptors, thread count and, given w, the weights in the primitive's layout. */
+ * shape) and, given w, the weights in the primitive's layout. */
 typedef struct {
     const entry *e;
     struct dnas_cpu_dnnl *c;
-    descs d;
     const float *wp;
-    int T;
 } call;
 
 static dnas_status begin(dnas_backend *be, int kind, int bias, const dnas_conv_p *p,
                          dnas_shape xs, dnas_shape ys, const float *w, int *used, call *k) {
     DNAS_TRY(get_entry(be, kind, bias, p, xs, ys, &k->e, &k->c));
-    if (!(*used = k->e->prim != NULL)) return DNAS_OK;
-    k->T = dnas_cpu_threads(be);
-    DNAS_TRY(make_descs(p, xs, ys, &k->d));
     k->wp = NULL;
-    return w ? weights_in(k->c, k->e, &k->d, w, k->T, &k->wp) : DNAS_OK;
+    if (!(*used = k->e->prim != NULL)) return DNAS_OK;
+    return w ? weights_in(k->c, k->e, w, &k->wp) : DNAS_OK;
 }
 
 dnas_status dnas_cpu_dnnl_conv_fwd(dnas_backend *be, const dnas_conv_p *p, float *y,
@@ -274,9 +270,9 @@ dnas_status dnas_cpu_dnnl_conv_fwd(dnas_backend *be, const dnas_conv_p *p, float
     DNAS_TRY(begin(be, K_FWD, b != NULL, p, xs, ys, w, used, &k));
     if (!*used) return DNAS_OK;
     const int arg[4] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, DNNL_ARG_BIAS};
-    const dnnl_memory_desc_t *md[4] = {&k.d.x, &k.e->wmd, &k.d.y, &k.d.b};
+    const dnnl_memory_desc_t *md[4] = {&k.e->d.x, &k.e->wmd, &k.e->d.y, &k.e->d.b};
     void *const ptr[4] = {(void *)x, (void *)k.wp, y, (void *)b};
-    return run(k.c, k.e->prim, k.T, b ? 4 : 3, arg, md, ptr);
+    return run(k.c, k.e->prim, k.e->threads, b ? 4 : 3, arg, md, ptr);
 }
 
 dnas_status dnas_cpu_dnnl_conv_bwd_data(dnas_backend *be, const dnas_conv_p *p, float *dx,
@@ -286,9 +282,9 @@ dnas_status dnas_cpu_dnnl_conv_bwd_data(dnas_backend *be, const dnas_conv_p *p, 
     DNAS_TRY(begin(be, K_BWD_DATA, 0, p, xs, ys, w, used, &k));
     if (!*used) return DNAS_OK;
     const int arg[3] = {DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC};
-    const dnnl_memory_desc_t *md[3] = {&k.d.y, &k.e->wmd, &k.d.x};
+    const dnnl_memory_desc_t *md[3] = {&k.e->d.y, &k.e->wmd, &k.e->d.x};
     void *const ptr[3] = {(void *)dy, (void *)k.wp, dx};
-    return run(k.c, k.e->prim, k.T, 3, arg, md, ptr);
+    return run(k.c, k.e->prim, k.e->threads, 3, arg, md, ptr);
 }
 
 /* oneDNN writes the gradients (in its layout); ours add into dw and db: through the entry's
@@ -300,22 +296,20 @@ dnas_status dnas_cpu_dnnl_conv_bwd_weight(dnas_backend *be, const dnas_conv_p *p
     DNAS_TRY(begin(be, K_BWD_WEIGHTS, db != NULL, p, xs, ys, NULL, used, &k));
     if (!*used) return DNAS_OK;
     const entry *e = k.e;
-    struct dnas_cpu_dnnl *c = k.c;
-    const int T = k.T;
-    const descs d = k.d;
+    const int T = e->threads;
     const size_t nw = (size_t)p->cout * p->cin * p->kh * p->kw, nb = (size_t)p->cout;
     void *ws;
     DNAS_TRY(dnas_cpu_workspace(be, sizeof(float) * (nw + nb), &ws));
     float *tw = ws, *tb = tw + nw;
     const int arg[4] = {DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS};
-    const dnnl_memory_desc_t *md[4] = {&d.x, &d.y, &e->wmd, &d.b};
+    const dnnl_memory_desc_t *md[4] = {&e->d.x, &e->d.y, &e->wmd, &e->d.b};
     void *const ptr[4] = {(void *)x, (void *)dy, e->reorder ? (void *)e->wbuf : tw, tb};
-    DNAS_TRY(run(c, e->prim, T, db ? 4 : 3, arg, md, ptr));
+    DNAS_TRY(run(k.c, e->prim, T, db ? 4 : 3, arg, md, ptr));
     if (e->reorder) {
         const int rarg[2] = {DNNL_ARG_FROM, DNNL_ARG_TO};
-        const dnnl_memory_desc_t *rmd[2] = {&e->wmd, &d.w};
+        const dnnl_memory_desc_t *rmd[2] = {&e->wmd, &e->d.w};
         void *const rptr[2] = {e->wbuf, tw};
-        DNAS_TRY(run(c, e->reorder, T, 2, rarg, rmd, rptr));
+        DNAS_TRY(run(k.c, e->reorder, T, 2, rarg, rmd, rptr));
     }
     if (dw)
         for (size_t i = 0; i < nw; i++) dw[i] += tw[i];
