@@ -66,6 +66,31 @@ static void k_wsum_pool_fwd(float **t) {
     const dnas_shape pxs[4] = {XS, XS, XS, XS};
     check(be->wsum_affine_fwd(be, t[3], XS, 4, x, MIX, NULL, NULL, NULL, pl, pxs), "wsum pool");
 }
+/* An NB201 node with three incoming edges (a cell's last node): per edge its skip input, the
+ * lazy BN maps of its 1x1 and 3x3 convolutions' outputs and the pool of the skip input, in
+ * the graph's order: 12 terms from 9 stored tensors. */
+static float bnm[16], bna[16], bnb[16];
+static void k_wsum_node3(float **t) {
+    const float *x[12];
+    const float *mean[12], *a[12], *b[12];
+    const dnas_pool_p *pl[12];
+    dnas_shape pxs[12];
+    float m[12];
+    for (int e = 0; e < 3; e++) {
+        const float *xe = t[e], *c1 = t[3 + 2 * e], *c3 = t[4 + 2 * e];
+        const float *xi[4] = {xe, c1, c3, xe};
+        for (int j = 0; j < 4; j++) {
+            int i = 4 * e + j;
+            x[i] = xi[j];
+            m[i] = 0.05f * (float)(i + 1);
+            int lz = j == 1 || j == 2;
+            mean[i] = lz ? bnm : NULL, a[i] = lz ? bna : NULL, b[i] = lz ? bnb : NULL;
+            pl[i] = j == 3 ? &AVG3 : NULL;
+            pxs[i] = XS;
+        }
+    }
+    check(be->wsum_affine_fwd(be, t[9], XS, 12, x, m, mean, a, b, pl, pxs), "wsum node3");
+}
 static void k_avg_bwd_mix(float **t) {
     double d;
     check(be->avgpool_bwd_mix(be, &AVG3, t[2], 0, XS, t[1], t[0], 0.3f, XS, &d), "avg bwd mix");
@@ -426,6 +451,7 @@ int main(int argc, char **argv) {
     gam = small, bet = small + 16, smean = small + 32, sinv = small + 48, dgam = small + 64,
     dbet = small + 80;
     for (int c = 0; c < 16; c++) gam[c] = 1.0f, sinv[c] = 1.0f;
+    for (int c = 0; c < 16; c++) bnm[c] = 0.01f * c, bna[c] = 1.0f + 0.1f * c, bnb[c] = 0.02f * c;
 
     const bench B[] = {
         {"copy (chancopy)", k_copy, 2, 2},   {"bn fwd (train)", k_bn_fwd, 2, 2},
@@ -434,7 +460,7 @@ int main(int argc, char **argv) {
         {"wsum bwd k=4", k_wsum_bwd, 9, 9},  {"avgpool 3x3 fwd", k_avg_fwd, 2, 2},
         {"avgpool 3x3 bwd", k_avg_bwd, 2, 2}, {"maxpool 3x3 fwd", k_max_fwd, 2, 2},
         {"maxpool 3x3 bwd", k_max_bwd, 3, 3}, {"wsum k=4 one pool", k_wsum_pool_fwd, 4, 4},
-        {"avgpool bwd mix", k_avg_bwd_mix, 3, 3},
+        {"avgpool bwd mix", k_avg_bwd_mix, 3, 3}, {"wsum NB201 node k=12", k_wsum_node3, 10, 10},
     };
     printf("64x32x32x16 NHWC float (%.1f MiB/tensor), %d threads\n",
            NX * sizeof(float) / 1048576.0, threads);

@@ -233,8 +233,14 @@ dnas_status dnas_cpu_wsum_affine_fwd(dnas_backend *be, float *y, dnas_shape ys, 
 #ifdef _OPENMP
         if (n_pool) tb += (size_t)omp_get_thread_num() * WS_GROUP * blkf;
 #endif
-        for (int g = 0; g < k; g += WS_GROUP) {
-            int gk = k - g < WS_GROUP ? k - g : WS_GROUP;
+        for (int g = 0, gk; g < k; g += gk) {
+            /* A pool input starts a group: the inputs before it (an NB201 edge's skip input,
+             * the same tensor) are then summed first, several streams at once, and the pool
+             * finds its rows in cache. Pooling first, it was the one to bring them from DRAM,
+             * one row at a time: a node's three pools took longer than the rest of its sum
+             * (bench_kernels' NB201 node). Terms are still added in input order. */
+            gk = 1;
+            while (gk < WS_GROUP && g + gk < k && !inv_of[g + gk]) gk++;
             const float *xs[WS_GROUP], *M[WS_GROUP], *A[WS_GROUP], *B[WS_GROUP];
             for (int i = 0; i < gk; i++) {
                 if (inv_of[g + i]) {
