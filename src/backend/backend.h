@@ -29,6 +29,12 @@ typedef struct {
     int k, stride, pad;
     int count_include_pad; /* avg pool only */
 } dnas_pool_p;
+/* The skip input folded into a lazy average pool's backward (avgpool_bwd_mix_skip). */
+typedef struct {
+    float m;     /* the skip input's weight in the sum */
+    int acc;     /* its gradient is added into dx (else dx is overwritten) */
+    double *dot; /* NULL, or where <dy, x> goes: the skip weight's gradient */
+} dnas_pool_skip;
 
 typedef struct {
     float eps, momentum; /* PyTorch semantics: running = (1-momentum)*running + momentum*batch */
@@ -127,6 +133,15 @@ struct dnas_backend {
     dnas_status (*avgpool_bwd_mix)(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
                                    dnas_shape xs, const float *x, const float *dy,
                                    float dy_scale, dnas_shape ys, double *dot);
+    /* avgpool_bwd_mix with the same sum's skip input of x folded in (optional, NULL = none):
+     * with dy and x of one shape (a stride-1 pool), dx = (skip->acc ? dx : 0) + skip->m * dy,
+     * then the pool's term added as avgpool_bwd_mix's, rounded as the two calls in that order
+     * would; skip->dot (if not NULL) = <dy, x> in double. One pass instead of the sum's
+     * backward reading dy, x and dx again. */
+    dnas_status (*avgpool_bwd_mix_skip)(dnas_backend *be, const dnas_pool_p *p, float *dx,
+                                        dnas_shape xs, const float *x, const float *dy,
+                                        float dy_scale, dnas_shape ys, double *dot,
+                                        const dnas_pool_skip *skip);
     /* Max pool pads with -inf; ties go to the first maximum in window order (row-major). */
     dnas_status (*maxpool_fwd)(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                                const float *x, dnas_shape xs);

@@ -83,6 +83,7 @@ int dnas_graph_value(dnas_graph *g, dnas_shape s, int producer) {
     v->producer = producer;
     v->last_use = -1;
     v->grad_alias = v->grad_mix = -1;
+    v->skip_in = -1;
     return g->n_vals++;
 }
 

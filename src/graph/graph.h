@@ -90,6 +90,11 @@ typedef struct {
      * DNAS_K_LAZY_BN). DNAS_LAZY_POOL: the sum average-pools the pool's input itself, and
      * the pool's backward gives the mixing-weight gradient (ops/pool.c; DNAS_K_LAZY_POOL). */
     uint8_t lazy;
+    /* A lazy pool whose input is also a plain input of the sum reading it (an NB201 edge's
+     * skip_connect beside its avg_pool_3x3): that input's index in the sum, whose gradient
+     * and mixing-weight gradient the pool's backward then takes in its own pass
+     * (avgpool_bwd_mix_skip); -1 otherwise. Set by the planner. */
+    int skip_in;
 } dnas_value;
 
 typedef struct {
@@ -162,6 +167,7 @@ struct dnas_graph {
     int no_grad_alias;          /* set before planning: 1 = no gradient aliases (tests compare) */
     int no_lazy_bn;             /* set before planning: 1 = every BN output stored (tests compare) */
     int no_lazy_pool;           /* set before planning: 1 = every pool output stored (likewise) */
+    int no_pool_skip;           /* set before planning: 1 = no skip folded into a pool (likewise) */
     double *lazy_sums;          /* 2 * (widest lazy BN's C) doubles: its backward sums */
     float *dm_tmp;              /* DNAS_MAX_IN floats for wsum mixing grads */
     /* Stochastic ops (drop path, S4's noise) draw from Philox at (rng_key, a counter derived

@@ -123,6 +123,34 @@ static int plan_lazy(dnas_graph *g) {
     return widest;
 }
 
+/* A lazy pool's input that the same sum also reads plainly (its skip): the pool's backward
+ * takes that input's terms too (dnas_value.skip_in), where the backend can, the two have one
+ * shape (a stride-1 pool), the input's gradient is its own and the sum reads it once. The
+ * skip's gradient is then written when the pool's backward runs, not the sum's, so no node
+ * between the two (in node order) may read the input: its backward would add into that
+ * gradient in between, before it was written. */
+static void plan_pool_skips(dnas_graph *g) {
+    if (g->no_pool_skip || !g->be->avgpool_bwd_mix_skip) return;
+    for (int wi = 0; wi < g->n_nodes; wi++) {
+        const dnas_node *w = &g->nodes[wi];
+        if (!(w->op->flags & DNAS_OPF_MIX_SUM)) continue;
+        for (int j = 0; j < w->n_in; j++) {
+            dnas_value *pv = &g->vals[w->in[j]];
+            if (pv->lazy != DNAS_LAZY_POOL) continue;
+            const int pi = pv->producer, x = g->nodes[pi].in[0];
+            const dnas_value *xv = &g->vals[x];
+            if (!dnas_shape_eq(xv->shape, pv->shape) || xv->lazy || xv->grad_alias >= 0) continue;
+            int skip = -1, reads = 0;
+            for (int i = 0; i < w->n_in; i++)
+                if (w->in[i] == x) skip = i, reads++;
+            for (int q = pi + 1; q < wi && reads == 1; q++)
+                for (int i = 0; i < g->nodes[q].n_in; i++)
+                    if (g->nodes[q].in[i] == x) reads++;
+            if (reads == 1) pv->skip_in = skip;
+        }
+    }
+}
+
 dnas_status dnas_graph_plan(dnas_graph *g) {
     if (g->build_status) return g->build_status;
     if (g->planned) return dnas_fail(DNAS_ERR_INTERNAL, "graph planned twice");
@@ -160,6 +188,7 @@ dnas_status dnas_graph_plan(dnas_graph *g) {
 
     DNAS_TRY(plan_grad_aliases(g));
     int lazy_c = plan_lazy(g);
+    plan_pool_skips(g);
 
     int n_iv = 2 * g->n_vals + n;
     interval *iv = dnas_alloc((size_t)n_iv * sizeof *iv, "memory plan");

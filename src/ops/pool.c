@@ -12,6 +12,24 @@ static int pool_dot_wanted(const dnas_graph *g, int v, unsigned wants) {
     const dnas_value *y = &g->vals[v];
     return y->lazy && (wants & DNAS_WANT_ARCH) && y->grad_mix >= 0;
 }
+/* The pool's backward with the sum's skip input of x (dnas_value.skip_in) folded in: x's
+ * gradient gets the skip's term, as the sum's backward would have written it (its acc), then
+ * the pool's; the skip weight's gradient <dy, x> comes from the same pass. */
+static dnas_status avg_bwd_skip(dnas_graph *g, dnas_node *n, float *dx, int dot, unsigned wants) {
+    dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
+    const dnas_node *w = &g->nodes[g->vals[y->grad_alias].producer];
+    const int i = y->skip_in, mi = w->mix[i];
+    const int sdot = (wants & DNAS_WANT_ARCH) && mi >= 0;
+    double d = 0.0, sd = 0.0;
+    dnas_pool_skip sk = {mi >= 0 ? g->mix[mi] : 1.0f, w->acc[i], sdot ? &sd : NULL};
+    DNAS_TRY(g->be->avgpool_bwd_mix_skip(g->be, &n->a.pool, dx, x->shape, x->data, y->grad,
+                                         dnas_grad_scale(g, n->out), y->shape, dot ? &d : NULL,
+                                         &sk));
+    if (dot) g->gmix[y->grad_mix] += (float)d;
+    if (sdot) g->gmix[mi] += (float)sd;
+    return DNAS_OK;
+}
+
 static dnas_status avg_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
     dnas_value *x = &g->vals[n->in[0]], *y = &g->vals[n->out];
     float *dx = dnas_in_grad(g, n, 0);
@@ -23,6 +41,7 @@ static dnas_status avg_bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
      * <dy, pool(x)> comes from the same pass. */
     double d = 0.0;
     int dot = pool_dot_wanted(g, n->out, wants);
+    if (y->skip_in >= 0) return avg_bwd_skip(g, n, dx, dot, wants);
     if (!dx && !dot) return DNAS_OK;
     DNAS_TRY(g->be->avgpool_bwd_mix(g->be, &n->a.pool, dx, n->acc[0], x->shape, x->data, y->grad,
                                     dnas_grad_scale(g, n->out), y->shape, dot ? &d : NULL));

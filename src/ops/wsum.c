@@ -48,6 +48,18 @@ static dnas_status fwd(dnas_graph *g, dnas_node *n) {
     return g->be->wsum_fwd(g->be, y->data, dnas_shape_numel(y->shape), k, in.x, in.m);
 }
 
+/* Whether plain input i is the skip a lazy pool input's backward takes (dnas_value.skip_in):
+ * where that backward runs. */
+static int skip_taken_by_pool(const dnas_graph *g, const dnas_node *n, int i) {
+    for (int j = 0; j < n->n_in; j++) {
+        const dnas_value *v = &g->vals[n->in[j]];
+        if (v->lazy == DNAS_LAZY_POOL && v->skip_in == i && v->needs_grad &&
+            dnas_node_runs(g, &g->nodes[v->producer]))
+            return 1;
+    }
+    return 0;
+}
+
 /* Lazy inputs are left out of the backend's backward: their gradient is an alias, and their
  * mixing-weight gradient comes from their producer's backward (BN's sums, the pool's gather),
  * taken here only when that backward does not run (nothing upstream of it wants a
@@ -72,6 +84,7 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
             }
             continue;
         }
+        if (skip_taken_by_pool(g, n, i)) continue;
         in.x[kp] = in.x[j];
         in.m[kp] = in.m[j];
         in.idx[kp] = i;

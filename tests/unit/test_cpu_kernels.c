@@ -124,7 +124,7 @@ static void test_backend_create_supports(void) {
               be->bn_fwd_eval && be->bn_bwd && be->relu_fwd && be->relu_bwd &&
               be->avgpool_fwd && be->avgpool_bwd && be->maxpool_fwd && be->maxpool_bwd &&
               be->wsum_fwd && be->wsum_bwd && be->wsum_affine_fwd && be->bn_bwd_sums &&
-              be->avgpool_bwd_mix &&
+              be->avgpool_bwd_mix && be->avgpool_bwd_mix_skip &&
               be->gap_fwd && be->gap_bwd && be->linear_fwd &&
               be->linear_bwd && be->xent_fwd && be->xent_bwd && be->chancopy,
           "vtable has a NULL kernel");
@@ -852,6 +852,76 @@ static void test_avgpool_bwd_mix(void) {
     tfree_all();
 }
 
+/* avgpool_bwd_mix_skip (a stride-1 pool with the sum's skip input of x folded in) against
+ * the two passes it replaces, the sum's backward writing the skip's m * dy (wsum_bwd) and
+ * then avgpool_bwd_mix adding the pool's term: dx bit-identical with the skip's gradient
+ * written and added, the pool's dot product identical, the skip's <dy, x> against double
+ * loops; dx NULL (the dot products alone); 1 and 2 threads identical; a skip with dy shaped
+ * unlike x, or no skip, refused. */
+static void test_avgpool_bwd_mix_skip(void) {
+    worst_reset();
+    const shp shapes[] = {{2, 7, 9, 3}, {3, 8, 8, 16}, {2, 6, 5, 20}, {2, 4, 20, 144}};
+    const dnas_pool_p pools[] = {{3, 1, 1, 0}, {3, 1, 1, 1}};
+    for (int si = 0; si < 4; si++)
+        for (int pi = 0; pi < 2; pi++) {
+            const dnas_pool_p *p = &pools[pi];
+            const dnas_shape xs = to_shape(shapes[si]);
+            const size_t n = dnas_shape_numel(xs);
+            float *x = fvec(n, -1, 1), *dy = fvec(n, -1, 1);
+            const float s = 0.37f, ms = 0.21f;
+            double ref_sdot = 0;
+            for (size_t j = 0; j < n; j++) ref_sdot += (double)dy[j] * x[j];
+            for (int acc = 0; acc <= 1; acc++) {
+                float *dx_two = fvec(n, -1, 1), *dx_one = fvec(n, 0, 0), *dx_t1 = fvec(n, 0, 0);
+                memcpy(dx_one, dx_two, n * sizeof(float));
+                memcpy(dx_t1, dx_two, n * sizeof(float));
+                float *dxp[1] = {dx_two}, dm[1];
+                const float *xp[1] = {x};
+                const int accp[1] = {acc};
+                double d_two = 0, d_one = 0, sd_one = 0, d_t1 = 0, sd_t1 = 0;
+                expect_ok(be->wsum_bwd(be, dxp, accp, dm, n, 1, dy, xp, &ms), "wsum_bwd");
+                expect_ok(be->avgpool_bwd_mix(be, p, dx_two, 1, xs, x, dy, s, xs, &d_two),
+                          "avgpool_bwd_mix");
+                dnas_pool_skip sk = {ms, acc, &sd_one}, sk1 = {ms, acc, &sd_t1};
+                expect_ok(be->avgpool_bwd_mix_skip(be, p, dx_one, xs, x, dy, s, xs, &d_one, &sk),
+                          "avgpool_bwd_mix_skip");
+                expect_ok(be1->avgpool_bwd_mix_skip(be1, p, dx_t1, xs, x, dy, s, xs, &d_t1, &sk1),
+                          "avgpool_bwd_mix_skip, 1 thread");
+                CHECK(!memcmp(dx_one, dx_two, n * sizeof(float)),
+                      "%s cip%d acc=%d: dx differs from the two passes'", sname(shapes[si]),
+                      p->count_include_pad, acc);
+                CHECK(!memcmp(dx_one, dx_t1, n * sizeof(float)) && d_one == d_t1 &&
+                          sd_one == sd_t1, "%s: 1 and 2 threads differ", sname(shapes[si]));
+                CHECK(d_one == d_two, "%s: the pool's dot %.17g vs %.17g", sname(shapes[si]),
+                      d_one, d_two);
+                float sf[1] = {(float)sd_one};
+                expect_close(WHAT("%s cip%d skip dot", sname(shapes[si]), p->count_include_pad),
+                             sf, &ref_sdot, 1, TOL);
+                CHECK(fabs(sd_one - (double)dm[0]) <= 1e-5 * fabs(ref_sdot) + 1e-6,
+                      "%s: skip dot %.9g vs the sum's %.9g", sname(shapes[si]), sd_one, (double)dm[0]);
+            }
+            double d_none = -1, sd_none = -1, d_ref = 0;
+            dnas_pool_skip sk = {ms, 0, &sd_none};
+            expect_ok(be->avgpool_bwd_mix_skip(be, p, NULL, xs, x, dy, s, xs, &d_none, &sk),
+                      "dots only");
+            expect_ok(be->avgpool_bwd_mix(be, p, NULL, 0, xs, x, dy, s, xs, &d_ref), "dot only");
+            CHECK(d_none == d_ref, "%s: dot without dx %.17g vs %.17g", sname(shapes[si]), d_none, d_ref);
+            CHECK(fabs(sd_none - ref_sdot) <= 1e-6 * (1 + fabs(ref_sdot)), "%s: skip dot without dx",
+                  sname(shapes[si]));
+        }
+    const dnas_shape xs = dnas_shape4(1, 2, 4, 4), ys = pool_out(&POOLS[0], xs);
+    float v[32] = {0};
+    dnas_pool_skip sk = {1.0f, 0, NULL};
+    const dnas_pool_p half = {2, 2, 0, 0};
+    const dnas_shape hs = pool_out(&half, xs);
+    CHECK(be->avgpool_bwd_mix_skip(be, &half, v, xs, v, v, 1.0f, hs, NULL, &sk) ==
+              DNAS_ERR_INVALID_ARG, "a skip term with dy shaped unlike x accepted");
+    CHECK(be->avgpool_bwd_mix_skip(be, &POOLS[0], v, xs, v, v, 1.0f, ys, NULL, NULL) ==
+              DNAS_ERR_INVALID_ARG, "no skip term accepted");
+    worst_report();
+    tfree_all();
+}
+
 /* The average pool's 16-lane loops (AVX-512, picked at run time) against its 8-lane ones
  * (DNAS_CPU_ISA=avx2): bit-identical forward, backward, mixed backward (dx and the dot) and
  * pooled weighted sum, at channel counts of whole 16-lane vectors, 16 + a half vector, and
@@ -1163,6 +1233,7 @@ int main(void) {
     RUN(test_wsum_affine_fwd);
     RUN(test_wsum_pool_fwd);
     RUN(test_avgpool_bwd_mix);
+    RUN(test_avgpool_bwd_mix_skip);
     RUN(test_avgpool_isa_identical);
     RUN(test_bn_bwd_sums);
     RUN(test_chancopy);

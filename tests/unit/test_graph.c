@@ -16,6 +16,14 @@ typedef struct {
 static int no_alias; /* build: plan without gradient aliases (test_grad_alias) */
 static int no_lazy;  /* build: store every BN and pool output (test_lazy_bn_matches_stored) */
 static int skip_bn;  /* build: the skip op followed by an affine BN with running statistics */
+/* build: the skip input is the pooled tensor itself, as in NB201's cells (else an identity
+ * op's copy of it), so the pool's backward takes the skip's terms (dnas_value.skip_in) unless
+ * no_pool_skip */
+static int pair_skip, no_pool_skip;
+/* build: the pool op made last before the mixed node, after the other readers of its input
+ * (else before them: their backward would add into the input's gradient between the sum's
+ * and the pool's, so the pool may not take the skip) */
+static int late_pool;
 
 static int build(net *t, int batch, int with_kinks) {
     dnas_graph *g = &t->g;
@@ -23,6 +31,7 @@ static int build(net *t, int batch, int with_kinks) {
     g->no_grad_alias = no_alias;
     g->no_lazy_bn = no_lazy;
     g->no_lazy_pool = no_lazy;
+    g->no_pool_skip = no_pool_skip;
     int x = dnas_graph_input(g, dnas_shape4(batch, 3, 8, 8));
     int m = dnas_graph_mix(g, 6);
     x = dnas_op_conv2d(g, "stem.conv", x, 8, 3, 1, 1, 1, 1, 1);
@@ -31,15 +40,16 @@ static int build(net *t, int batch, int with_kinks) {
     int c1 = dnas_op_conv2d(g, "c1", r, 8, 1, 1, 0, 1, 1, 1);
     c1 = dnas_op_batchnorm(g, "c1.bn", c1, 0, 0);
     int dw = dnas_op_conv2d(g, "dw", r, 8, 3, 1, 2, 2, 8, 0);
-    int p = dnas_op_avgpool(g, "pool", x, 3, 1, 1, 0);
-    t->pool_node = g->vals[p].producer;
-    int id = dnas_op_identity(g, "skip", x);
+    int p = late_pool ? -1 : dnas_op_avgpool(g, "pool", x, 3, 1, 1, 0);
+    int id = pair_skip ? x : dnas_op_identity(g, "skip", x);
     /* c1.bn (no affine, no running statistics) and skip.bn (both) are read by the mixed node
      * only: lazy BN outputs (graph.h), unless no_lazy. skip.bn is not in the finite-difference
      * net: it makes the float differences cross ReLU kinks. */
     if (skip_bn) id = dnas_op_batchnorm(g, "skip.bn", id, 1, 1);
     int z = dnas_op_zero(g, "none", x, 1);
     int mp = with_kinks ? dnas_op_maxpool(g, "maxpool", x, 3, 1, 1) : dnas_op_identity(g, "skip2", r);
+    if (late_pool) p = dnas_op_avgpool(g, "pool", x, 3, 1, 1, 0);
+    t->pool_node = g->vals[p].producer;
     int in[6] = {z, id, c1, dw, p, mp}, mix[6] = {m, m + 1, m + 2, m + 3, m + 4, m + 5};
     int node = dnas_op_wsum(g, "node", in, mix, 6);
     int y = dnas_op_conv2d(g, "down", node, 16, 3, 2, 1, 1, 1, 0);
@@ -96,11 +106,14 @@ static int fd_check(dnas_graph *g, float *p, float analytic, double *worst, cons
     return 1;
 }
 
-static void test_graph_finite_differences(void) {
+static void graph_finite_differences(void) {
     net t;
     CHECK(dnas_backend_cpu_create(1, &t.be) == DNAS_OK, "backend");
     CHECK(build(&t, 4, 0), "build");
     dnas_graph *g = &t.g;
+    const int paired = g->vals[g->nodes[t.pool_node].out].skip_in >= 0;
+    CHECK(paired == (pair_skip && late_pool), "pool paired with a skip: %d, want %d", paired,
+          pair_skip && late_pool);
     CHECK(dnas_graph_forward(g) == DNAS_OK, "%s", dnas_last_error());
     dnas_graph_zero_grads(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH);
     CHECK(dnas_graph_backward(g, DNAS_WANT_WEIGHTS | DNAS_WANT_ARCH | DNAS_WANT_INPUTS) == DNAS_OK, "%s", dnas_last_error());
@@ -127,12 +140,20 @@ static void test_graph_finite_differences(void) {
             bad += !fd_check(g, &g->w[p->off + k], gw[p->off + k], &worst, p->name);
     }
     for (size_t k = 0; k < nin; k += nin / 7 + 1, n++) bad += !fd_check(g, &in->data[k], gx[k], &worst, "input");
-    printf("  %d gradient entries (weights, mix, input) vs central differences in float: worst rel err %.3g\n", n, worst);
+    printf("  %d gradient entries (weights, mix, input) vs central differences in float%s: worst rel err %.3g\n",
+           n, paired ? " (the skip taken by the pool's backward)" : "", worst);
     CHECK(bad == 0, "%d of %d entries disagree", bad, n);
     free(gw);
     free(gx);
     dnas_graph_free(g);
     dnas_backend_destroy(t.be);
+}
+
+static void test_graph_finite_differences(void) {
+    graph_finite_differences();
+    pair_skip = late_pool = 1;
+    graph_finite_differences();
+    pair_skip = late_pool = 0;
 }
 
 static void test_wants_mask(void) {
@@ -561,6 +582,57 @@ static void test_lazy_bn_matches_stored(void) {
     }
 }
 
+/* The skip taken by the pool's backward (dnas_value.skip_in) against the sum's own backward
+ * taking it (no_pool_skip), on NaN-poisoned arenas: the same loss and logits, bit-identical
+ * weight and input gradients (the skip's term is rounded as before, then the pool's), mixing
+ * gradients equal up to the order of the skip's dot product, in a full and an arch-only
+ * backward (which runs no weight kernel and still wants both mixing gradients). */
+static void test_pool_skip_matches_sum(void) {
+    net t[3];
+    step_result r[3];
+    float gm_arch[3][6];
+    pair_skip = 1;
+    /* 0: taken by the pool; 1: not (no_pool_skip); 2: not, the other readers of the input
+     * coming between pool and sum (their gradients would land before the skip's) */
+    for (int k = 0; k < 3; k++) {
+        CHECK(dnas_backend_cpu_create(2, &t[k].be) == DNAS_OK, "backend");
+        no_pool_skip = k == 1;
+        late_pool = k != 2;
+        CHECK(build(&t[k], 16, 1), "build");
+        dnas_graph *g = &t[k].g;
+        const dnas_value *pv = &g->vals[g->nodes[t[k].pool_node].out];
+        CHECK(pv->lazy == DNAS_LAZY_POOL && (pv->skip_in >= 0) == !k,
+              "build %d: lazy %d, skip_in %d", k, pv->lazy, pv->skip_in);
+        poisoned_step(g, g->arena, g->arena_floats, &r[k]);
+        CHECK(dnas_graph_forward(g) == DNAS_OK, "%s", dnas_last_error());
+        dnas_graph_zero_grads(g, DNAS_WANT_ARCH);
+        CHECK(dnas_graph_backward(g, DNAS_WANT_ARCH) == DNAS_OK, "%s", dnas_last_error());
+        memcpy(gm_arch[k], g->gmix, sizeof gm_arch[k]);
+    }
+    pair_skip = no_pool_skip = late_pool = 0;
+    dnas_graph *g = &t[0].g;
+    /* the third build's node order differs: its loss is all that compares with the first */
+    CHECK(fabs(r[2].loss - r[0].loss) <= 1e-6 * fabs(r[0].loss), "loss %.9g vs %.9g", r[2].loss,
+          r[0].loss);
+    size_t nin = dnas_shape_numel(g->vals[g->input].shape);
+    size_t nl = dnas_shape_numel(g->vals[g->logits].shape);
+    CHECK(r[0].loss == r[1].loss, "loss %.9g vs %.9g", r[0].loss, r[1].loss);
+    CHECK(!memcmp(r[0].logits, r[1].logits, nl * sizeof(float)), "logits differ");
+    CHECK(!memcmp(r[0].gw, r[1].gw, g->n_weights * sizeof(float)), "weight gradients differ");
+    CHECK(!memcmp(r[0].gx, r[1].gx, nin * sizeof(float)), "input gradients differ");
+    double sm, sa, dm = rel_diff(r[0].gm, r[1].gm, 6, &sm), da = rel_diff(gm_arch[0], gm_arch[1], 6, &sa);
+    printf("  skip in the pool's backward vs the sum's: weight and input gradients identical; "
+           "mixing gradients differ by %.3g of %.3g (full), %.3g of %.3g (arch only); skip's "
+           "%.9g vs %.9g\n", dm, sm, da, sa, (double)r[0].gm[1], (double)r[1].gm[1]);
+    CHECK(r[0].gm[1] != 0.0f && dm <= 1e-6 * sm && da <= 1e-6 * sa,
+          "mixing-weight gradients differ beyond rounding");
+    for (int k = 0; k < 3; k++) {
+        free(r[k].gw), free(r[k].gx), free(r[k].logits);
+        dnas_graph_free(&t[k].g);
+        dnas_backend_destroy(t[k].be);
+    }
+}
+
 int main(void) {
     RUN(test_graph_finite_differences);
     RUN(test_wants_mask);
@@ -572,5 +644,6 @@ int main(void) {
     RUN(test_value_used_twice);
     RUN(test_grad_alias_matches_unaliased);
     RUN(test_lazy_bn_matches_stored);
+    RUN(test_pool_skip_matches_sum);
     TEST_EXIT();
 }

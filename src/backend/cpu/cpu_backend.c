@@ -81,6 +81,7 @@ dnas_status dnas_backend_cpu_create(int threads, dnas_backend **out) {
     be->avgpool_fwd = dnas_cpu_avgpool_fwd;
     be->avgpool_bwd = dnas_cpu_avgpool_bwd;
     be->avgpool_bwd_mix = dnas_cpu_avgpool_bwd_mix;
+    be->avgpool_bwd_mix_skip = dnas_cpu_avgpool_bwd_mix_skip;
     be->maxpool_fwd = dnas_cpu_maxpool_fwd;
     be->maxpool_bwd = dnas_cpu_maxpool_bwd;
     be->wsum_fwd = dnas_cpu_wsum_fwd;

@@ -136,6 +136,10 @@ dnas_status dnas_cpu_avgpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *
 dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
                                      dnas_shape xs, const float *x, const float *dy,
                                      float dy_scale, dnas_shape ys, double *dot);
+dnas_status dnas_cpu_avgpool_bwd_mix_skip(dnas_backend *be, const dnas_pool_p *p, float *dx,
+                                          dnas_shape xs, const float *x, const float *dy,
+                                          float dy_scale, dnas_shape ys, double *dot,
+                                          const dnas_pool_skip *skip);
 /* For the lazy-pool weighted sum (cpu_eltwise.c): the shapes check, every output pixel's
  * 1/divisor (ys.h * ys.w floats into inv), and output rows [oh0, oh1) of image n of the
  * average pool of x, written densely to out ((oh1 - oh0) * ys.w * C floats). */

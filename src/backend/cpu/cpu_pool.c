@@ -240,15 +240,69 @@ static double scale_dot_row(float *dx, int acc, const float *t, float s, const f
     return ((v[0] + v[1]) + (v[2] + v[3])) + tail;
 }
 
+/* u as a rounded value that the following add may not fuse with (GCC >= 12; elsewhere the
+ * fused pass still agrees with the two passes up to rounding): the skip's m * dy is then
+ * never contracted into the pool's add, as it is not when the sum's backward writes it. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#define ROUNDED(u) __builtin_assoc_barrier(u)
+#else
+#define ROUNDED(u) (u)
+#endif
+
+/* As scale_dot_row with a skip input's term first: dx = (acc ? dx : 0) + ms * g, then
+ * + s * t, each rounded as the separate passes round it, and *sdot = <g, x> (when wanted). */
+static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, const float *gr,
+                                 float ms, const float *x, int want_dot, double *sdot,
+                                 size_t len) {
+    const dnas_v8f sv = v8f_set1(s), mv = v8f_set1(ms);
+    dnas_v4d al = {0}, ah = {0}, bl = {0}, bh = {0};
+    size_t j = 0;
+    for (; j + 8 <= len; j += 8) {
+        const dnas_v8f tv = v8f_load(t + j), gv = v8f_load(gr + j);
+        if (want_dot) {
+            al += v4d_load_f(t + j) * v4d_load_f(x + j);
+            ah += v4d_load_f(t + j + 4) * v4d_load_f(x + j + 4);
+        }
+        if (sdot) {
+            bl += v4d_load_f(gr + j) * v4d_load_f(x + j);
+            bh += v4d_load_f(gr + j + 4) * v4d_load_f(x + j + 4);
+        }
+        if (dx) {
+            dnas_v8f u = acc ? v8f_load(dx + j) + mv * gv : mv * gv;
+            v8f_store(dx + j, ROUNDED(u) + sv * tv);
+        }
+    }
+    double tail = 0, stail = 0;
+    for (; j < len; j++) {
+        if (want_dot) tail += (double)t[j] * (double)x[j];
+        if (sdot) stail += (double)gr[j] * (double)x[j];
+        if (dx) {
+            float u = acc ? dx[j] + ms * gr[j] : ms * gr[j];
+            dx[j] = ROUNDED(u) + s * t[j];
+        }
+    }
+    if (sdot) {
+        dnas_v4d v = bl + bh;
+        *sdot = ((v[0] + v[1]) + (v[2] + v[3])) + stail;
+    }
+    dnas_v4d v = al + ah;
+    return ((v[0] + v[1]) + (v[2] + v[3])) + tail;
+}
+
 /* The gathered gradient of each dx row goes to a per-thread row buffer, then one pass scales
  * it into dx and takes its dot product with x's row: <dy, pool(x)> = <pool^T(dy), x>. One
- * partial per row, summed in row order: the same for any thread count. */
-dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
-                                     dnas_shape xs, const float *x, const float *dy,
-                                     float dy_scale, dnas_shape ys, double *dot) {
+ * partial per row, summed in row order: the same for any thread count. With a skip term
+ * (dnas_pool_skip) its dy row and dot product ride on the same pass. */
+static dnas_status avg_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                               dnas_shape xs, const float *x, const float *dy, float dy_scale,
+                               dnas_shape ys, double *dot, const dnas_pool_skip *skip) {
     DNAS_TRY(dnas_cpu_pool_check("avgpool_bwd_mix", p, xs, ys));
-    if (dot && !x)
+    if ((dot || (skip && skip->dot)) && !x)
         return dnas_fail(DNAS_ERR_INVALID_ARG, "avgpool_bwd_mix: a dot product without x");
+    if (skip && !dnas_shape_eq(xs, ys))
+        return dnas_fail(DNAS_ERR_INVALID_ARG, "avgpool_bwd_mix: a skip term needs dy shaped as "
+                         "x, got (%d,%d,%d,%d) and (%d,%d,%d,%d)", ys.n, ys.c, ys.h, ys.w, xs.n,
+                         xs.c, xs.h, xs.w);
     const geo g = make_geo(p, xs, ys);
     const int wide = avg_wide();
     const int nt = dnas_cpu_threads(be);
@@ -256,10 +310,12 @@ dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, flo
     const size_t WC = (size_t)g.W * g.C, WCr = (WC + 15) / 16 * 16;
     const size_t n_part = ((size_t)rows * 2 + 15) / 16 * 16; /* doubles as float pairs */
     float *inv;
-    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, n_part + (size_t)nt * WCr, &inv));
+    DNAS_TRY(avg_inv_divisors(be, p, xs, ys, 2 * n_part + (size_t)nt * WCr, &inv));
     double *part = (double *)(void *)(inv + ((size_t)ys.h * ys.w + 15) / 16 * 16);
-    float *tbuf = (float *)(void *)part + n_part;
-    DNAS_OMP_FOR(nt, dnas_shape_numel(xs) * 3 + dnas_shape_numel(ys))
+    double *spart = part + n_part / 2;
+    float *tbuf = (float *)(void *)part + 2 * n_part;
+    double *sdot_want = skip && skip->dot ? spart : NULL;
+    DNAS_OMP_FOR(nt, dnas_shape_numel(xs) * (skip ? 5 : 3) + dnas_shape_numel(ys))
     for (long r = 0; r < rows; r++) {
 #ifdef _OPENMP
         float *t = tbuf + WCr * (size_t)omp_get_thread_num();
@@ -268,15 +324,39 @@ dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, flo
 #endif
         avg_bwd_in_row(wide, t, 0, dy + (size_t)(r / g.H) * g.OH * g.OW * g.C, inv, &g,
                        (int)(r % g.H));
-        part[r] = scale_dot_row(dx ? dx + (size_t)r * WC : NULL, acc, t, dy_scale,
-                                dot ? x + (size_t)r * WC : NULL, WC);
+        float *dxr = dx ? dx + (size_t)r * WC : NULL;
+        if (skip)
+            part[r] = skip_scale_dot_row(dxr, skip->acc, t, dy_scale, dy + (size_t)r * WC,
+                                         skip->m, x ? x + (size_t)r * WC : NULL, dot != NULL,
+                                         sdot_want ? sdot_want + r : NULL, WC);
+        else
+            part[r] = scale_dot_row(dxr, acc, t, dy_scale, dot ? x + (size_t)r * WC : NULL, WC);
     }
     if (dot) {
         double s = 0;
         for (long r = 0; r < rows; r++) s += part[r];
         *dot = s;
     }
+    if (sdot_want) {
+        double s = 0;
+        for (long r = 0; r < rows; r++) s += spart[r];
+        *skip->dot = s;
+    }
     return DNAS_OK;
+}
+
+dnas_status dnas_cpu_avgpool_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx, int acc,
+                                     dnas_shape xs, const float *x, const float *dy,
+                                     float dy_scale, dnas_shape ys, double *dot) {
+    return avg_bwd_mix(be, p, dx, acc, xs, x, dy, dy_scale, ys, dot, NULL);
+}
+
+dnas_status dnas_cpu_avgpool_bwd_mix_skip(dnas_backend *be, const dnas_pool_p *p, float *dx,
+                                          dnas_shape xs, const float *x, const float *dy,
+                                          float dy_scale, dnas_shape ys, double *dot,
+                                          const dnas_pool_skip *skip) {
+    if (!skip) return dnas_fail(DNAS_ERR_INVALID_ARG, "avgpool_bwd_mix_skip: no skip term");
+    return avg_bwd_mix(be, p, dx, 1, xs, x, dy, dy_scale, ys, dot, skip);
 }
 
 /* ---- max pool ---- */

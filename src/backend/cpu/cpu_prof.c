@@ -236,6 +236,13 @@ static dnas_status p_avg_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *
     KP_TIME(dnas_cpu_avgpool_bwd_mix(be, p, dx, acc, xs, x, dy, ds, ys, dot), "avgpool.bwd",
             "%dc k%d s%d %dx%d mix%s", xs.c, p->k, p->stride, xs.h, xs.w, dx ? "" : " dot only");
 }
+static dnas_status p_avg_bwd_mix_skip(dnas_backend *be, const dnas_pool_p *p, float *dx,
+                                      dnas_shape xs, const float *x, const float *dy, float ds,
+                                      dnas_shape ys, double *dot, const dnas_pool_skip *sk) {
+    KP_TIME(dnas_cpu_avgpool_bwd_mix_skip(be, p, dx, xs, x, dy, ds, ys, dot, sk), "avgpool.bwd",
+            "%dc k%d s%d %dx%d mix+skip%s", xs.c, p->k, p->stride, xs.h, xs.w,
+            dx ? "" : " dot only");
+}
 static dnas_status p_max_fwd(dnas_backend *be, const dnas_pool_p *p, float *y, dnas_shape ys,
                              const float *x, dnas_shape xs) {
     KP_TIME(dnas_cpu_maxpool_fwd(be, p, y, ys, x, xs), "maxpool.fwd", "%dc k%d s%d %dx%d", xs.c,
@@ -287,6 +294,7 @@ void dnas_cpu_prof_install(dnas_backend *be) {
     be->avgpool_fwd = p_avg_fwd;
     be->avgpool_bwd = p_avg_bwd;
     be->avgpool_bwd_mix = p_avg_bwd_mix;
+    be->avgpool_bwd_mix_skip = p_avg_bwd_mix_skip;
     be->maxpool_fwd = p_max_fwd;
     be->maxpool_bwd = p_max_bwd;
     be->gap_fwd = p_gap_fwd;
