@@ -332,6 +332,15 @@ static void poisoned_step(dnas_graph *g, float *arena, size_t n_arena, step_resu
     memcpy(out->logits, g->vals[g->logits].data, nl * sizeof(float));
 }
 
+/* Releases k built nets and their step results. */
+static void free_runs(net *t, step_result *r, int k) {
+    for (int i = 0; i < k; i++) {
+        free(r[i].gw), free(r[i].gx), free(r[i].logits);
+        dnas_graph_free(&t[i].g);
+        dnas_backend_destroy(t[i].be);
+    }
+}
+
 /* The planned arena against private, NaN-filled memory for every value, gradient and saved
  * buffer (nothing shared): forward and backward must give bit-identical loss, logits and
  * gradients of the weights, mixing weights and input. Reusing memory that is still live, or
@@ -494,11 +503,7 @@ static void test_grad_alias_matches_unaliased(void) {
            worst, scale, wm, sm);
     CHECK(r[0].loss == r[1].loss, "loss %.9g vs %.9g", r[0].loss, r[1].loss);
     CHECK(worst <= 1e-5 * scale && wm <= 1e-5 * sm, "gradients differ beyond rounding");
-    for (int k = 0; k < 2; k++) {
-        free(r[k].gw), free(r[k].gx), free(r[k].logits);
-        dnas_graph_free(&t[k].g);
-        dnas_backend_destroy(t[k].be);
-    }
+    free_runs(t, r, 2);
 }
 
 static double rel_diff(const float *a, const float *b, size_t n, double *scale) {
@@ -575,11 +580,7 @@ static void test_lazy_bn_matches_stored(void) {
           loss_eval[0], loss_eval[1]);
     CHECK(dl <= 1e-5 * sl && dw <= 1e-5 * sw && dx <= 1e-5 * sx, "gradients differ beyond rounding");
     CHECK(dm <= 1e-5 * sm && da <= 1e-5 * sa, "mixing-weight gradients differ beyond rounding");
-    for (int k = 0; k < 2; k++) {
-        free(r[k].gw), free(r[k].gx), free(r[k].logits);
-        dnas_graph_free(&t[k].g);
-        dnas_backend_destroy(t[k].be);
-    }
+    free_runs(t, r, 2);
 }
 
 /* The skip taken by the pool's backward (dnas_value.skip_in) against the sum's own backward
@@ -626,11 +627,7 @@ static void test_pool_skip_matches_sum(void) {
            "%.9g vs %.9g\n", dm, sm, da, sa, (double)r[0].gm[1], (double)r[1].gm[1]);
     CHECK(r[0].gm[1] != 0.0f && dm <= 1e-6 * sm && da <= 1e-6 * sa,
           "mixing-weight gradients differ beyond rounding");
-    for (int k = 0; k < 3; k++) {
-        free(r[k].gw), free(r[k].gx), free(r[k].logits);
-        dnas_graph_free(&t[k].g);
-        dnas_backend_destroy(t[k].be);
-    }
+    free_runs(t, r, 3);
 }
 
 int main(void) {
