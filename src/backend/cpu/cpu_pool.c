@@ -249,11 +249,14 @@ static double scale_dot_row(float *dx, int acc, const float *t, float s, const f
 #define ROUNDED(u) (u)
 #endif
 
-/* As scale_dot_row with a skip input's term first: dx = (acc ? dx : 0) + ms * g, then
- * + s * t, each rounded as the separate passes round it, and *sdot = <g, x> (when wanted). */
-static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, const float *gr,
-                                 float ms, const float *x, int want_dot, double *sdot,
-                                 size_t len) {
+/* As scale_dot_row with a skip input's term first: dx = (ACC ? dx : 0) + ms * g, then
+ * + s * t, each rounded as the separate passes round it, and *sdot = <g, x> (when wanted).
+ * ACC is a literal in each copy so that m * g is contracted (or not) exactly as the sum's own
+ * backward writes it: with a run-time choice, GCC for aarch64 computed m * g once for both
+ * branches and added it unfused. */
+static DNAS_INLINE double skip_row_impl(const int ACC, float *dx, const float *t, float s,
+                                        const float *gr, float ms, const float *x, int want_dot,
+                                        double *sdot, size_t len) {
     const dnas_v8f sv = v8f_set1(s), mv = v8f_set1(ms);
     dnas_v4d al = {0}, ah = {0}, bl = {0}, bh = {0};
     size_t j = 0;
@@ -268,7 +271,9 @@ static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, co
             bh += v4d_load_f(gr + j + 4) * v4d_load_f(x + j + 4);
         }
         if (dx) {
-            dnas_v8f u = acc ? v8f_load(dx + j) + mv * gv : mv * gv;
+            dnas_v8f u;
+            if (ACC) u = v8f_load(dx + j) + mv * gv;
+            else u = mv * gv;
             v8f_store(dx + j, ROUNDED(u) + sv * tv);
         }
     }
@@ -277,7 +282,9 @@ static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, co
         if (want_dot) tail += (double)t[j] * (double)x[j];
         if (sdot) stail += (double)gr[j] * (double)x[j];
         if (dx) {
-            float u = acc ? dx[j] + ms * gr[j] : ms * gr[j];
+            float u;
+            if (ACC) u = dx[j] + ms * gr[j];
+            else u = ms * gr[j];
             dx[j] = ROUNDED(u) + s * t[j];
         }
     }
@@ -287,6 +294,13 @@ static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, co
     }
     dnas_v4d v = al + ah;
     return ((v[0] + v[1]) + (v[2] + v[3])) + tail;
+}
+
+static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, const float *gr,
+                                 float ms, const float *x, int want_dot, double *sdot,
+                                 size_t len) {
+    return acc ? skip_row_impl(1, dx, t, s, gr, ms, x, want_dot, sdot, len)
+               : skip_row_impl(0, dx, t, s, gr, ms, x, want_dot, sdot, len);
 }
 
 /* The gathered gradient of each dx row goes to a per-thread row buffer, then one pass scales
