@@ -48,14 +48,17 @@ static dnas_status fwd(dnas_graph *g, dnas_node *n) {
     return g->be->wsum_fwd(g->be, y->data, dnas_shape_numel(y->shape), k, in.x, in.m);
 }
 
+/* Whether the backward of lazy input v's producer runs in this call. */
+static int producer_bwd_runs(const dnas_graph *g, const dnas_value *v) {
+    return v->needs_grad && dnas_node_runs(g, &g->nodes[v->producer]);
+}
+
 /* Whether plain input i is the skip a lazy pool input's backward takes (dnas_value.skip_in):
  * where that backward runs. */
 static int skip_taken_by_pool(const dnas_graph *g, const dnas_node *n, int i) {
     for (int j = 0; j < n->n_in; j++) {
         const dnas_value *v = &g->vals[n->in[j]];
-        if (v->lazy == DNAS_LAZY_POOL && v->skip_in == i && v->needs_grad &&
-            dnas_node_runs(g, &g->nodes[v->producer]))
-            return 1;
+        if (v->lazy == DNAS_LAZY_POOL && v->skip_in == i && producer_bwd_runs(g, v)) return 1;
     }
     return 0;
 }
@@ -76,7 +79,7 @@ static dnas_status bwd(dnas_graph *g, dnas_node *n, unsigned wants) {
         int wants_m = (wants & DNAS_WANT_ARCH) && n->mix[i] >= 0;
         const dnas_value *v = &g->vals[n->in[i]];
         if (v->lazy) {
-            if (wants_m && !(v->needs_grad && dnas_node_runs(g, &g->nodes[v->producer]))) {
+            if (wants_m && !producer_bwd_runs(g, v)) {
                 double d;
                 if (v->lazy == DNAS_LAZY_BN) DNAS_TRY(dnas_bn_lazy_dot(g, n->in[i], y->grad, &d));
                 else DNAS_TRY(dnas_pool_lazy_dot(g, n->in[i], y->grad, &d));

@@ -216,30 +216,6 @@ dnas_status dnas_cpu_avgpool_bwd(dnas_backend *be, const dnas_pool_p *p, float *
     return DNAS_OK;
 }
 
-/* One row of len floats of the gathered gradient t: dx (=/+=) s * t where dx != NULL, and
- * returns <x, t> in double (0 when x is NULL), in a fixed order. */
-static double scale_dot_row(float *dx, int acc, const float *t, float s, const float *x,
-                            size_t len) {
-    const dnas_v8f sv = v8f_set1(s);
-    dnas_v4d al = {0}, ah = {0};
-    size_t j = 0;
-    for (; j + 8 <= len; j += 8) {
-        const dnas_v8f tv = v8f_load(t + j);
-        if (x) {
-            al += v4d_load_f(t + j) * v4d_load_f(x + j);
-            ah += v4d_load_f(t + j + 4) * v4d_load_f(x + j + 4);
-        }
-        if (dx) v8f_store(dx + j, acc ? v8f_load(dx + j) + sv * tv : sv * tv);
-    }
-    double tail = 0;
-    for (; j < len; j++) {
-        if (x) tail += (double)t[j] * (double)x[j];
-        if (dx) dx[j] = acc ? dx[j] + s * t[j] : s * t[j];
-    }
-    dnas_v4d v = al + ah;
-    return ((v[0] + v[1]) + (v[2] + v[3])) + tail;
-}
-
 /* u as a rounded value that the following add may not fuse with (GCC >= 12; elsewhere the
  * fused pass still agrees with the two passes up to rounding): the skip's m * dy is then
  * never contracted into the pool's add, as it is not when the sum's backward writes it. */
@@ -249,46 +225,55 @@ static double scale_dot_row(float *dx, int acc, const float *t, float s, const f
 #define ROUNDED(u) (u)
 #endif
 
-/* As scale_dot_row with a skip input's term first: dx = (ACC ? dx : 0) + ms * g, then
- * + s * t, each rounded as the separate passes round it, and *sdot = <g, x> (when wanted).
- * ACC is a literal in each copy so that m * g is contracted (or not) exactly as the sum's own
- * backward writes it: with a run-time choice, GCC for aarch64 computed m * g once for both
- * branches and added it unfused. */
-static DNAS_INLINE double skip_row_impl(const int ACC, float *dx, const float *t, float s,
-                                        const float *gr, float ms, const float *x, int want_dot,
-                                        double *sdot, size_t len) {
+/* One row of len floats of the gathered gradient t: where dx != NULL, dx (=/+= per acc) s * t;
+ * returns <x, t> in double (0 when x is NULL), in a fixed order. SKIP (a skip input's term
+ * first, avgpool_bwd_mix_skip): dx = (ACC ? dx : 0) + ms * g, then + s * t, each rounded as
+ * the separate passes round it, and *sdot = <g, xs> when sdot != NULL. ACC is a literal in each
+ * skip copy so that m * g is contracted (or not) exactly as the sum's own backward writes it:
+ * with a run-time choice, GCC for aarch64 computed m * g once for both branches and added it
+ * unfused. */
+static DNAS_INLINE double row_impl(const int SKIP, const int ACC, float *dx, int acc,
+                                   const float *t, float s, const float *x, const float *g,
+                                   float ms, const float *xs, double *sdot, size_t len) {
     const dnas_v8f sv = v8f_set1(s), mv = v8f_set1(ms);
     dnas_v4d al = {0}, ah = {0}, bl = {0}, bh = {0};
     size_t j = 0;
     for (; j + 8 <= len; j += 8) {
-        const dnas_v8f tv = v8f_load(t + j), gv = v8f_load(gr + j);
-        if (want_dot) {
+        const dnas_v8f tv = v8f_load(t + j);
+        if (x) {
             al += v4d_load_f(t + j) * v4d_load_f(x + j);
             ah += v4d_load_f(t + j + 4) * v4d_load_f(x + j + 4);
         }
-        if (sdot) {
-            bl += v4d_load_f(gr + j) * v4d_load_f(x + j);
-            bh += v4d_load_f(gr + j + 4) * v4d_load_f(x + j + 4);
+        if (SKIP && sdot) {
+            bl += v4d_load_f(g + j) * v4d_load_f(xs + j);
+            bh += v4d_load_f(g + j + 4) * v4d_load_f(xs + j + 4);
         }
-        if (dx) {
+        if (!dx) continue;
+        if (SKIP) {
+            const dnas_v8f gv = v8f_load(g + j);
             dnas_v8f u;
             if (ACC) u = v8f_load(dx + j) + mv * gv;
             else u = mv * gv;
             v8f_store(dx + j, ROUNDED(u) + sv * tv);
+        } else {
+            v8f_store(dx + j, acc ? v8f_load(dx + j) + sv * tv : sv * tv);
         }
     }
     double tail = 0, stail = 0;
     for (; j < len; j++) {
-        if (want_dot) tail += (double)t[j] * (double)x[j];
-        if (sdot) stail += (double)gr[j] * (double)x[j];
-        if (dx) {
+        if (x) tail += (double)t[j] * (double)x[j];
+        if (SKIP && sdot) stail += (double)g[j] * (double)xs[j];
+        if (!dx) continue;
+        if (SKIP) {
             float u;
-            if (ACC) u = dx[j] + ms * gr[j];
-            else u = ms * gr[j];
+            if (ACC) u = dx[j] + ms * g[j];
+            else u = ms * g[j];
             dx[j] = ROUNDED(u) + s * t[j];
+        } else {
+            dx[j] = acc ? dx[j] + s * t[j] : s * t[j];
         }
     }
-    if (sdot) {
+    if (SKIP && sdot) {
         dnas_v4d v = bl + bh;
         *sdot = ((v[0] + v[1]) + (v[2] + v[3])) + stail;
     }
@@ -296,11 +281,16 @@ static DNAS_INLINE double skip_row_impl(const int ACC, float *dx, const float *t
     return ((v[0] + v[1]) + (v[2] + v[3])) + tail;
 }
 
-static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, const float *gr,
-                                 float ms, const float *x, int want_dot, double *sdot,
+static double scale_dot_row(float *dx, int acc, const float *t, float s, const float *x,
+                            size_t len) {
+    return row_impl(0, 0, dx, acc, t, s, x, NULL, 0.0f, NULL, NULL, len);
+}
+
+static double skip_scale_dot_row(float *dx, int acc, const float *t, float s, const float *x,
+                                 const float *g, float ms, const float *xs, double *sdot,
                                  size_t len) {
-    return acc ? skip_row_impl(1, dx, t, s, gr, ms, x, want_dot, sdot, len)
-               : skip_row_impl(0, dx, t, s, gr, ms, x, want_dot, sdot, len);
+    return acc ? row_impl(1, 1, dx, 0, t, s, x, g, ms, xs, sdot, len)
+               : row_impl(1, 0, dx, 0, t, s, x, g, ms, xs, sdot, len);
 }
 
 /* The gathered gradient of each dx row goes to a per-thread row buffer, then one pass scales
@@ -339,12 +329,13 @@ static dnas_status avg_bwd_mix(dnas_backend *be, const dnas_pool_p *p, float *dx
         avg_bwd_in_row(wide, t, 0, dy + (size_t)(r / g.H) * g.OH * g.OW * g.C, inv, &g,
                        (int)(r % g.H));
         float *dxr = dx ? dx + (size_t)r * WC : NULL;
+        const float *xr = dot ? x + (size_t)r * WC : NULL;
         if (skip)
-            part[r] = skip_scale_dot_row(dxr, skip->acc, t, dy_scale, dy + (size_t)r * WC,
-                                         skip->m, x ? x + (size_t)r * WC : NULL, dot != NULL,
+            part[r] = skip_scale_dot_row(dxr, skip->acc, t, dy_scale, xr, dy + (size_t)r * WC,
+                                         skip->m, sdot_want ? x + (size_t)r * WC : NULL,
                                          sdot_want ? sdot_want + r : NULL, WC);
         else
-            part[r] = scale_dot_row(dxr, acc, t, dy_scale, dot ? x + (size_t)r * WC : NULL, WC);
+            part[r] = scale_dot_row(dxr, acc, t, dy_scale, xr, WC);
     }
     if (dot) {
         double s = 0;
